@@ -1,2 +1,11 @@
 //! lra: a declarative experiment language and its interpreter for long-sequence models on the
 //! Long Range Arena. See `DESIGN.md` in the shared folder and the README for the tour.
+//!
+//! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
+//! → engine and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
+
+pub mod check;
+pub mod diagnostic;
+pub mod estimate;
+pub mod spec;
+pub mod syntax;

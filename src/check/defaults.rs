@@ -1,0 +1,204 @@
+//! Built-in defaults per section and kind (DESIGN §2: the task preset first, then the model
+//! kind). Values that depend on other fields are set afterwards by `derive.rs`.
+
+use super::resolved::{Origin, RSection};
+use super::schema::SectionDef;
+use crate::diagnostic::Span;
+use crate::syntax::ast::Value;
+use crate::syntax::ast::ValueKind::{self, *};
+
+fn s(text: &str) -> ValueKind {
+    Str(text.to_string())
+}
+fn id(text: &str) -> ValueKind {
+    Ident(text.to_string())
+}
+
+/// The built-in defaults of `section` of kind `kind` (None for kind-less sections).
+pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKind)> {
+    match (section, kind) {
+        ("experiment", _) => vec![("seed", Int(0)), ("device", id("cpu")), ("out", s("runs"))],
+        ("task", Some(task)) => task_defaults(task),
+        ("model", Some(model)) => {
+            let mut d = vec![
+                ("layers", Int(4)),
+                ("d_model", Int(128)),
+                ("dropout", Float(0.0)),
+                ("norm", id("pre")),
+                ("norm_kind", id("layer")),
+                ("pool", id("mean")),
+            ];
+            d.extend(model_defaults(model));
+            d
+        }
+        ("attention", Some("local")) => vec![("window", Int(4096))],
+        ("pretrain", Some(kind)) => {
+            let mut d = phase_defaults();
+            d.push(("loss", id("ce")));
+            // REFERENCE.md: the pretraining checkpoint with the best validation metric.
+            d.push(("select", Best("val.loss".into())));
+            if kind == "masked" {
+                d.push(("rate", Float(0.15)));
+            }
+            d
+        }
+        ("finetune", _) => {
+            let mut d = phase_defaults();
+            d.push(("select", Best("val.accuracy".into())));
+            d
+        }
+        ("optimizer", Some("adamw")) => vec![
+            ("lr", Float(1e-3)),
+            ("weight_decay", Float(0.01)),
+            ("betas", pair(0.9, 0.999)),
+            ("eps", Float(1e-8)),
+        ],
+        ("optimizer", Some("adam")) => {
+            vec![("lr", Float(1e-3)), ("betas", pair(0.9, 0.999)), ("eps", Float(1e-8))]
+        }
+        ("schedule", Some("constant")) => vec![("warmup", Int(0))],
+        ("schedule", Some(_)) => vec![("warmup", Int(0)), ("min_lr", Float(0.0))],
+        _ => vec![],
+    }
+}
+
+/// A built-in tuple value; its items were never written, so their spans are synthetic.
+fn pair(a: f64, b: f64) -> ValueKind {
+    let item = |x| Value {
+        kind: Float(x),
+        span: Span::synthetic(),
+    };
+    Tuple(vec![item(a), item(b)])
+}
+
+fn phase_defaults() -> Vec<(&'static str, ValueKind)> {
+    vec![("batch", Int(32))]
+}
+
+fn task_defaults(task: &str) -> Vec<(&'static str, ValueKind)> {
+    // REFERENCE.md, "The tasks and their release formats" and "Tokenization".
+    match task {
+        "listops" => vec![("data", s("data/listops")), ("max_len", Int(2048))],
+        "text" => vec![
+            ("data", s("data/imdb")),
+            ("max_len", Int(4096)),
+            ("tokenizer", id("char")),
+            ("min_freq", Int(15)),
+        ],
+        "retrieval" => vec![
+            ("data", s("data/retrieval")),
+            ("max_len", Int(4000)),
+            ("tokenizer", id("char")),
+            ("min_freq", Int(1)),
+            ("interaction", id("nli")),
+        ],
+        "image" => vec![
+            ("data", s("data/cifar10")),
+            ("max_len", Int(1024)),
+            ("encoding", id("tokens")),
+            ("val_fraction", Float(0.1)),
+        ],
+        "pathfinder" => vec![
+            ("data", s("data/pathfinder32")),
+            ("max_len", Int(1024)),
+            ("encoding", id("tokens")),
+            ("val_fraction", Float(0.1)),
+            ("resolution", Int(32)),
+            ("difficulty", id("hard")),
+        ],
+        "pathx" => vec![
+            ("data", s("data/pathfinder128")),
+            ("max_len", Int(16384)),
+            ("encoding", id("tokens")),
+            ("val_fraction", Float(0.1)),
+            ("difficulty", id("hard")),
+        ],
+        _ => vec![],
+    }
+}
+
+fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
+    let ssm_group = [("ssm_lr", Float(1e-3)), ("ssm_weight_decay", Float(0.0))];
+    let ssm_common = [
+        ("dt_min", Float(1e-3)),
+        ("dt_max", Float(1e-1)),
+        ("activation", id("gelu")),
+        ("post", id("glu")),
+        ("bidirectional", Bool(true)),
+    ];
+    let mut d: Vec<(&'static str, ValueKind)> = match model {
+        "transformer" => {
+            return vec![
+                ("heads", Int(4)),
+                ("ffn", Int(512)),
+                ("activation", id("gelu")),
+                ("position", id("sinusoidal")),
+                ("causal", Bool(false)),
+            ]
+        }
+        "s4" => vec![
+            ("d_state", Int(64)),
+            ("mode", id("nplr")),
+            ("init", id("legs")),
+            ("channels", Int(1)),
+        ],
+        "s4d" => vec![("d_state", Int(64)), ("init", id("lin")), ("channels", Int(1))],
+        "dlr" => vec![("d_state", Int(64))],
+        "s5" => vec![
+            ("d_state", Int(64)),
+            ("blocks", Int(4)),
+            ("conj_sym", Bool(true)),
+            ("clip_eigs", Bool(false)),
+        ],
+        "lru" => vec![
+            ("d_state", Int(64)),
+            ("r_min", Float(0.9)),
+            ("r_max", Float(0.999)),
+            ("max_phase", Float(6.2832)),
+            ("activation", id("gelu")),
+            ("post", id("glu")),
+            ("bidirectional", Bool(true)),
+        ],
+        "mega" => {
+            return [
+                ("d_attin", Int(64)),
+                ("d_attout", Int(256)),
+                ("ema_dims", Int(16)),
+                ("attention_activation", id("softmax")),
+                ("ffn_expand", Int(2)),
+                ("bidirectional", Bool(true)),
+            ]
+            .into_iter()
+            .chain(ssm_group)
+            .collect()
+        }
+        _ => return vec![],
+    };
+    if model != "lru" {
+        d.extend(ssm_common);
+    }
+    d.extend(ssm_group);
+    d
+}
+
+/// Fills a fresh section with its defaults, and creates its nested sections that have a
+/// default kind (`optimizer adamw`, `schedule constant`, `attention full`).
+pub fn fill(section: &mut RSection) {
+    for (name, value) in defaults(section.def.name, section.kind_name()) {
+        section.set(name, value, Origin::Default);
+    }
+    let nested: Vec<&'static SectionDef> = section
+        .def
+        .sections
+        .iter()
+        .chain(section.kind.map_or(&[][..], |k| k.sections))
+        .copied()
+        .collect();
+    for def in nested {
+        if let Some(kind) = def.default_kind.and_then(|k| def.kind(k)) {
+            let mut child = RSection::new(def, Some(kind), section.span);
+            fill(&mut child);
+            section.sections.insert(def.name, child);
+        }
+    }
+}

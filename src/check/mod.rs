@@ -1,0 +1,138 @@
+//! Phase 2: AST → resolved, typed [`Spec`], or every diagnostic of the file at once, sorted by
+//! position. Entry point: [`check`] (or [`check_source`] for text already in memory).
+
+pub mod build;
+pub mod derive;
+pub mod error;
+pub mod resolved;
+pub mod rules;
+pub mod schema;
+
+mod defaults;
+mod imports;
+mod resolve;
+mod typecheck;
+
+use std::path::Path;
+
+pub use rules::Context;
+
+use crate::diagnostic::{self, Diagnostic, SourceMap};
+use crate::spec::Spec;
+use crate::syntax::ast::Item;
+use error::CheckError;
+use resolve::{Resolver, Scope};
+use resolved::ResolvedExperiment;
+
+/// The outcome of checking one file.
+pub struct Checked {
+    pub sources: SourceMap,
+    /// Errors and warnings, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    pub experiments: Vec<ResolvedExperiment>,
+    /// The resolved spec, when there is no error.
+    pub spec: Option<Spec>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads and checks `path`. An unreadable file is an I/O error (a usage error for the CLI).
+pub fn check(path: &Path, context: &Context) -> std::io::Result<Checked> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(check_source(path, text, context))
+}
+
+/// Checks `text` as if read from `path` (imports resolve relative to it).
+pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
+    let mut sources = SourceMap::default();
+    let mut diagnostics = Vec::new();
+    let loaded = imports::load(path, text, &mut sources, &mut diagnostics);
+    let mut errors: Vec<CheckError> = Vec::new();
+
+    let mut scope = Scope::default();
+    for (_, file) in &loaded.files {
+        let presets = file.items.iter().filter_map(|i| match i {
+            Item::Preset(p) => Some(p),
+            _ => None,
+        });
+        scope.add(presets, &mut errors);
+    }
+
+    let mut resolver = Resolver::new(&scope);
+    let mut presets: Vec<_> = scope.presets().collect();
+    presets.sort_by_key(|p| p.span);
+    for preset in presets {
+        resolver.check_preset(preset);
+    }
+
+    let root_experiments = loaded
+        .files
+        .iter()
+        .filter(|(id, _)| *id == loaded.root)
+        .flat_map(|(_, f)| &f.items)
+        .filter_map(|i| match i {
+            Item::Experiment(e) => Some(e),
+            _ => None,
+        });
+    let mut experiments = Vec::new();
+    let mut names: Vec<(&str, crate::diagnostic::Span)> = Vec::new();
+    for experiment in root_experiments {
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == experiment.name.value) {
+            errors.push(CheckError::DuplicateExperiment {
+                span: experiment.name.span,
+                first: *first,
+                name: experiment.name.value.clone(),
+            });
+        }
+        names.push((&experiment.name.value, experiment.name.span));
+        let before = resolver.errors.len();
+        let mut x = resolver.experiment(experiment);
+        derive::derive(&mut x.root);
+        // Rules only make sense on a structurally sound experiment.
+        if resolver.errors.len() == before {
+            diagnostics.extend(rules::run(&x, context));
+        }
+        experiments.push(x);
+    }
+    errors.extend(resolver.errors);
+    diagnostics.extend(errors.iter().map(CheckError::to_diagnostic));
+
+    let mut specs = Vec::new();
+    let clean = !diagnostics.iter().any(Diagnostic::is_error);
+    if clean {
+        for x in &experiments {
+            if let Some(spec) = build::build(x) {
+                diagnostics.extend(rules::attention_memory(x, &spec, context));
+                specs.push(spec);
+            }
+        }
+    }
+    dedup(&mut diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    let spec = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| Spec {
+        source: path.to_path_buf(),
+        experiments: specs,
+    });
+    Checked {
+        sources,
+        diagnostics,
+        experiments,
+        spec,
+    }
+}
+
+/// A preset used by several experiments is checked once on its own and again in each use;
+/// report each problem once.
+fn dedup(diagnostics: &mut Vec<Diagnostic>) {
+    let mut kept: Vec<Diagnostic> = Vec::with_capacity(diagnostics.len());
+    for d in diagnostics.drain(..) {
+        if !kept.contains(&d) {
+            kept.push(d);
+        }
+    }
+    *diagnostics = kept;
+}

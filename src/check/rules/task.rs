@@ -1,0 +1,190 @@
+//! Rules about the task and the world it reads from.
+
+use std::path::Path;
+
+use super::Context;
+use crate::check::resolved::ResolvedExperiment;
+use crate::diagnostic::Diagnostic;
+
+/// The longest input each task has (REFERENCE.md, "The tasks"); image-like tasks have exactly
+/// this length.
+pub fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
+    match task {
+        "listops" => Some(2048),
+        "text" => Some(4096),
+        "retrieval" => Some(4000),
+        "image" => Some(1024),
+        "pathfinder" => resolution.map(|r| r * r),
+        "pathx" => Some(16384),
+        _ => None,
+    }
+}
+
+pub fn max_len_within_task(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(task) = x.task() else {
+        return vec![];
+    };
+    let (Some(kind), Some(max_len)) = (task.kind_name(), task.int("max_len")) else {
+        return vec![];
+    };
+    let Some(length) = task_length(kind, task.int("resolution")) else {
+        return vec![];
+    };
+    let image_like = matches!(kind, "image" | "pathfinder" | "pathx");
+    if max_len > length {
+        vec![Diagnostic::error(
+            "lra::rule::max-len-beyond-task",
+            format!("max_len {max_len} is longer than any {kind} input ({length})"),
+        )
+        .label(task.span_of("max_len"), format!("at most {length}"))
+        .secondary(task.written_span("resolution"), "sets the image size")
+        .help(format!("set `max_len {length}`: padding beyond the task's length only costs time"))]
+    } else if image_like && max_len < length {
+        vec![Diagnostic::warning(
+            "lra::rule::max-len-truncates-images",
+            format!("max_len {max_len} cuts every {kind} image ({length} pixels)"),
+        )
+        .label(task.span_of("max_len"), format!("images have {length} pixels"))
+        .help(format!("the lower rows of each image are dropped; remove max_len to use {length}"))]
+    } else {
+        vec![]
+    }
+}
+
+/// Retrieval pools each document on its own and compares the two summaries: a summary must
+/// see the whole document.
+pub fn retrieval_two_tower(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let (Some(task), Some(model)) = (x.task(), x.model()) else {
+        return vec![];
+    };
+    if !task.is_kind("retrieval") || model.ident("pool") != Some("first") {
+        return vec![];
+    }
+    vec![Diagnostic::error(
+        "lra::rule::retrieval-two-tower",
+        "retrieval needs two-tower pooling, and `pool first` summarises a document by one character",
+    )
+    .label(model.span_of("pool"), "a single position, not a document summary")
+    .secondary(task.written_span("interaction").or(Some(task.span)), "two documents pooled separately")
+    .help("use `pool mean` (or `pool last` for causal models): each document is pooled over its own length, then compared")]
+}
+
+pub fn train_subset_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(task) = x.task() else {
+        return vec![];
+    };
+    let (Some(fraction), Some(limit)) = (task.written_span("train_fraction"), task.written_span("train_limit")) else {
+        return vec![];
+    };
+    vec![Diagnostic::error(
+        "lra::rule::train-subset-exclusive",
+        "`train_fraction` and `train_limit` both choose the training subset",
+    )
+    .label(limit, "second choice")
+    .secondary(Some(fraction), "first choice")
+    .help("keep one of them")]
+}
+
+/// A missing data folder is a warning at check time (an error at run time), with the command
+/// that makes it.
+pub fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+    if !context.check_data {
+        return vec![];
+    }
+    let Some(task) = x.task() else {
+        return vec![];
+    };
+    let (Some(kind), Some(data)) = (task.kind_name(), task.string("data")) else {
+        return vec![];
+    };
+    if Path::new(data).is_dir() {
+        return vec![];
+    }
+    let make = match kind {
+        "listops" => format!("make it with `lra data gen listops --out {data}`"),
+        "pathfinder" | "pathx" => {
+            let resolution = task.int("resolution").unwrap_or(128);
+            let difficulty = task.ident("difficulty").unwrap_or("hard");
+            format!("make it with `lra data gen pathfinder --out {data} --resolution {resolution} --difficulty {difficulty} --n 20000`")
+        }
+        "text" => "point `data` at an aclImdb folder, or at a folder with `train.tsv`/`test.tsv` (`label<TAB>text`)".into(),
+        "retrieval" => "point `data` at a folder with `*.train.tsv`, `*.eval.tsv`, `*.test.tsv` (`label id1 id2 text1 text2`)".into(),
+        _ => "point `data` at CIFAR-10 (binary batches, or `train|test/<class>/*.png`)".into(),
+    };
+    vec![Diagnostic::warning(
+        "lra::data-missing",
+        format!("data folder `{data}` does not exist (yet)"),
+    )
+    .label(task.span_of("data"), "not found")
+    .help(format!("`lra run` needs it: {make}"))]
+}
+
+pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+    let Some(device) = x.root.ident("device") else {
+        return vec![];
+    };
+    if context.cuda_built || !device.starts_with("cuda") {
+        return vec![];
+    }
+    vec![Diagnostic::warning(
+        "lra::cuda-not-built",
+        "this lra was built without CUDA support",
+    )
+    .label(x.root.span_of("device"), "needs the `cuda` feature")
+    .help("rebuild with `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use `device cpu`")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{codes, context, resolve};
+    use super::*;
+
+    const M: &str = "model transformer { } finetune { epochs 1 }";
+
+    #[test]
+    fn max_len_is_checked_against_the_task() {
+        let long = format!("{M} task listops {{ max_len 4096 }}");
+        assert_eq!(codes(max_len_within_task, &long), ["lra::rule::max-len-beyond-task"]);
+        let cut = format!("{M} task image {{ max_len 512 }}");
+        assert_eq!(codes(max_len_within_task, &cut), ["lra::rule::max-len-truncates-images"]);
+        let px = format!("{M} task pathfinder {{ resolution 64 }}");
+        assert!(codes(max_len_within_task, &px).is_empty());
+    }
+
+    #[test]
+    fn retrieval_refuses_first_pooling() {
+        let bad = "task retrieval { } model s4d { pool first } finetune { epochs 1 }";
+        assert_eq!(codes(retrieval_two_tower, bad), ["lra::rule::retrieval-two-tower"]);
+        let good = "task retrieval { } model s4d { } finetune { epochs 1 }";
+        assert!(codes(retrieval_two_tower, good).is_empty());
+    }
+
+    #[test]
+    fn train_subsets_are_exclusive() {
+        let bad = format!("{M} task text {{ train_fraction 0.5 train_limit 100 }}");
+        assert_eq!(codes(train_subset_exclusive, &bad), ["lra::rule::train-subset-exclusive"]);
+        assert!(codes(train_subset_exclusive, &format!("{M} task text {{ train_limit 100 }}")).is_empty());
+    }
+
+    #[test]
+    fn missing_data_folder_warns_with_the_command() {
+        let x = resolve(&format!("experiment \"t\" {{ {M} task listops {{ data \"/nonexistent/lo\" }} }}"));
+        let mut ctx = context();
+        ctx.check_data = true;
+        let d = data_folder_exists(&x, &ctx);
+        assert_eq!(d.len(), 1);
+        assert!(!d[0].is_error());
+        assert!(d[0].help.as_ref().unwrap().contains("lra data gen listops --out /nonexistent/lo"));
+        let here = resolve(&format!("experiment \"t\" {{ {M} task listops {{ data \".\" }} }}"));
+        assert!(data_folder_exists(&here, &ctx).is_empty());
+    }
+
+    #[test]
+    fn cuda_without_the_feature_warns() {
+        let x = resolve(&format!("experiment \"t\" {{ device cuda {M} task listops {{ }} }}"));
+        assert_eq!(cuda_available(&x, &context()).len(), 1);
+        let mut ctx = context();
+        ctx.cuda_built = true;
+        assert!(cuda_available(&x, &ctx).is_empty());
+    }
+}

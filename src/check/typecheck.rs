@@ -1,0 +1,110 @@
+//! Checks one field's value against its schema type, and normalises it (an integer written
+//! for a float field becomes a float).
+
+use super::error::{suggest, CheckError};
+use super::schema::{FieldDef, Ty};
+use crate::syntax::ast::{Value, ValueKind};
+
+pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
+    let wrong_type = || CheckError::WrongType {
+        span: value.span,
+        field: field.name.to_string(),
+        expected: field.ty.describe(),
+        found: value.kind.describe().to_string(),
+    };
+    let out_of_range = || CheckError::OutOfRange {
+        span: value.span,
+        field: field.name.to_string(),
+        expected: field.ty.describe(),
+    };
+    match (&field.ty, &value.kind) {
+        (Ty::Int { min, max }, ValueKind::Int(i)) => {
+            if i < min || i > max {
+                Err(out_of_range())
+            } else {
+                Ok(ValueKind::Int(*i))
+            }
+        }
+        (Ty::IntOneOf(options), ValueKind::Int(i)) => {
+            if options.contains(i) {
+                Ok(ValueKind::Int(*i))
+            } else {
+                Err(out_of_range())
+            }
+        }
+        (Ty::Float { min, max }, ValueKind::Int(_) | ValueKind::Float(_)) => {
+            let x = match value.kind {
+                ValueKind::Int(i) => i as f64,
+                ValueKind::Float(x) => x,
+                _ => unreachable!(),
+            };
+            if x < *min || x > *max {
+                Err(out_of_range())
+            } else {
+                Ok(ValueKind::Float(x))
+            }
+        }
+        (Ty::Bool, ValueKind::Bool(b)) => Ok(ValueKind::Bool(*b)),
+        (Ty::Str, ValueKind::Str(s)) => Ok(ValueKind::Str(s.clone())),
+        (Ty::Enum(options), ValueKind::Ident(name)) => {
+            if options.contains(&name.as_str()) {
+                Ok(ValueKind::Ident(name.clone()))
+            } else {
+                Err(CheckError::UnknownValue {
+                    span: value.span,
+                    field: field.name.to_string(),
+                    value: name.clone(),
+                    options: field.ty.describe(),
+                    suggestion: suggest(name, options.iter().copied()),
+                })
+            }
+        }
+        (Ty::FloatPair, ValueKind::Tuple(items)) => {
+            let numbers = items.len() == 2
+                && items
+                    .iter()
+                    .all(|v| matches!(v.kind, ValueKind::Int(_) | ValueKind::Float(_)));
+            if !numbers {
+                return Err(wrong_type());
+            }
+            let items = items
+                .iter()
+                .map(|v| Value {
+                    kind: ValueKind::Float(match v.kind {
+                        ValueKind::Int(i) => i as f64,
+                        ValueKind::Float(x) => x,
+                        _ => unreachable!(),
+                    }),
+                    span: v.span,
+                })
+                .collect();
+            Ok(ValueKind::Tuple(items))
+        }
+        (Ty::StepsOrPercent, ValueKind::Int(i)) if *i >= 0 => Ok(ValueKind::Int(*i)),
+        (Ty::StepsOrPercent, ValueKind::Percent(p)) if (0.0..=100.0).contains(p) => {
+            Ok(ValueKind::Percent(*p))
+        }
+        (Ty::StepsOrPercent, ValueKind::Int(_) | ValueKind::Percent(_)) => Err(out_of_range()),
+        (Ty::Select, ValueKind::Best(metric)) => Ok(ValueKind::Best(metric.clone())),
+        (Ty::Select, ValueKind::Ident(word)) if word == "last" => Ok(ValueKind::Ident(word.clone())),
+        (Ty::Device, ValueKind::Ident(name)) => {
+            let valid = name == "cpu"
+                || name == "cuda"
+                || name
+                    .strip_prefix("cuda:")
+                    .is_some_and(|i| i.parse::<usize>().is_ok());
+            if valid {
+                Ok(ValueKind::Ident(name.clone()))
+            } else {
+                Err(CheckError::UnknownValue {
+                    span: value.span,
+                    field: field.name.to_string(),
+                    value: name.clone(),
+                    options: field.ty.describe(),
+                    suggestion: suggest(name, ["cpu", "cuda"]),
+                })
+            }
+        }
+        _ => Err(wrong_type()),
+    }
+}

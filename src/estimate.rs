@@ -1,0 +1,317 @@
+//! What a run will cost, from the [`Spec`](crate::spec) alone: parameters, FLOPs per training
+//! step and peak training memory. `check` prints these before anything runs, and the memory
+//! rule compares the peak with the machine. The formulas, and what each term counts, are in
+//! `docs/ESTIMATES.md`; the engine's tests hold the parameter count against built models.
+
+use serde::Serialize;
+
+use crate::spec::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    /// Trainable parameters of the fine-tuning model (encoder, layers, final norm, head).
+    pub params: u64,
+    /// Parameters of the pretraining model (the prediction head replaces the classifier).
+    pub pretrain_params: Option<u64>,
+    /// Floating-point operations of one fine-tuning step (forward, backward, optimiser).
+    pub flops_per_step: f64,
+    /// Estimated peak memory of fine-tuning, in bytes.
+    pub peak_bytes: u64,
+    /// The part of `peak_bytes` that attention score matrices take (composed attention only).
+    pub attention_bytes: u64,
+}
+
+const F32: u64 = 4;
+/// Runtime, allocator and data-loader overhead on top of tensors.
+const OVERHEAD_BYTES: u64 = 200 << 20;
+
+/// The cost of `x` with a vocabulary of `vocab` tokens (`None`: the task's nominal size).
+pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
+    let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
+    let m = &x.model;
+    let d = m.d_model as u64;
+    let body = encoder_params(x, vocab, false) + m.layers as u64 * layer_params(m, x.task.max_len as u64) + final_norm(m);
+    let params = body + head_params(x);
+    let pretrain_params = x.pretrain.as_ref().map(|p| {
+        let out = prediction_classes(x, p, vocab);
+        encoder_params(x, vocab, true) - encoder_params(x, vocab, false) + body + d * out + out
+    });
+    let tokens = (x.finetune.batch * x.task.documents() * x.task.max_len) as f64;
+    let forward = tokens * m.layers as f64 * layer_flops_per_token(x) + head_flops(x);
+    let flops_per_step = 3.0 * forward + 10.0 * params as f64;
+    let (activations, attention_bytes) = activation_bytes(x);
+    let peak_bytes = 4 * F32 * params + activations + OVERHEAD_BYTES;
+    Cost {
+        params,
+        pretrain_params,
+        flops_per_step,
+        peak_bytes,
+        attention_bytes,
+    }
+}
+
+/// Input encoder: a token embedding, or a linear map of pixel values (plus the mask-indicator
+/// channel during masked pretraining), and learned positions.
+fn encoder_params(x: &ExperimentSpec, vocab: u64, pretraining: bool) -> u64 {
+    let d = x.model.d_model as u64;
+    let input = if x.task.is_continuous() {
+        let masked = pretraining
+            && matches!(
+                x.pretrain.as_ref().map(|p| p.objective),
+                Some(Objective::Masked { .. })
+            );
+        let channels = 1 + masked as u64;
+        channels * d + d
+    } else {
+        vocab * d
+    };
+    let positions = match &x.model.layer {
+        LayerSpec::Transformer(t) if t.position == Position::Learned => x.task.max_len as u64 * d,
+        _ => 0,
+    };
+    input + positions
+}
+
+fn norm(d: u64) -> u64 {
+    2 * d
+}
+
+fn linear(i: u64, o: u64) -> u64 {
+    i * o + o
+}
+
+fn final_norm(m: &ModelSpec) -> u64 {
+    match m.norm {
+        NormPlace::Pre => norm(m.d_model as u64),
+        NormPlace::Post => 0,
+    }
+}
+
+/// Output projection after a state-space layer: GLU doubles the width (S4's `post glu`).
+fn ssm_output(input: u64, d: u64, glu: bool) -> u64 {
+    if glu {
+        linear(input, 2 * d)
+    } else {
+        linear(input, d)
+    }
+}
+
+/// Parameters of one block, its norm(s) included.
+pub fn layer_params(m: &ModelSpec, max_len: u64) -> u64 {
+    let d = m.d_model as u64;
+    let dirs = if m.bidirectional { 2 } else { 1 };
+    match &m.layer {
+        LayerSpec::Transformer(t) => {
+            let f = t.ffn as u64;
+            norm(d) + 4 * linear(d, d) + norm(d) + linear(d, f) + linear(f, d)
+        }
+        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
+            let modes = s.d_state as u64 / 2;
+            let c = s.channels as u64;
+            // log Δ (H), A as real and imaginary parts (H × N/2 each), C complex per channel and
+            // direction (c·dirs × H × N/2 × 2), D (c × H).
+            let mut ssm = d + 2 * d * modes + c * dirs * d * modes * 2 + c * d;
+            if matches!(m.layer, LayerSpec::S4(_)) {
+                // B, and the rank-1 P of the NPLR form (H × N/2 complex each).
+                ssm += d * modes * 2;
+                if s.mode == SsmMode::Nplr {
+                    ssm += d * modes * 2;
+                }
+            }
+            if matches!(m.layer, LayerSpec::Dlr(_)) {
+                // DLR learns Λ directly: no Δ.
+                ssm -= d;
+            }
+            norm(d) + ssm + ssm_output(c * d, d, s.glu)
+        }
+        LayerSpec::S5(s) => {
+            let p = if s.conj_sym { s.d_state / 2 } else { s.d_state } as u64;
+            // Λ (P complex), B (P × H complex), C (H × P complex per direction), D (H), log Δ (P).
+            let ssm = 2 * p + 2 * p * d + dirs * 2 * d * p + d + p;
+            norm(d) + ssm + ssm_output(d, d, s.glu)
+        }
+        LayerSpec::Lru(s) => {
+            let n = s.d_state as u64;
+            // ν, θ, γ (N each), B (N × H complex), C (H × N complex), per direction; D (H).
+            let ssm = dirs * (3 * n + 2 * n * d + 2 * d * n) + d;
+            norm(d) + ssm + ssm_output(d, d, s.glu)
+        }
+        LayerSpec::Mega(s) => {
+            let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
+            let e = s.ffn_expand as u64 * d;
+            // Multi-dimensional damped EMA (Ma et al. 2023, eq. 3): δ, α, β, η per feature and
+            // EMA dimension (per direction), ω per feature.
+            let ema = dirs * 4 * d * h + d;
+            // Gated attention (eq. 8–15): one projection to (Z, r, Ĥ, u), V, the output, the
+            // per-dimension affine Q and K, and a relative position bias.
+            let span = s.chunk.map_or(max_len, |c| c as u64);
+            let attention = linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z + 2 * span - 1;
+            let ffn = norm(d) + linear(d, e) + linear(e, d);
+            norm(d) + ema + attention + ffn
+        }
+    }
+}
+
+/// Classification head: an MLP on the pooled vector(s); retrieval classifies
+/// `[u, v, u − v, u · v]` (NLI) or `[u, v]`.
+fn head_params(x: &ExperimentSpec) -> u64 {
+    let d = x.model.d_model as u64;
+    let input = match x.task.interaction {
+        Some(Interaction::Nli) if x.task.kind == TaskKind::Retrieval => 4 * d,
+        Some(Interaction::Concat) if x.task.kind == TaskKind::Retrieval => 2 * d,
+        _ => d,
+    };
+    linear(input, d) + linear(d, x.task.n_classes as u64)
+}
+
+/// Classes of the per-position prediction head of pretraining.
+fn prediction_classes(x: &ExperimentSpec, p: &PretrainSpec, vocab: u64) -> u64 {
+    match (p.loss, x.task.is_continuous()) {
+        (Loss::L1, _) => 1,
+        (Loss::Ce, true) => 256,
+        (Loss::Ce, false) => vocab,
+    }
+}
+
+/// Positions each query attends to.
+fn attended(x: &ExperimentSpec, window: Option<usize>) -> f64 {
+    let l = x.task.max_len as f64;
+    let span = match window {
+        // A block sees itself and its two neighbours.
+        Some(w) => (3 * w).min(x.task.max_len) as f64,
+        None => l,
+    };
+    if x.model.bidirectional {
+        span
+    } else {
+        span / 2.0
+    }
+}
+
+fn log2(n: usize) -> f64 {
+    (n.max(2) as f64).log2()
+}
+
+/// Forward FLOPs of one block per input position.
+fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
+    let m = &x.model;
+    let d = m.d_model as f64;
+    let l = x.task.max_len;
+    let dirs = if m.bidirectional { 2.0 } else { 1.0 };
+    // An FFT convolution of length L costs three FFTs of length 2L, ≈ 5·n·log2 n each.
+    let fft_conv = 3.0 * 5.0 * 2.0 * log2(2 * l);
+    let glu = |glu: bool| if glu { 4.0 * d * d } else { 2.0 * d * d };
+    match &m.layer {
+        LayerSpec::Transformer(t) => {
+            let window = match t.attention {
+                Attention::Full => None,
+                Attention::Local { window } => Some(window),
+            };
+            8.0 * d * d + 4.0 * d * t.ffn as f64 + 4.0 * attended(x, window) * d
+        }
+        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
+            let c = s.channels as f64;
+            // Kernel generation (Vandermonde product, ≈ 8 FLOPs per complex multiply-add),
+            // amortised over the sequence, then the convolution per channel and direction.
+            let kernel = 8.0 * s.d_state as f64 / 2.0 * c * dirs * d;
+            kernel + c * dirs * d * fft_conv + glu(s.glu)
+        }
+        LayerSpec::S5(s) => {
+            let p = s.d_state as f64;
+            8.0 * p * d * (1.0 + dirs) + 8.0 * p * log2(l) + glu(s.glu)
+        }
+        LayerSpec::Lru(s) => {
+            let n = s.d_state as f64;
+            dirs * (8.0 * n * d * 2.0 + 8.0 * n * log2(l)) + glu(s.glu)
+        }
+        LayerSpec::Mega(s) => {
+            let (z, v, h) = (s.d_attin as f64, s.d_attout as f64, s.ema_dims as f64);
+            let span = match s.chunk {
+                Some(c) => c.min(l) as f64,
+                None => attended(x, None),
+            };
+            let ema = dirs * h * d * (fft_conv + 2.0);
+            let projections = 2.0 * d * (z + v + 2.0 * d) + 2.0 * d * v + 2.0 * v * d;
+            let attention = 2.0 * span * (z + v);
+            let ffn = 4.0 * d * s.ffn_expand as f64 * d;
+            ema + projections + attention + ffn
+        }
+    }
+}
+
+fn head_flops(x: &ExperimentSpec) -> f64 {
+    2.0 * x.finetune.batch as f64 * head_params(x) as f64
+}
+
+/// Activation memory kept for the backward pass, and the part of it that is attention scores.
+fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
+    let m = &x.model;
+    let d = m.d_model as u64;
+    let tokens = (x.finetune.batch * x.task.documents() * x.task.max_len) as u64;
+    let (per_token, attention) = match &m.layer {
+        LayerSpec::Transformer(t) => {
+            // Two norms' inputs and outputs, Q, K, V, the attention output and projection, the
+            // residual, and the feed-forward's hidden pre- and post-activation.
+            let stored = 10 * d + 2 * t.ffn as u64;
+            let heads = t.heads as u64;
+            let attention = match (x.device, t.attention) {
+                // The fused CPU kernel keeps only each row's max and normaliser.
+                (Device::Cpu, _) => 2 * heads,
+                // Composed attention (CUDA) materialises scores and probabilities.
+                (Device::Cuda(_), Attention::Full) => 2 * heads * x.task.max_len as u64,
+                (Device::Cuda(_), Attention::Local { window }) => {
+                    2 * heads * (3 * window).min(x.task.max_len) as u64
+                }
+            };
+            (stored, attention)
+        }
+        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
+            // Norm input/output, SSM output per channel and direction, activation, GLU halves,
+            // and the FFT buffers of the convolution (2L complex per channel).
+            let c = (s.channels * if m.bidirectional { 2 } else { 1 }) as u64;
+            (6 * d + 2 * c * d + 4 * c * d, 0)
+        }
+        LayerSpec::S5(s) => (6 * d + 2 * s.d_state as u64 * 2, 0),
+        LayerSpec::Lru(s) => (6 * d + 2 * s.d_state as u64 * 2, 0),
+        LayerSpec::Mega(s) => {
+            let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
+            let span = s.chunk.unwrap_or(x.task.max_len).min(x.task.max_len) as u64;
+            let attention = match x.device {
+                Device::Cpu => 2,
+                Device::Cuda(_) => 2 * span,
+            };
+            (8 * d + 2 * h * d + 2 * z + 3 * v + 2 * s.ffn_expand as u64 * d, attention)
+        }
+    };
+    let layers = m.layers as u64;
+    let attention_bytes = F32 * tokens * layers * attention;
+    (F32 * tokens * layers * per_token + attention_bytes, attention_bytes)
+}
+
+/// `12.3M`, `4.5G`: figures as `check` prints them.
+pub fn human(x: f64) -> String {
+    let (value, unit) = if x >= 1e15 {
+        (x / 1e15, "P")
+    } else if x >= 1e12 {
+        (x / 1e12, "T")
+    } else if x >= 1e9 {
+        (x / 1e9, "G")
+    } else if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        return format!("{x:.0}");
+    };
+    format!("{value:.1}{unit}")
+}
+
+/// Bytes as `1.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.0} MiB", b / (1u64 << 20) as f64)
+    }
+}

@@ -1,0 +1,54 @@
+//! Syntax errors, as data. Rendered through [`crate::diagnostic`].
+
+use crate::diagnostic::{Diagnostic, Span};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyntaxError {
+    /// The text does not follow the grammar here.
+    Unexpected {
+        span: Span,
+        expected: String,
+        found: String,
+    },
+    /// Brackets nested deeper than [`super::MAX_NESTING`].
+    TooDeep { span: Span, limit: usize },
+    /// An integer that does not fit in 64 bits, or a float that overflows.
+    NumberOutOfRange { span: Span },
+}
+
+impl SyntaxError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        match self {
+            SyntaxError::Unexpected {
+                span,
+                expected,
+                found,
+            } => Diagnostic::error("lra::syntax", format!("expected {expected}, found {found}"))
+                .label(*span, format!("expected {expected} here"))
+                .help(help_for(expected)),
+            SyntaxError::TooDeep { span, limit } => Diagnostic::error(
+                "lra::syntax::too-deep",
+                format!("brackets are nested more than {limit} levels deep"),
+            )
+            .label(*span, "this bracket is too deep")
+            .help("sections, tuples and lists nest only a few levels in any real spec; check for an unclosed bracket"),
+            SyntaxError::NumberOutOfRange { span } => Diagnostic::error(
+                "lra::syntax::number-out-of-range",
+                "this number is too large to represent",
+            )
+            .label(*span, "out of range")
+            .help("integers must fit in 64 bits; write large values as floats such as `1e20`"),
+        }
+    }
+}
+
+/// A hint for the most common shapes of mistake.
+fn help_for(expected: &str) -> String {
+    if expected.contains("a value") {
+        "a field is `key value`: a number (`12_000`, `1e-3`, `5%`), a string, a name, `true`/`false`, a tuple `(0.9, 0.98)` or a list `[1, 2]`".into()
+    } else if expected.contains("a field") || expected.contains("`}`") {
+        "inside `{ … }` write fields as `key value` and sections as `key kind { … }`; close the section with `}`".into()
+    } else {
+        "a file holds `import \"path\"`, presets (`model name = kind { … }`) and `experiment \"name\" { … }`".into()
+    }
+}

@@ -1,0 +1,8 @@
+//! Phase 1: source text → typed AST with spans. Entry point: [`parse`].
+
+pub mod ast;
+mod error;
+mod parse;
+
+pub use error::SyntaxError;
+pub use parse::{parse, MAX_NESTING};

@@ -1,0 +1,454 @@
+//! pest parse tree → [`ast`](super::ast). The grammar is `grammar/lra.pest`.
+
+use pest::error::InputLocation;
+use pest::iterators::Pair;
+use pest::Parser;
+
+use super::ast::*;
+use super::error::SyntaxError;
+use crate::diagnostic::{FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/lra.pest"]
+struct LraParser;
+
+/// How deep `{ ( [` may nest. pest descends recursively, so a guard before parsing keeps a
+/// pathological input from overflowing the stack: the parser never panics on any input.
+pub const MAX_NESTING: usize = 64;
+
+/// Parses one source file. `file` is its id in the [`crate::diagnostic::SourceMap`].
+pub fn parse(file: FileId, text: &str) -> Result<File, SyntaxError> {
+    check_nesting(file, text)?;
+    let mut pairs = LraParser::parse(Rule::file, text).map_err(|e| convert_error(file, text, e))?;
+    let root = pairs.next().expect("the file rule always yields one pair");
+    let builder = Builder { file };
+    let mut items = Vec::new();
+    for pair in root.into_inner() {
+        match pair.as_rule() {
+            Rule::import => items.push(Item::Import(builder.import(pair)?)),
+            Rule::preset => items.push(Item::Preset(builder.preset(pair)?)),
+            Rule::experiment => items.push(Item::Experiment(builder.experiment(pair)?)),
+            _ => {}
+        }
+    }
+    Ok(File { items })
+}
+
+fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(SyntaxError::TooDeep {
+                        span: Span::new(file, i, i + 1),
+                        limit: MAX_NESTING,
+                    });
+                }
+            }
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Human names for grammar rules, so errors read "expected a value".
+fn rule_name(rule: &Rule) -> String {
+    match rule {
+        Rule::EOI => "end of file",
+        Rule::file | Rule::item => "an item",
+        Rule::import | Rule::import_kw => "`import`",
+        Rule::experiment | Rule::experiment_kw => "`experiment \"name\" { … }`",
+        Rule::preset => "a preset (`model name = kind { … }`)",
+        Rule::block => "`{`",
+        Rule::section => "a section",
+        Rule::field => "a field",
+        Rule::value
+        | Rule::best
+        | Rule::percent
+        | Rule::float
+        | Rule::integer
+        | Rule::boolean
+        | Rule::tuple
+        | Rule::list
+        | Rule::ident => "a value",
+        Rule::best_kw => "`best`",
+        Rule::metric => "a metric such as `val.accuracy`",
+        Rule::string | Rule::string_raw => "a string",
+        Rule::name => "a name",
+        _ => "something else",
+    }
+    .to_string()
+}
+
+fn convert_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> SyntaxError {
+    let (start, end) = match error.location {
+        InputLocation::Pos(p) => (p, token_end(text, p)),
+        InputLocation::Span((s, e)) => (s, e.max(s)),
+    };
+    let expected = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<String> = positives.iter().map(rule_name).collect();
+            // The closing brace is a literal, so pest does not list it; it is always an option
+            // where an entry is.
+            if names.iter().any(|n| n == "a field" || n == "a section") {
+                names.push("`}`".into());
+            }
+            names.dedup();
+            let mut unique = Vec::new();
+            for n in names {
+                if !unique.contains(&n) {
+                    unique.push(n);
+                }
+            }
+            one_of(&unique)
+        }
+        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let found = if start >= text.len() {
+        "the end of the file".to_string()
+    } else {
+        format!("`{}`", &text[start..end])
+    };
+    SyntaxError::Unexpected {
+        span: Span::new(file, start, end),
+        expected,
+        found,
+    }
+}
+
+fn one_of(names: &[String]) -> String {
+    match names {
+        [] => "something else".into(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {}", rest.join(", "), last),
+    }
+}
+
+/// The end of the word starting at `p`, so a label covers the offending token, not one byte.
+fn token_end(text: &str, p: usize) -> usize {
+    let rest = &text[p.min(text.len())..];
+    let mut chars = rest.char_indices();
+    match chars.next() {
+        None => p,
+        Some((_, c)) if c.is_alphanumeric() || c == '_' || c == '.' => {
+            p + rest
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.' || *c == '-'))
+                .map_or(rest.len(), |(i, _)| i)
+        }
+        Some((_, c)) => p + c.len_utf8(),
+    }
+}
+
+struct Builder {
+    file: FileId,
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident {
+            span: self.span(&pair),
+            name: pair.as_str().to_string(),
+        }
+    }
+
+    fn string(&self, pair: Pair<Rule>) -> Str {
+        let span = self.span(&pair);
+        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
+        Str {
+            value: unescape(raw),
+            span,
+        }
+    }
+
+    fn import(&self, pair: Pair<Rule>) -> Result<Import, SyntaxError> {
+        let span = self.span(&pair);
+        let path = pair
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::string)
+            .map(|p| self.string(p))
+            .expect("grammar: import has a string");
+        Ok(Import { path, span })
+    }
+
+    fn experiment(&self, pair: Pair<Rule>) -> Result<Experiment, SyntaxError> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::experiment_kw);
+        let name = self.string(inner.next().expect("grammar: experiment name"));
+        let body = self.block(inner.next().expect("grammar: experiment block"))?;
+        Ok(Experiment { name, body, span })
+    }
+
+    fn preset(&self, pair: Pair<Rule>) -> Result<Preset, SyntaxError> {
+        let span = self.span(&pair);
+        let mut names = Vec::new();
+        let mut body = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => names.push(self.ident(p)),
+                Rule::block => body = Some(self.block(p)?),
+                _ => {}
+            }
+        }
+        let mut names = names.into_iter();
+        Ok(Preset {
+            section: names.next().expect("grammar: preset section"),
+            name: names.next().expect("grammar: preset name"),
+            base: names.next(),
+            body: body.expect("grammar: preset block"),
+            span,
+        })
+    }
+
+    fn block(&self, pair: Pair<Rule>) -> Result<Block, SyntaxError> {
+        let span = self.span(&pair);
+        let mut entries = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::field => entries.push(Entry::Field(self.field(p)?)),
+                Rule::section => entries.push(Entry::Section(self.section(p)?)),
+                _ => {}
+            }
+        }
+        Ok(Block { entries, span })
+    }
+
+    fn section(&self, pair: Pair<Rule>) -> Result<Section, SyntaxError> {
+        let span = self.span(&pair);
+        let mut names = Vec::new();
+        let mut body = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::name => names.push(self.ident(p)),
+                Rule::block => body = Some(self.block(p)?),
+                _ => {}
+            }
+        }
+        let mut names = names.into_iter();
+        Ok(Section {
+            key: names.next().expect("grammar: section key"),
+            kind: names.next(),
+            body: body.expect("grammar: section block"),
+            span,
+        })
+    }
+
+    fn field(&self, pair: Pair<Rule>) -> Result<Field, SyntaxError> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let key = self.ident(inner.next().expect("grammar: field key"));
+        let value = self.value(inner.next().expect("grammar: field value"))?;
+        Ok(Field { key, value, span })
+    }
+
+    fn value(&self, pair: Pair<Rule>) -> Result<Value, SyntaxError> {
+        let span = self.span(&pair);
+        let text = pair.as_str();
+        let kind = match pair.as_rule() {
+            Rule::integer => ValueKind::Int(
+                text.replace('_', "")
+                    .parse()
+                    .map_err(|_| SyntaxError::NumberOutOfRange { span })?,
+            ),
+            Rule::float => ValueKind::Float(parse_float(text, span)?),
+            Rule::percent => ValueKind::Percent(parse_float(text.trim_end_matches('%'), span)?),
+            Rule::boolean => ValueKind::Bool(text == "true"),
+            Rule::string => ValueKind::Str(self.string(pair).value),
+            Rule::ident => ValueKind::Ident(text.to_string()),
+            Rule::best => {
+                let metric = pair
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::metric)
+                    .expect("grammar: best has a metric");
+                ValueKind::Best(metric.as_str().to_string())
+            }
+            Rule::tuple | Rule::list => {
+                let is_tuple = pair.as_rule() == Rule::tuple;
+                let items = pair
+                    .into_inner()
+                    .map(|p| self.value(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if is_tuple {
+                    ValueKind::Tuple(items)
+                } else {
+                    ValueKind::List(items)
+                }
+            }
+            other => unreachable!("grammar: {other:?} is not a value"),
+        };
+        Ok(Value { kind, span })
+    }
+}
+
+fn parse_float(text: &str, span: Span) -> Result<f64, SyntaxError> {
+    let x: f64 = text
+        .replace('_', "")
+        .parse()
+        .map_err(|_| SyntaxError::NumberOutOfRange { span })?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(SyntaxError::NumberOutOfRange { span })
+    }
+}
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> File {
+        parse(0, text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn field_value(text: &str) -> ValueKind {
+        let file = parse_ok(&format!("experiment \"x\" {{ v {text} }}"));
+        let Item::Experiment(e) = &file.items[0] else {
+            panic!()
+        };
+        let Entry::Field(f) = &e.body.entries[0] else {
+            panic!()
+        };
+        f.value.kind.clone()
+    }
+
+    #[test]
+    fn values_of_every_form() {
+        assert_eq!(field_value("12_000"), ValueKind::Int(12000));
+        assert_eq!(field_value("-3"), ValueKind::Int(-3));
+        assert_eq!(field_value("1e-3"), ValueKind::Float(1e-3));
+        assert_eq!(field_value("0.5"), ValueKind::Float(0.5));
+        assert_eq!(field_value("5%"), ValueKind::Percent(5.0));
+        assert_eq!(field_value("2.5%"), ValueKind::Percent(2.5));
+        assert_eq!(field_value("\"a\\\"b\""), ValueKind::Str("a\"b".into()));
+        assert_eq!(field_value("true"), ValueKind::Bool(true));
+        assert_eq!(field_value("trueish"), ValueKind::Ident("trueish".into()));
+        assert_eq!(field_value("cuda:1"), ValueKind::Ident("cuda:1".into()));
+        assert_eq!(field_value("best val.accuracy"), ValueKind::Best("val.accuracy".into()));
+        assert_eq!(field_value("best"), ValueKind::Ident("best".into()));
+        match field_value("(0.9, 0.98)") {
+            ValueKind::Tuple(items) => assert_eq!(items.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match field_value("[1, 2, 3,]") {
+            ValueKind::List(items) => assert_eq!(items.len(), 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn items_sections_presets_and_comments() {
+        let file = parse_ok(
+            r#"
+            // a comment
+            import "common.lra"
+            model base = transformer { layers 6 /* inline */ d_model 512 }
+            finetune quick = { epochs 1 }
+            experiment "e" {
+                model base { dropout 0.1 }
+                attention local { window 4096 }
+                pool mean
+            }
+            "#,
+        );
+        assert_eq!(file.items.len(), 4);
+        let Item::Preset(p) = &file.items[1] else {
+            panic!()
+        };
+        assert_eq!(p.section.name, "model");
+        assert_eq!(p.name.name, "base");
+        assert_eq!(p.base.as_ref().unwrap().name, "transformer");
+        assert_eq!(p.body.entries.len(), 2);
+        let Item::Preset(q) = &file.items[2] else {
+            panic!()
+        };
+        assert!(q.base.is_none());
+        let Item::Experiment(e) = &file.items[3] else {
+            panic!()
+        };
+        assert_eq!(e.body.entries.len(), 3);
+        assert!(matches!(e.body.entries[2], Entry::Field(_)));
+    }
+
+    #[test]
+    fn spans_point_at_the_text() {
+        let text = "experiment \"x\" { layers 6 }";
+        let file = parse_ok(text);
+        let Item::Experiment(e) = &file.items[0] else {
+            panic!()
+        };
+        let Entry::Field(f) = &e.body.entries[0] else {
+            panic!()
+        };
+        assert_eq!(&text[f.key.span.start..f.key.span.end], "layers");
+        assert_eq!(&text[f.value.span.start..f.value.span.end], "6");
+        assert_eq!(&text[e.name.span.start..e.name.span.end], "\"x\"");
+    }
+
+    #[test]
+    fn errors_use_human_rule_names() {
+        let err = parse(0, "experiment \"x\" { layers }").unwrap_err();
+        let SyntaxError::Unexpected { expected, .. } = err else {
+            panic!()
+        };
+        assert!(expected.contains("a value"), "{expected}");
+        assert!(!expected.contains("ident"), "{expected}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = format!("experiment \"x\" {{ v {} }}", "(".repeat(10_000));
+        assert!(matches!(parse(0, &text), Err(SyntaxError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn huge_integers_are_diagnosed() {
+        let err = parse(0, "experiment \"x\" { v 99999999999999999999999 }").unwrap_err();
+        assert!(matches!(err, SyntaxError::NumberOutOfRange { .. }));
+    }
+}
