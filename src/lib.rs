@@ -5,6 +5,7 @@
 //! → engine and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
 
 pub mod check;
+pub mod commands;
 pub mod diagnostic;
 pub mod estimate;
 pub mod spec;

@@ -89,13 +89,11 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
             });
         }
         names.push((&experiment.name.value, experiment.name.span));
-        let before = resolver.errors.len();
         let mut x = resolver.experiment(experiment);
         derive::derive(&mut x.root);
-        // Rules only make sense on a structurally sound experiment.
-        if resolver.errors.len() == before {
-            diagnostics.extend(rules::run(&x, context));
-        }
+        // Rules run even after structural errors (a rejected value is absent, and rules skip
+        // what is absent), so one check shows every mistake.
+        diagnostics.extend(rules::run(&x, context));
         experiments.push(x);
     }
     errors.extend(resolver.errors);

@@ -151,7 +151,12 @@ impl<'s, 'a> Resolver<'s, 'a> {
             match (entry, field_def, section_def) {
                 (Entry::Field(field), Some(def), _) => match check_value(def, &field.value) {
                     Ok(value) => target.set(def.name, value, source.origin(field.span)),
-                    Err(e) => self.errors.push(e),
+                    Err(e) => {
+                        // Forget the default too: rules must not reason about a value the
+                        // user did not mean.
+                        target.fields.remove(def.name);
+                        self.errors.push(e);
+                    }
                 },
                 (Entry::Field(field), None, Some(def)) => match &field.value.kind {
                     ValueKind::Ident(name) => {
@@ -246,9 +251,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
             }
         };
         section.span = span;
-        if let Some(slot) = kind_slot {
-            section.kind_origin = source.origin(slot.span);
-        }
+        section.kind_origin = source.origin(kind_slot.map_or(span, |slot| slot.span));
         for preset in chain {
             let preset_source = Source::Preset(preset.name.name.clone());
             self.apply_block(&mut section, &preset.body, &preset_source);

@@ -98,11 +98,17 @@ impl RSection {
         self.sections.get_mut(name)
     }
 
-    /// The best span for a label about field `name`: where it was written, else the section.
+    /// The best span for a label about field `name`: where it was written, else the
+    /// section's kind (`task listops`), else the whole section.
     pub fn span_of(&self, name: &str) -> Span {
         self.get(name)
             .and_then(|f| f.origin.span())
-            .unwrap_or(self.span)
+            .unwrap_or_else(|| self.header_span())
+    }
+
+    /// The kind as written (`listops` in `task listops { … }`), else the section.
+    pub fn header_span(&self) -> Span {
+        self.kind_origin.span().unwrap_or(self.span)
     }
 
     /// Like [`span_of`](Self::span_of), but `None` when the value was not written by a user.

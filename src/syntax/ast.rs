@@ -149,7 +149,7 @@ impl std::fmt::Display for ValueKind {
         }
         match self {
             ValueKind::Int(i) => write!(f, "{i}"),
-            ValueKind::Float(x) => write!(f, "{x}"),
+            ValueKind::Float(x) => write!(f, "{x:?}"),
             ValueKind::Percent(p) => write!(f, "{p}%"),
             ValueKind::Str(s) => write!(f, "{s:?}"),
             ValueKind::Ident(s) => f.write_str(s),

@@ -28,7 +28,8 @@ pub fn attention_memory(x: &ResolvedExperiment, spec: &ExperimentSpec, context: 
         Device::Cuda(i) => format!("GPU {i}"),
     };
     let full_attention = matches!(&spec.model.layer, LayerSpec::Transformer(t) if t.attention == Attention::Full);
-    if full_attention && cost.attention_bytes > 0 {
+    // Attention is to blame when the run would fit without its score matrices.
+    if full_attention && cost.peak_bytes - cost.attention_bytes <= available {
         let label = model
             .section("attention")
             .and_then(|a| a.kind_origin.span())

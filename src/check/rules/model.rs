@@ -16,12 +16,9 @@ pub fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnost
     if d_model % heads == 0 {
         return vec![];
     }
-    let divisors: Vec<String> = (1..=d_model.min(64))
-        .filter(|h| d_model % h == 0)
-        .rev()
-        .take(3)
-        .map(|h| h.to_string())
-        .collect();
+    let mut divisors: Vec<i64> = (1..=d_model.min(256)).filter(|h| d_model % h == 0).collect();
+    divisors.sort_by_key(|h| (h - heads).abs());
+    let divisors: Vec<String> = divisors.iter().take(3).map(|h| h.to_string()).collect();
     let multiple = (d_model / heads + 1) * heads;
     vec![Diagnostic::error(
         "lra::rule::heads-divide-d-model",
