@@ -172,7 +172,12 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
 }
 
 /// Renders diagnostics as text. `color` false gives the stable form used by snapshot tests.
-pub fn render(sources: &SourceMap, diagnostics: &[Diagnostic], color: bool, width: usize) -> String {
+pub fn render(
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    color: bool,
+    width: usize,
+) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
@@ -296,8 +301,7 @@ impl miette::Diagnostic for Rendered {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        (!self.related.is_empty()).then(|| {
-            Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)) as Box<_>
-        })
+        (!self.related.is_empty())
+            .then(|| Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)) as Box<_>)
     }
 }

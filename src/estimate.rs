@@ -30,7 +30,9 @@ pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
     let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
     let m = &x.model;
     let d = m.d_model as u64;
-    let body = encoder_params(x, vocab, false) + m.layers as u64 * layer_params(m, x.task.max_len as u64) + final_norm(m);
+    let body = encoder_params(x, vocab, false)
+        + m.layers as u64 * layer_params(m, x.task.max_len as u64)
+        + final_norm(m);
     let params = body + head_params(x);
     let pretrain_params = x.pretrain.as_ref().map(|p| {
         let out = prediction_classes(x, p, vocab);
@@ -145,7 +147,8 @@ pub fn layer_params(m: &ModelSpec, max_len: u64) -> u64 {
             // Gated attention (eq. 8–15): one projection to (Z, r, Ĥ, u), V, the output, the
             // per-dimension affine Q and K, and a relative position bias.
             let span = s.chunk.map_or(max_len, |c| c as u64);
-            let attention = linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z + 2 * span - 1;
+            let attention =
+                linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z + 2 * span - 1;
             let ffn = norm(d) + linear(d, e) + linear(e, d);
             norm(d) + ema + attention + ffn
         }
@@ -280,12 +283,18 @@ fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
                 Device::Cpu => 2,
                 Device::Cuda(_) => 2 * span,
             };
-            (8 * d + 2 * h * d + 2 * z + 3 * v + 2 * s.ffn_expand as u64 * d, attention)
+            (
+                8 * d + 2 * h * d + 2 * z + 3 * v + 2 * s.ffn_expand as u64 * d,
+                attention,
+            )
         }
     };
     let layers = m.layers as u64;
     let attention_bytes = F32 * tokens * layers * attention;
-    (F32 * tokens * layers * per_token + attention_bytes, attention_bytes)
+    (
+        F32 * tokens * layers * per_token + attention_bytes,
+        attention_bytes,
+    )
 }
 
 /// `12.3M`, `4.5G`: figures as `check` prints them.
@@ -313,5 +322,78 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{:.1} GiB", b / (1u64 << 30) as f64)
     } else {
         format!("{:.0} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check_source, Context};
+
+    fn spec(body: &str) -> ExperimentSpec {
+        let context = Context {
+            machine_memory: 1 << 40,
+            gpu_memory: None,
+            check_data: false,
+            cuda_built: false,
+        };
+        let text = format!("experiment \"t\" {{ {body} }}");
+        let checked = check_source(std::path::Path::new("t.lra"), text, &context);
+        checked.spec.expect("clean spec").experiments.remove(0)
+    }
+
+    #[test]
+    fn transformer_parameters_match_a_hand_count() {
+        let x = spec("task listops { max_len 64 } model transformer { layers 2 d_model 8 heads 2 ffn 16 } finetune { epochs 1 batch 4 }");
+        // Embedding 19·8 = 152. Per block: two norms 2·16, Q K V O 4·(64 + 8) = 288, FFN
+        // (8·16 + 16) + (16·8 + 8) = 280: 600, twice = 1200. Final norm 16. Head
+        // (8·8 + 8) + (8·10 + 10) = 162.
+        assert_eq!(estimate(&x, None).params, 152 + 1200 + 16 + 162);
+        // A learned position table adds max_len × d_model.
+        let learned = spec("task listops { max_len 64 } model transformer { layers 2 d_model 8 heads 2 ffn 16 position learned } finetune { epochs 1 }");
+        assert_eq!(estimate(&learned, None).params, 1530 + 64 * 8);
+    }
+
+    #[test]
+    fn transformer_flops_match_a_hand_count() {
+        let x = spec("task listops { max_len 64 } model transformer { layers 2 d_model 8 heads 2 ffn 16 } finetune { epochs 1 batch 4 }");
+        let (d, f, l, b) = (8.0, 16.0, 64.0, 4.0);
+        // Per position and block: projections 2·4d², feed-forward 2·2·d·f, attention 2·2·L·d.
+        let forward = b * l * 2.0 * (8.0 * d * d + 4.0 * d * f + 4.0 * l * d) + 2.0 * b * 162.0;
+        let cost = estimate(&x, None);
+        assert_eq!(cost.flops_per_step, 3.0 * forward + 10.0 * 1530.0);
+    }
+
+    #[test]
+    fn s4d_parameters_match_a_hand_count() {
+        let x = spec(
+            "task listops { } model s4d { layers 1 d_model 4 d_state 8 } finetune { epochs 1 }",
+        );
+        // Embedding 19·4 = 76. Block: norm 8; log Δ 4, A 2·4·4 = 32, C (2 directions) 2·4·4·2
+        // = 64, D 4; GLU output (4·8 + 8) = 40: 152. Final norm 8. Head (4·4 + 4) + (4·10 +
+        // 10) = 70.
+        assert_eq!(estimate(&x, None).params, 76 + 152 + 8 + 70);
+        let causal = spec("task listops { } model s4d { layers 1 d_model 4 d_state 8 bidirectional false } finetune { epochs 1 }");
+        assert_eq!(estimate(&causal, None).params, 306 - 32);
+    }
+
+    #[test]
+    fn pretraining_swaps_the_head_and_adds_the_mask_channel() {
+        let x = spec("task image { encoding continuous } model s4d { layers 1 d_model 4 d_state 8 } pretrain masked { loss l1 epochs 1 } finetune { epochs 1 }");
+        let cost = estimate(&x, None);
+        // Fine-tuning encoder: Linear(1, 4) = 8; pretraining: Linear(2, 4) = 12. Heads: the
+        // classifier (4·4 + 4) + (4·10 + 10) = 70 becomes a per-position Linear(4, 1) = 5.
+        assert_eq!(cost.pretrain_params.unwrap(), cost.params - 70 + 5 + 4);
+    }
+
+    #[test]
+    fn fused_attention_memory_is_linear_in_length_and_composed_is_quadratic() {
+        let cpu = spec("task pathx { } model transformer { layers 1 d_model 64 heads 4 } finetune { epochs 1 batch 1 }");
+        let cuda = spec("device cuda task pathx { } model transformer { layers 1 d_model 64 heads 4 } finetune { epochs 1 batch 1 }");
+        assert_eq!(estimate(&cpu, None).attention_bytes, 4 * 16384 * 2 * 4);
+        assert_eq!(
+            estimate(&cuda, None).attention_bytes,
+            4 * 16384 * 2 * 4 * 16384
+        );
     }
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use lra::commands;
 
 #[derive(Parser)]
-#[command(name = "lra", version, about = "Declarative, fair long-sequence experiments on the Long Range Arena")]
+#[command(
+    name = "lra",
+    version,
+    about = "Declarative, fair long-sequence experiments on the Long Range Arena"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -174,9 +174,7 @@ impl TaskSpec {
     pub fn nominal_vocab(&self) -> usize {
         match self.kind {
             TaskKind::ListOps => 19,
-            TaskKind::Text | TaskKind::Retrieval if self.tokenizer == Some(Tokenizer::Byte) => {
-                260
-            }
+            TaskKind::Text | TaskKind::Retrieval if self.tokenizer == Some(Tokenizer::Byte) => 260,
             TaskKind::Text => 136,
             TaskKind::Retrieval => 98,
             TaskKind::Image | TaskKind::Pathfinder | TaskKind::PathX => 260,
@@ -304,7 +302,9 @@ pub enum LayerSpec {
 pub enum Attention {
     Full,
     /// Non-overlapping blocks of `window` that see themselves and their neighbours.
-    Local { window: usize },
+    Local {
+        window: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -510,7 +510,10 @@ pub enum Split {
 pub enum Select {
     /// The checkpoint with the best value of a metric (`val.accuracy`; lower is better for
     /// `loss` and `mae`).
-    Best { split: Split, metric: String },
+    Best {
+        split: Split,
+        metric: String,
+    },
     Last,
 }
 

@@ -54,7 +54,11 @@ pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKi
             ("eps", Float(1e-8)),
         ],
         ("optimizer", Some("adam")) => {
-            vec![("lr", Float(1e-3)), ("betas", pair(0.9, 0.999)), ("eps", Float(1e-8))]
+            vec![
+                ("lr", Float(1e-3)),
+                ("betas", pair(0.9, 0.999)),
+                ("eps", Float(1e-8)),
+            ]
         }
         ("schedule", Some("constant")) => vec![("warmup", Int(0))],
         ("schedule", Some(_)) => vec![("warmup", Int(0)), ("min_lr", Float(0.0))],
@@ -142,7 +146,11 @@ fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
             ("init", id("legs")),
             ("channels", Int(1)),
         ],
-        "s4d" => vec![("d_state", Int(64)), ("init", id("lin")), ("channels", Int(1))],
+        "s4d" => vec![
+            ("d_state", Int(64)),
+            ("init", id("lin")),
+            ("channels", Int(1)),
+        ],
         "dlr" => vec![("d_state", Int(64))],
         "s5" => vec![
             ("d_state", Int(64)),

@@ -5,22 +5,93 @@ use crate::diagnostic::{Diagnostic, Span};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CheckError {
-    ImportNotFound { span: Span, path: String, reason: String },
-    ImportCycle { span: Span, chain: Vec<String> },
-    NotAPresetSection { span: Span, name: String, suggestion: Option<String> },
-    DuplicatePreset { span: Span, first: Span, section: String, name: String },
-    PresetShadowsKind { span: Span, section: String, name: String },
-    PresetCycle { span: Span, name: String },
-    DuplicateExperiment { span: Span, first: Span, name: String },
-    UnknownKind { span: Span, section: String, name: String, options: String, suggestion: Option<String> },
-    MissingKind { span: Span, section: String, options: String },
-    UnknownField { span: Span, section: String, kind: Option<String>, name: String, suggestion: Option<String>, other_kinds: Vec<String> },
-    DuplicateField { span: Span, first: Span, name: String },
-    NotASection { span: Span, name: String, expected: String },
-    WrongType { span: Span, field: String, expected: String, found: String },
-    OutOfRange { span: Span, field: String, expected: String },
-    UnknownValue { span: Span, field: String, value: String, options: String, suggestion: Option<String> },
-    MissingSection { span: Span, section: String, example: String },
+    ImportNotFound {
+        span: Span,
+        path: String,
+        reason: String,
+    },
+    ImportCycle {
+        span: Span,
+        chain: Vec<String>,
+    },
+    NotAPresetSection {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
+    DuplicatePreset {
+        span: Span,
+        first: Span,
+        section: String,
+        name: String,
+    },
+    PresetShadowsKind {
+        span: Span,
+        section: String,
+        name: String,
+    },
+    PresetCycle {
+        span: Span,
+        name: String,
+    },
+    DuplicateExperiment {
+        span: Span,
+        first: Span,
+        name: String,
+    },
+    UnknownKind {
+        span: Span,
+        section: String,
+        name: String,
+        options: String,
+        suggestion: Option<String>,
+    },
+    MissingKind {
+        span: Span,
+        section: String,
+        options: String,
+    },
+    UnknownField {
+        span: Span,
+        section: String,
+        kind: Option<String>,
+        name: String,
+        suggestion: Option<String>,
+        other_kinds: Vec<String>,
+    },
+    DuplicateField {
+        span: Span,
+        first: Span,
+        name: String,
+    },
+    NotASection {
+        span: Span,
+        name: String,
+        expected: String,
+    },
+    WrongType {
+        span: Span,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    OutOfRange {
+        span: Span,
+        field: String,
+        expected: String,
+    },
+    UnknownValue {
+        span: Span,
+        field: String,
+        value: String,
+        options: String,
+        suggestion: Option<String>,
+    },
+    MissingSection {
+        span: Span,
+        section: String,
+        example: String,
+    },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
@@ -45,7 +116,11 @@ impl CheckError {
             )
             .label(*span, "this import leads back to a file that imports it")
             .help("move the shared presets into a file that imports neither"),
-            NotAPresetSection { span, name, suggestion } => Diagnostic::error(
+            NotAPresetSection {
+                span,
+                name,
+                suggestion,
+            } => Diagnostic::error(
                 "lra::preset::unknown-section",
                 format!("`{name}` is not a section that can be a preset"),
             )
@@ -55,14 +130,23 @@ impl CheckError {
                 did_you_mean(suggestion),
                 super::schema::ticked(super::schema::PRESET_SECTIONS)
             )),
-            DuplicatePreset { span, first, section, name } => Diagnostic::error(
+            DuplicatePreset {
+                span,
+                first,
+                section,
+                name,
+            } => Diagnostic::error(
                 "lra::preset::duplicate",
                 format!("{section} preset `{name}` is defined twice"),
             )
             .label(*span, "defined again here")
             .secondary(Some(*first), "first defined here")
             .help("rename one of them; presets share one scope across imports"),
-            PresetShadowsKind { span, section, name } => Diagnostic::error(
+            PresetShadowsKind {
+                span,
+                section,
+                name,
+            } => Diagnostic::error(
                 "lra::preset::shadows-kind",
                 format!("preset `{name}` has the name of a {section} kind"),
             )
@@ -81,19 +165,41 @@ impl CheckError {
             .label(*span, "defined again here")
             .secondary(Some(*first), "first defined here")
             .help("experiment names name run folders, so they must be unique"),
-            UnknownKind { span, section, name, options, suggestion } => Diagnostic::error(
+            UnknownKind {
+                span,
+                section,
+                name,
+                options,
+                suggestion,
+            } => Diagnostic::error(
                 "lra::unknown-kind",
                 format!("unknown {section} kind or preset `{name}`"),
             )
             .label(*span, "not a kind or preset in scope")
-            .help(format!("{}{section} kinds are {options}", did_you_mean(suggestion))),
-            MissingKind { span, section, options } => Diagnostic::error(
+            .help(format!(
+                "{}{section} kinds are {options}",
+                did_you_mean(suggestion)
+            )),
+            MissingKind {
+                span,
+                section,
+                options,
+            } => Diagnostic::error(
                 "lra::missing-kind",
                 format!("this {section} section needs a kind"),
             )
             .label(*span, "kind missing")
-            .help(format!("write `{section} KIND {{ … }}` with KIND one of {options}")),
-            UnknownField { span, section, kind, name, suggestion, other_kinds } => {
+            .help(format!(
+                "write `{section} KIND {{ … }}` with KIND one of {options}"
+            )),
+            UnknownField {
+                span,
+                section,
+                kind,
+                name,
+                suggestion,
+                other_kinds,
+            } => {
                 let place = match kind {
                     Some(k) => format!("{section} {k}"),
                     None => section.clone(),
@@ -112,40 +218,65 @@ impl CheckError {
                         )
                     )
                 };
-                Diagnostic::error("lra::unknown-field", format!("unknown field `{name}` in {place}"))
-                    .label(*span, "unknown field")
-                    .help(help)
+                Diagnostic::error(
+                    "lra::unknown-field",
+                    format!("unknown field `{name}` in {place}"),
+                )
+                .label(*span, "unknown field")
+                .help(help)
             }
-            DuplicateField { span, first, name } => Diagnostic::error(
-                "lra::duplicate-field",
-                format!("`{name}` is given twice"),
-            )
-            .label(*span, "given again here")
-            .secondary(Some(*first), "first given here")
-            .help("remove one of them"),
-            NotASection { span, name, expected } => Diagnostic::error(
+            DuplicateField { span, first, name } => {
+                Diagnostic::error("lra::duplicate-field", format!("`{name}` is given twice"))
+                    .label(*span, "given again here")
+                    .secondary(Some(*first), "first given here")
+                    .help("remove one of them")
+            }
+            NotASection {
+                span,
+                name,
+                expected,
+            } => Diagnostic::error(
                 "lra::not-a-section",
                 format!("`{name}` is a field, not a section"),
             )
             .label(*span, "written as a section")
             .help(format!("write `{name} VALUE` with {expected}")),
-            WrongType { span, field, expected, found } => Diagnostic::error(
+            WrongType {
+                span,
+                field,
+                expected,
+                found,
+            } => Diagnostic::error(
                 "lra::wrong-type",
                 format!("`{field}` expects {expected}, found {found}"),
             )
             .label(*span, format!("expected {expected}")),
-            OutOfRange { span, field, expected } => Diagnostic::error(
-                "lra::out-of-range",
-                format!("`{field}` is out of range"),
-            )
-            .label(*span, format!("must be {expected}")),
-            UnknownValue { span, field, value, options, suggestion } => Diagnostic::error(
+            OutOfRange {
+                span,
+                field,
+                expected,
+            } => Diagnostic::error("lra::out-of-range", format!("`{field}` is out of range"))
+                .label(*span, format!("must be {expected}")),
+            UnknownValue {
+                span,
+                field,
+                value,
+                options,
+                suggestion,
+            } => Diagnostic::error(
                 "lra::unknown-value",
                 format!("`{value}` is not a valid `{field}`"),
             )
             .label(*span, "unknown value")
-            .help(format!("{}`{field}` is {options}", did_you_mean(suggestion))),
-            MissingSection { span, section, example } => Diagnostic::error(
+            .help(format!(
+                "{}`{field}` is {options}",
+                did_you_mean(suggestion)
+            )),
+            MissingSection {
+                span,
+                section,
+                example,
+            } => Diagnostic::error(
                 "lra::missing-section",
                 format!("this experiment has no `{section}` section"),
             )
@@ -172,7 +303,10 @@ mod tests {
 
     #[test]
     fn suggestions_find_typos_and_ignore_strangers() {
-        assert_eq!(suggest("d_modle", ["d_model", "layers"]), Some("d_model".into()));
+        assert_eq!(
+            suggest("d_modle", ["d_model", "layers"]),
+            Some("d_model".into())
+        );
         assert_eq!(suggest("lenght", ["length"]), Some("length".into()));
         assert_eq!(suggest("xyz", ["d_model", "layers"]), None);
     }

@@ -13,7 +13,12 @@ pub struct Loaded {
 }
 
 /// Loads `text` (the contents of `path`) and its imports. Problems become diagnostics.
-pub fn load(path: &Path, text: String, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnostic>) -> Loaded {
+pub fn load(
+    path: &Path,
+    text: String,
+    sources: &mut SourceMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Loaded {
     let root = sources.add(path.to_path_buf(), text);
     let mut loader = Loader {
         sources,
@@ -54,7 +59,13 @@ impl Loader<'_> {
             }
         };
         self.stack.push(canonical_path.clone());
-        let base = self.sources.get(id).path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = self
+            .sources
+            .get(id)
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         for item in &file.items {
             let Item::Import(import) = item else { continue };
             let target = base.join(&import.path.value);
@@ -62,7 +73,13 @@ impl Loader<'_> {
             if let Some(pos) = self.stack.iter().position(|p| *p == target_canonical) {
                 let mut chain: Vec<String> = self.stack[pos..].iter().map(|p| display(p)).collect();
                 chain.push(display(&target_canonical));
-                self.diagnostics.push(CheckError::ImportCycle { span: import.path.span, chain }.to_diagnostic());
+                self.diagnostics.push(
+                    CheckError::ImportCycle {
+                        span: import.path.span,
+                        chain,
+                    }
+                    .to_diagnostic(),
+                );
                 continue;
             }
             if self.seen.contains(&target_canonical) {
@@ -89,5 +106,8 @@ impl Loader<'_> {
 }
 
 fn display(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

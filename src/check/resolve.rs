@@ -19,13 +19,20 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// Adds the presets of one file; reports duplicates and malformed preset headers.
-    pub fn add(&mut self, presets: impl IntoIterator<Item = &'a Preset>, errors: &mut Vec<CheckError>) {
+    pub fn add(
+        &mut self,
+        presets: impl IntoIterator<Item = &'a Preset>,
+        errors: &mut Vec<CheckError>,
+    ) {
         for preset in presets {
             let Some(def) = schema::preset_section(&preset.section.name) else {
                 errors.push(CheckError::NotAPresetSection {
                     span: preset.section.span,
                     name: preset.section.name.clone(),
-                    suggestion: suggest(&preset.section.name, schema::PRESET_SECTIONS.iter().copied()),
+                    suggestion: suggest(
+                        &preset.section.name,
+                        schema::PRESET_SECTIONS.iter().copied(),
+                    ),
                 });
                 continue;
             };
@@ -89,6 +96,8 @@ impl Source {
 pub struct Resolver<'s, 'a> {
     scope: &'s Scope<'a>,
     pub errors: Vec<CheckError>,
+    /// Sections written but rejected (an unknown kind), so they are not also "missing".
+    rejected: Vec<&'static str>,
 }
 
 impl<'s, 'a> Resolver<'s, 'a> {
@@ -96,6 +105,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
         Resolver {
             scope,
             errors: Vec::new(),
+            rejected: Vec::new(),
         }
     }
 
@@ -106,11 +116,19 @@ impl<'s, 'a> Resolver<'s, 'a> {
         };
         let mut scratch = RSection::new(&schema::EXPERIMENT, None, preset.span);
         let ident = preset.name.clone();
-        self.apply_section(&mut scratch, def, Some(&ident), None, preset.span, &Source::Experiment);
+        self.apply_section(
+            &mut scratch,
+            def,
+            Some(&ident),
+            None,
+            preset.span,
+            &Source::Experiment,
+        );
     }
 
     pub fn experiment(&mut self, experiment: &Experiment) -> ResolvedExperiment {
         let mut root = RSection::new(&schema::EXPERIMENT, None, experiment.name.span);
+        self.rejected.clear();
         defaults::fill(&mut root);
         self.apply_block(&mut root, &experiment.body, &Source::Experiment);
         for (section, example) in [
@@ -118,7 +136,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
             ("model", "model transformer { layers 4 }"),
             ("finetune", "finetune { epochs 10 }"),
         ] {
-            if root.section(section).is_none() {
+            if root.section(section).is_none() && !self.rejected.contains(&section) {
                 self.errors.push(CheckError::MissingSection {
                     span: experiment.name.span,
                     section: section.into(),
@@ -224,7 +242,10 @@ impl<'s, 'a> Resolver<'s, 'a> {
         let (kind, chain) = match kind_slot {
             Some(slot) => match self.resolve_kind(def, slot) {
                 Some(resolved) => resolved,
-                None => return,
+                None => {
+                    self.rejected.push(def.name);
+                    return;
+                }
             },
             None => (None, Vec::new()),
         };
@@ -235,6 +256,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
                 .or_else(|| def.default_kind.and_then(|k| def.kind(k)))
         });
         if kind.is_none() && !def.kinds.is_empty() {
+            self.rejected.push(def.name);
             self.errors.push(CheckError::MissingKind {
                 span,
                 section: def.name.into(),

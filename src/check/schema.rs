@@ -4,10 +4,16 @@
 /// The type of a field's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Ty {
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// One of a few integers (`resolution 32 | 64 | 128 | 256`).
     IntOneOf(&'static [i64]),
-    Float { min: f64, max: f64 },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Bool,
     Str,
     Enum(&'static [&'static str]),
@@ -29,7 +35,11 @@ impl Ty {
             Ty::Int { min, max } => format!("an integer from {min} to {max}"),
             Ty::IntOneOf(options) => format!(
                 "one of {}",
-                options.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", ")
+                options
+                    .iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Ty::Float { min, max } if max.is_infinite() => format!("a number ≥ {min}"),
             Ty::Float { min, max } => format!("a number from {min} to {max}"),
@@ -150,9 +160,17 @@ pub static EXPERIMENT: SectionDef = SectionDef {
     name: "experiment",
     kinds: &[],
     common: &[
-        f("seed", int(0, u32::MAX as i64), "random seed of everything in the run"),
+        f(
+            "seed",
+            int(0, u32::MAX as i64),
+            "random seed of everything in the run",
+        ),
         f("device", Ty::Device, "where to train: cpu, cuda or cuda:N"),
-        f("threads", int(1, 1024), "CPU worker threads (default: every core)"),
+        f(
+            "threads",
+            int(1, 1024),
+            "CPU worker threads (default: every core)",
+        ),
         f("out", Ty::Str, "the runs folder"),
     ],
     sections: &[&TASK, &MODEL, &PRETRAIN, &FINETUNE],
@@ -161,44 +179,104 @@ pub static EXPERIMENT: SectionDef = SectionDef {
 
 // ── task ──────────────────────────────────────────────────────────────────────────────────
 
-const TOKENIZER: FieldDef = f("tokenizer", Ty::Enum(&["char", "byte"]), "one token per character or per byte");
-const MIN_FREQ: FieldDef = f("min_freq", POSITIVE, "keep characters seen at least this often in training");
-const ENCODING: FieldDef = f("encoding", Ty::Enum(&["tokens", "continuous"]), "pixels as 256 tokens or as normalised values");
-const VAL_FRACTION: FieldDef = f("val_fraction", float(0.0, 0.5), "validation carved from training");
-const DIFFICULTY: FieldDef = f("difficulty", Ty::Enum(&["easy", "medium", "hard"]), "contour length 6, 9 or 14");
+const TOKENIZER: FieldDef = f(
+    "tokenizer",
+    Ty::Enum(&["char", "byte"]),
+    "one token per character or per byte",
+);
+const MIN_FREQ: FieldDef = f(
+    "min_freq",
+    POSITIVE,
+    "keep characters seen at least this often in training",
+);
+const ENCODING: FieldDef = f(
+    "encoding",
+    Ty::Enum(&["tokens", "continuous"]),
+    "pixels as 256 tokens or as normalised values",
+);
+const VAL_FRACTION: FieldDef = f(
+    "val_fraction",
+    float(0.0, 0.5),
+    "validation carved from training",
+);
+const DIFFICULTY: FieldDef = f(
+    "difficulty",
+    Ty::Enum(&["easy", "medium", "hard"]),
+    "contour length 6, 9 or 14",
+);
 
 pub static TASK: SectionDef = SectionDef {
     name: "task",
     kinds: &[
-        KindDef { name: "listops", fields: &[], sections: &[] },
-        KindDef { name: "text", fields: &[TOKENIZER, MIN_FREQ], sections: &[] },
+        KindDef {
+            name: "listops",
+            fields: &[],
+            sections: &[],
+        },
+        KindDef {
+            name: "text",
+            fields: &[TOKENIZER, MIN_FREQ],
+            sections: &[],
+        },
         KindDef {
             name: "retrieval",
             fields: &[
                 TOKENIZER,
                 MIN_FREQ,
-                f("interaction", Ty::Enum(&["nli", "concat"]), "[u, v, u−v, u·v] or [u, v] features"),
+                f(
+                    "interaction",
+                    Ty::Enum(&["nli", "concat"]),
+                    "[u, v, u−v, u·v] or [u, v] features",
+                ),
             ],
             sections: &[],
         },
-        KindDef { name: "image", fields: &[ENCODING, VAL_FRACTION], sections: &[] },
+        KindDef {
+            name: "image",
+            fields: &[ENCODING, VAL_FRACTION],
+            sections: &[],
+        },
         KindDef {
             name: "pathfinder",
             fields: &[
                 ENCODING,
                 VAL_FRACTION,
-                f("resolution", Ty::IntOneOf(&[32, 64, 128, 256]), "image side in pixels"),
+                f(
+                    "resolution",
+                    Ty::IntOneOf(&[32, 64, 128, 256]),
+                    "image side in pixels",
+                ),
                 DIFFICULTY,
             ],
             sections: &[],
         },
-        KindDef { name: "pathx", fields: &[ENCODING, VAL_FRACTION, DIFFICULTY], sections: &[] },
+        KindDef {
+            name: "pathx",
+            fields: &[ENCODING, VAL_FRACTION, DIFFICULTY],
+            sections: &[],
+        },
     ],
     common: &[
-        f("data", Ty::Str, "the data folder (relative to the working directory)"),
-        f("max_len", int(1, 1 << 20), "longest input; longer ones are truncated"),
-        f("train_fraction", float(0.0, 1.0), "train on this fraction of the training split"),
-        f("train_limit", POSITIVE, "train on at most this many examples"),
+        f(
+            "data",
+            Ty::Str,
+            "the data folder (relative to the working directory)",
+        ),
+        f(
+            "max_len",
+            int(1, 1 << 20),
+            "longest input; longer ones are truncated",
+        ),
+        f(
+            "train_fraction",
+            float(0.0, 1.0),
+            "train on this fraction of the training split",
+        ),
+        f(
+            "train_limit",
+            POSITIVE,
+            "train on at most this many examples",
+        ),
     ],
     sections: &[],
     default_kind: None,
@@ -206,22 +284,50 @@ pub static TASK: SectionDef = SectionDef {
 
 // ── model ─────────────────────────────────────────────────────────────────────────────────
 
-const ACTIVATION: FieldDef = f("activation", Ty::Enum(&["gelu", "relu", "silu", "none"]), "non-linearity after the sequence layer");
-const BIDIRECTIONAL: FieldDef = f("bidirectional", Ty::Bool, "run the layer both ways (false: causal)");
+const ACTIVATION: FieldDef = f(
+    "activation",
+    Ty::Enum(&["gelu", "relu", "silu", "none"]),
+    "non-linearity after the sequence layer",
+);
+const BIDIRECTIONAL: FieldDef = f(
+    "bidirectional",
+    Ty::Bool,
+    "run the layer both ways (false: causal)",
+);
 const D_STATE: FieldDef = f("d_state", int(1, 4096), "state size N");
 const DT_MIN: FieldDef = f("dt_min", float(1e-8, 10.0), "smallest initial step size Δ");
 const DT_MAX: FieldDef = f("dt_max", float(1e-8, 10.0), "largest initial step size Δ");
-const POST: FieldDef = f("post", Ty::Enum(&["glu", "none"]), "output projection after the SSM");
-const SSM_LR: FieldDef = f("ssm_lr", float(0.0, 10.0), "learning rate of the SSM parameters (A, B, Δ)");
-const SSM_WD: FieldDef = f("ssm_weight_decay", float(0.0, 10.0), "weight decay of the SSM parameters");
+const POST: FieldDef = f(
+    "post",
+    Ty::Enum(&["glu", "none"]),
+    "output projection after the SSM",
+);
+const SSM_LR: FieldDef = f(
+    "ssm_lr",
+    float(0.0, 10.0),
+    "learning rate of the SSM parameters (A, B, Δ)",
+);
+const SSM_WD: FieldDef = f(
+    "ssm_weight_decay",
+    float(0.0, 10.0),
+    "weight decay of the SSM parameters",
+);
 
 pub static ATTENTION: SectionDef = SectionDef {
     name: "attention",
     kinds: &[
-        KindDef { name: "full", fields: &[], sections: &[] },
+        KindDef {
+            name: "full",
+            fields: &[],
+            sections: &[],
+        },
         KindDef {
             name: "local",
-            fields: &[f("window", POSITIVE, "block length; each block sees itself and its neighbours")],
+            fields: &[f(
+                "window",
+                POSITIVE,
+                "block length; each block sees itself and its neighbours",
+            )],
             sections: &[],
         },
     ],
@@ -239,8 +345,16 @@ pub static MODEL: SectionDef = SectionDef {
                 f("heads", int(1, 1024), "attention heads"),
                 f("ffn", POSITIVE, "feed-forward width"),
                 ACTIVATION,
-                f("position", Ty::Enum(&["none", "learned", "sinusoidal", "rotary"]), "position encoding"),
-                f("causal", Ty::Bool, "causal attention (needed for causal pretraining)"),
+                f(
+                    "position",
+                    Ty::Enum(&["none", "learned", "sinusoidal", "rotary"]),
+                    "position encoding",
+                ),
+                f(
+                    "causal",
+                    Ty::Bool,
+                    "causal attention (needed for causal pretraining)",
+                ),
             ],
             sections: &[&ATTENTION],
         },
@@ -248,8 +362,16 @@ pub static MODEL: SectionDef = SectionDef {
             name: "s4",
             fields: &[
                 D_STATE,
-                f("mode", Ty::Enum(&["nplr", "diag"]), "normal-plus-low-rank or diagonal A"),
-                f("init", Ty::Enum(&["legs", "lin", "inv", "fourier"]), "initialisation of A"),
+                f(
+                    "mode",
+                    Ty::Enum(&["nplr", "diag"]),
+                    "normal-plus-low-rank or diagonal A",
+                ),
+                f(
+                    "init",
+                    Ty::Enum(&["legs", "lin", "inv", "fourier"]),
+                    "initialisation of A",
+                ),
                 DT_MIN,
                 DT_MAX,
                 f("channels", int(1, 64), "independent SSM copies per feature"),
@@ -265,7 +387,11 @@ pub static MODEL: SectionDef = SectionDef {
             name: "s4d",
             fields: &[
                 D_STATE,
-                f("init", Ty::Enum(&["lin", "inv", "legs"]), "S4D-Lin, S4D-Inv or diagonalised LegS"),
+                f(
+                    "init",
+                    Ty::Enum(&["lin", "inv", "legs"]),
+                    "S4D-Lin, S4D-Inv or diagonalised LegS",
+                ),
                 DT_MIN,
                 DT_MAX,
                 f("channels", int(1, 64), "independent SSM copies per feature"),
@@ -279,16 +405,37 @@ pub static MODEL: SectionDef = SectionDef {
         },
         KindDef {
             name: "dlr",
-            fields: &[D_STATE, DT_MIN, DT_MAX, ACTIVATION, POST, SSM_LR, SSM_WD, BIDIRECTIONAL],
+            fields: &[
+                D_STATE,
+                DT_MIN,
+                DT_MAX,
+                ACTIVATION,
+                POST,
+                SSM_LR,
+                SSM_WD,
+                BIDIRECTIONAL,
+            ],
             sections: &[],
         },
         KindDef {
             name: "s5",
             fields: &[
                 D_STATE,
-                f("blocks", int(1, 1024), "HiPPO-N blocks on the diagonal of the initial A"),
-                f("conj_sym", Ty::Bool, "keep half of the conjugate-pair eigenvalues"),
-                f("clip_eigs", Ty::Bool, "keep eigenvalues' real parts negative"),
+                f(
+                    "blocks",
+                    int(1, 1024),
+                    "HiPPO-N blocks on the diagonal of the initial A",
+                ),
+                f(
+                    "conj_sym",
+                    Ty::Bool,
+                    "keep half of the conjugate-pair eigenvalues",
+                ),
+                f(
+                    "clip_eigs",
+                    Ty::Bool,
+                    "keep eigenvalues' real parts negative",
+                ),
                 DT_MIN,
                 DT_MAX,
                 ACTIVATION,
@@ -303,9 +450,21 @@ pub static MODEL: SectionDef = SectionDef {
             name: "lru",
             fields: &[
                 D_STATE,
-                f("r_min", float(0.0, 1.0), "smallest eigenvalue modulus at init"),
-                f("r_max", float(0.0, 1.0), "largest eigenvalue modulus at init"),
-                f("max_phase", float(0.0, 6.2832), "largest eigenvalue phase at init"),
+                f(
+                    "r_min",
+                    float(0.0, 1.0),
+                    "smallest eigenvalue modulus at init",
+                ),
+                f(
+                    "r_max",
+                    float(0.0, 1.0),
+                    "largest eigenvalue modulus at init",
+                ),
+                f(
+                    "max_phase",
+                    float(0.0, 6.2832),
+                    "largest eigenvalue phase at init",
+                ),
                 ACTIVATION,
                 POST,
                 SSM_LR,
@@ -320,9 +479,21 @@ pub static MODEL: SectionDef = SectionDef {
                 f("d_attin", POSITIVE, "query/key width z"),
                 f("d_attout", POSITIVE, "value width v"),
                 f("ema_dims", int(1, 256), "EMA dimensions h per feature"),
-                f("chunk", POSITIVE, "attention chunk length (default: whole sequence)"),
-                f("attention_activation", Ty::Enum(&["softmax", "laplace"]), "attention non-linearity"),
-                f("ffn_expand", POSITIVE, "feed-forward width as a multiple of d_model"),
+                f(
+                    "chunk",
+                    POSITIVE,
+                    "attention chunk length (default: whole sequence)",
+                ),
+                f(
+                    "attention_activation",
+                    Ty::Enum(&["softmax", "laplace"]),
+                    "attention non-linearity",
+                ),
+                f(
+                    "ffn_expand",
+                    POSITIVE,
+                    "feed-forward width as a multiple of d_model",
+                ),
                 SSM_LR,
                 SSM_WD,
                 BIDIRECTIONAL,
@@ -334,9 +505,21 @@ pub static MODEL: SectionDef = SectionDef {
         f("layers", int(1, 256), "stacked blocks"),
         f("d_model", int(1, 65_536), "model width"),
         f("dropout", float(0.0, 0.99), "dropout rate (training only)"),
-        f("norm", Ty::Enum(&["pre", "post"]), "normalisation before or after each block"),
-        f("norm_kind", Ty::Enum(&["layer", "batch"]), "layer or batch normalisation"),
-        f("pool", Ty::Enum(&["mean", "max", "last", "first"]), "how a sequence becomes one vector"),
+        f(
+            "norm",
+            Ty::Enum(&["pre", "post"]),
+            "normalisation before or after each block",
+        ),
+        f(
+            "norm_kind",
+            Ty::Enum(&["layer", "batch"]),
+            "layer or batch normalisation",
+        ),
+        f(
+            "pool",
+            Ty::Enum(&["mean", "max", "last", "first"]),
+            "how a sequence becomes one vector",
+        ),
     ],
     sections: &[],
     default_kind: None,
@@ -353,25 +536,54 @@ pub static OPTIMIZER: SectionDef = SectionDef {
     kinds: &[
         KindDef {
             name: "adamw",
-            fields: &[LR, f("weight_decay", float(0.0, 10.0), "decoupled weight decay"), BETAS, EPS],
+            fields: &[
+                LR,
+                f("weight_decay", float(0.0, 10.0), "decoupled weight decay"),
+                BETAS,
+                EPS,
+            ],
             sections: &[],
         },
-        KindDef { name: "adam", fields: &[LR, BETAS, EPS], sections: &[] },
+        KindDef {
+            name: "adam",
+            fields: &[LR, BETAS, EPS],
+            sections: &[],
+        },
     ],
     common: &[],
     sections: &[],
     default_kind: Some("adamw"),
 };
 
-const WARMUP: FieldDef = f("warmup", Ty::StepsOrPercent, "linear warm-up, in steps or % of the phase");
-const MIN_LR: FieldDef = f("min_lr", float(0.0, 10.0), "learning rate at the end of a decay");
+const WARMUP: FieldDef = f(
+    "warmup",
+    Ty::StepsOrPercent,
+    "linear warm-up, in steps or % of the phase",
+);
+const MIN_LR: FieldDef = f(
+    "min_lr",
+    float(0.0, 10.0),
+    "learning rate at the end of a decay",
+);
 
 pub static SCHEDULE: SectionDef = SectionDef {
     name: "schedule",
     kinds: &[
-        KindDef { name: "constant", fields: &[WARMUP], sections: &[] },
-        KindDef { name: "cosine", fields: &[WARMUP, MIN_LR], sections: &[] },
-        KindDef { name: "linear", fields: &[WARMUP, MIN_LR], sections: &[] },
+        KindDef {
+            name: "constant",
+            fields: &[WARMUP],
+            sections: &[],
+        },
+        KindDef {
+            name: "cosine",
+            fields: &[WARMUP, MIN_LR],
+            sections: &[],
+        },
+        KindDef {
+            name: "linear",
+            fields: &[WARMUP, MIN_LR],
+            sections: &[],
+        },
     ],
     common: &[],
     sections: &[],
@@ -381,10 +593,26 @@ pub static SCHEDULE: SectionDef = SectionDef {
 const EPOCHS: FieldDef = f("epochs", POSITIVE, "passes over the training split");
 const STEPS: FieldDef = f("steps", POSITIVE, "optimiser steps (instead of epochs)");
 const BATCH: FieldDef = f("batch", int(1, 1 << 16), "examples per step");
-const CLIP: FieldDef = f("clip", float(0.0, f64::INFINITY), "clip gradients to this global norm");
-const SELECT: FieldDef = f("select", Ty::Select, "which checkpoint is kept: `best METRIC` or `last`");
-const PATIENCE: FieldDef = f("patience", POSITIVE, "stop after this many evaluations without improvement");
-const EVAL_EVERY: FieldDef = f("eval_every", POSITIVE, "validate every this many steps (default: every epoch)");
+const CLIP: FieldDef = f(
+    "clip",
+    float(0.0, f64::INFINITY),
+    "clip gradients to this global norm",
+);
+const SELECT: FieldDef = f(
+    "select",
+    Ty::Select,
+    "which checkpoint is kept: `best METRIC` or `last`",
+);
+const PATIENCE: FieldDef = f(
+    "patience",
+    POSITIVE,
+    "stop after this many evaluations without improvement",
+);
+const EVAL_EVERY: FieldDef = f(
+    "eval_every",
+    POSITIVE,
+    "validate every this many steps (default: every epoch)",
+);
 const PHASE_FIELDS: &[FieldDef] = &[EPOCHS, STEPS, BATCH, CLIP, SELECT, PATIENCE, EVAL_EVERY];
 
 pub static FINETUNE: SectionDef = SectionDef {
@@ -406,10 +634,18 @@ pub static PRETRAIN: SectionDef = SectionDef {
             ],
             sections: &[],
         },
-        KindDef { name: "causal", fields: &[], sections: &[] },
+        KindDef {
+            name: "causal",
+            fields: &[],
+            sections: &[],
+        },
     ],
     common: &[
-        f("loss", Ty::Enum(&["ce", "l1"]), "cross-entropy over tokens or L1 on pixel values"),
+        f(
+            "loss",
+            Ty::Enum(&["ce", "l1"]),
+            "cross-entropy over tokens or L1 on pixel values",
+        ),
         EPOCHS,
         STEPS,
         BATCH,
@@ -424,10 +660,19 @@ pub static PRETRAIN: SectionDef = SectionDef {
 
 /// Sections that may be named as presets at the top level of a file.
 pub fn preset_section(name: &str) -> Option<&'static SectionDef> {
-    [&TASK, &MODEL, &PRETRAIN, &FINETUNE, &OPTIMIZER, &SCHEDULE, &ATTENTION]
-        .into_iter()
-        .find(|s| s.name == name)
+    [
+        &TASK, &MODEL, &PRETRAIN, &FINETUNE, &OPTIMIZER, &SCHEDULE, &ATTENTION,
+    ]
+    .into_iter()
+    .find(|s| s.name == name)
 }
 
-pub const PRESET_SECTIONS: &[&str] =
-    &["task", "model", "pretrain", "finetune", "optimizer", "schedule", "attention"];
+pub const PRESET_SECTIONS: &[&str] = &[
+    "task",
+    "model",
+    "pretrain",
+    "finetune",
+    "optimizer",
+    "schedule",
+    "attention",
+];

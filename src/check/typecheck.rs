@@ -10,7 +10,12 @@ pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckEr
         span: value.span,
         field: field.name.to_string(),
         expected: field.ty.describe(),
-        found: value.kind.describe().to_string(),
+        found: match &value.kind {
+            ValueKind::Tuple(items) | ValueKind::List(items) => {
+                format!("{} of {} items", value.kind.describe(), items.len())
+            }
+            other => other.describe().to_string(),
+        },
     };
     let out_of_range = || CheckError::OutOfRange {
         span: value.span,
@@ -86,7 +91,9 @@ pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckEr
         }
         (Ty::StepsOrPercent, ValueKind::Int(_) | ValueKind::Percent(_)) => Err(out_of_range()),
         (Ty::Select, ValueKind::Best(metric)) => Ok(ValueKind::Best(metric.clone())),
-        (Ty::Select, ValueKind::Ident(word)) if word == "last" => Ok(ValueKind::Ident(word.clone())),
+        (Ty::Select, ValueKind::Ident(word)) if word == "last" => {
+            Ok(ValueKind::Ident(word.clone()))
+        }
         (Ty::Device, ValueKind::Ident(name)) => {
             let valid = name == "cpu"
                 || name == "cuda"

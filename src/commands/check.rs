@@ -65,7 +65,11 @@ fn describe(x: &ExperimentSpec, context: &Context) -> String {
         _ => String::new(),
     };
     let params = match cost.pretrain_params {
-        Some(p) => format!("{} (pretraining {})", human(cost.params as f64), human(p as f64)),
+        Some(p) => format!(
+            "{} (pretraining {})",
+            human(cost.params as f64),
+            human(p as f64)
+        ),
         None => human(cost.params as f64),
     };
     let budget = |b: Budget| match b {

@@ -91,8 +91,20 @@ pub fn to_json(checked: &Checked) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
-fn section_json(sources: &SourceMap, experiment: &str, section: &RSection, prefix: &str, out: &mut Vec<serde_json::Value>) {
-    let path = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+fn section_json(
+    sources: &SourceMap,
+    experiment: &str,
+    section: &RSection,
+    prefix: &str,
+    out: &mut Vec<serde_json::Value>,
+) {
+    let path = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
     for name in ordered_fields(section) {
         let field = &section.fields[name];
         out.push(serde_json::json!({

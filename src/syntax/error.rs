@@ -14,6 +14,12 @@ pub enum SyntaxError {
     TooDeep { span: Span, limit: usize },
     /// An integer that does not fit in 64 bits, or a float that overflows.
     NumberOutOfRange { span: Span },
+    /// A `{`, `(` or `[` never closed before the end of the file.
+    Unclosed { span: Span, bracket: char },
+    /// A string whose closing quote is missing on its line.
+    UnclosedString { span: Span },
+    /// A `/*` comment never closed.
+    UnclosedComment { span: Span },
 }
 
 impl SyntaxError {
@@ -38,6 +44,31 @@ impl SyntaxError {
             )
             .label(*span, "out of range")
             .help("integers must fit in 64 bits; write large values as floats such as `1e20`"),
+            SyntaxError::Unclosed { span, bracket } => {
+                let closing = match bracket {
+                    '(' => ')',
+                    '[' => ']',
+                    _ => '}',
+                };
+                Diagnostic::error(
+                    "lra::syntax::unclosed",
+                    format!("`{bracket}` is never closed"),
+                )
+                .label(*span, "opened here")
+                .help(format!("add `{closing}` where this part ends"))
+            }
+            SyntaxError::UnclosedString { span } => Diagnostic::error(
+                "lra::syntax::unclosed-string",
+                "this string is never closed",
+            )
+            .label(*span, "no closing `\"` on this line")
+            .help("strings end on the line they start: add the closing `\"`"),
+            SyntaxError::UnclosedComment { span } => Diagnostic::error(
+                "lra::syntax::unclosed-comment",
+                "this comment is never closed",
+            )
+            .label(*span, "opened here")
+            .help("close it with `*/`"),
         }
     }
 }

@@ -35,43 +35,62 @@ pub fn parse(file: FileId, text: &str) -> Result<File, SyntaxError> {
 }
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
+    match open_brackets(text, text.len(), MAX_NESTING + 1) {
+        Brackets::TooDeep(at) => Err(SyntaxError::TooDeep {
+            span: Span::new(file, at, at + 1),
+            limit: MAX_NESTING,
+        }),
+        Brackets::Open(_) => Ok(()),
+    }
+}
+
+enum Brackets {
+    /// Positions of the brackets still open, outermost first.
+    Open(Vec<usize>),
+    /// The position of a bracket nested beyond the limit.
+    TooDeep(usize),
+}
+
+/// Scans `text[..until]` skipping strings and comments, and returns the brackets left open.
+fn open_brackets(text: &str, until: usize, limit: usize) -> Brackets {
     let bytes = text.as_bytes();
-    let (mut depth, mut i) = (0usize, 0usize);
-    while i < bytes.len() {
+    let end = until.min(bytes.len());
+    let mut open = Vec::new();
+    let mut i = 0usize;
+    while i < end {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                while i < end && bytes[i] != b'"' && bytes[i] != b'\n' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < end && bytes[i] != b'\n' {
                     i += 1;
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                while i + 1 < end && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
                     i += 1;
                 }
                 i += 1;
             }
             b'{' | b'(' | b'[' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(SyntaxError::TooDeep {
-                        span: Span::new(file, i, i + 1),
-                        limit: MAX_NESTING,
-                    });
+                open.push(i);
+                if open.len() >= limit {
+                    return Brackets::TooDeep(i);
                 }
             }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            b'}' | b')' | b']' => {
+                open.pop();
+            }
             _ => {}
         }
         i += 1;
     }
-    Ok(())
+    Brackets::Open(open)
 }
 
 /// Human names for grammar rules, so errors read "expected a value".
@@ -108,25 +127,54 @@ fn convert_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> S
         InputLocation::Pos(p) => (p, token_end(text, p)),
         InputLocation::Span((s, e)) => (s, e.max(s)),
     };
-    let expected = match &error.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<String> = positives.iter().map(rule_name).collect();
-            // The closing brace is a literal, so pest does not list it; it is always an option
-            // where an entry is.
-            if names.iter().any(|n| n == "a field" || n == "a section") {
-                names.push("`}`".into());
-            }
-            names.dedup();
-            let mut unique = Vec::new();
-            for n in names {
-                if !unique.contains(&n) {
-                    unique.push(n);
-                }
-            }
-            one_of(&unique)
-        }
-        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    let rest = &text[start.min(text.len())..];
+    let open = match open_brackets(text, start, usize::MAX) {
+        Brackets::Open(open) => open,
+        Brackets::TooDeep(_) => Vec::new(),
     };
+    if rest.starts_with("/*") {
+        return SyntaxError::UnclosedComment {
+            span: Span::new(file, start, start + 2),
+        };
+    }
+    if rest.starts_with('"') {
+        return SyntaxError::UnclosedString {
+            span: Span::new(file, start, start + rest.find('\n').unwrap_or(rest.len())),
+        };
+    }
+    if rest.trim().is_empty() {
+        if let Some(&bracket) = open.last() {
+            return SyntaxError::Unclosed {
+                span: Span::new(file, bracket, bracket + 1),
+                bracket: text[bracket..].chars().next().unwrap_or('{'),
+            };
+        }
+    }
+    let mut names: Vec<String> = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().map(rule_name).collect()
+        }
+        pest::error::ErrorVariant::CustomError { message } => vec![message.clone()],
+    };
+    if open.is_empty() && names.iter().any(|n| n == "a string") {
+        names = vec!["a string (the experiment's name)".into()];
+    } else if open.is_empty() {
+        // At the top level only items may start.
+        names = vec!["an item (`import`, a preset or `experiment`)".into()];
+    } else if names.iter().any(|n| n == "a value") {
+        // Where a value may stand, the alternatives a field also allows (a `{ … }` section,
+        // `best`, strings and names) are all "a value" to a reader.
+        names.retain(|n| !matches!(n.as_str(), "`{`" | "`best`" | "a string" | "a name"));
+    } else if names.iter().any(|n| n == "a name") {
+        // Inside a block a name starts a field or a section; `}` closes it.
+        names = vec!["a field".into(), "`}`".into()];
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for n in names {
+        if !unique.contains(&n) {
+            unique.push(n);
+        }
+    }
     let found = if start >= text.len() {
         "the end of the file".to_string()
     } else {
@@ -134,7 +182,7 @@ fn convert_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> S
     };
     SyntaxError::Unexpected {
         span: Span::new(file, start, end),
-        expected,
+        expected: one_of(&unique),
         found,
     }
 }
@@ -201,7 +249,9 @@ impl Builder {
 
     fn experiment(&self, pair: Pair<Rule>) -> Result<Experiment, SyntaxError> {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::experiment_kw);
+        let mut inner = pair
+            .into_inner()
+            .filter(|p| p.as_rule() != Rule::experiment_kw);
         let name = self.string(inner.next().expect("grammar: experiment name"));
         let body = self.block(inner.next().expect("grammar: experiment block"))?;
         Ok(Experiment { name, body, span })
@@ -369,7 +419,10 @@ mod tests {
         assert_eq!(field_value("true"), ValueKind::Bool(true));
         assert_eq!(field_value("trueish"), ValueKind::Ident("trueish".into()));
         assert_eq!(field_value("cuda:1"), ValueKind::Ident("cuda:1".into()));
-        assert_eq!(field_value("best val.accuracy"), ValueKind::Best("val.accuracy".into()));
+        assert_eq!(
+            field_value("best val.accuracy"),
+            ValueKind::Best("val.accuracy".into())
+        );
         assert_eq!(field_value("best"), ValueKind::Ident("best".into()));
         match field_value("(0.9, 0.98)") {
             ValueKind::Tuple(items) => assert_eq!(items.len(), 2),

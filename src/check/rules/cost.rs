@@ -8,7 +8,11 @@ use crate::spec::{Attention, Device, ExperimentSpec, LayerSpec};
 
 /// Full attention whose estimated memory exceeds the machine is an error that suggests local
 /// attention; any other run that will not fit is a warning.
-pub fn attention_memory(x: &ResolvedExperiment, spec: &ExperimentSpec, context: &Context) -> Vec<Diagnostic> {
+pub fn attention_memory(
+    x: &ResolvedExperiment,
+    spec: &ExperimentSpec,
+    context: &Context,
+) -> Vec<Diagnostic> {
     let available = match spec.device {
         Device::Cpu => Some(context.machine_memory),
         Device::Cuda(_) => context.gpu_memory,
@@ -27,7 +31,8 @@ pub fn attention_memory(x: &ResolvedExperiment, spec: &ExperimentSpec, context: 
         Device::Cpu => "this machine".to_string(),
         Device::Cuda(i) => format!("GPU {i}"),
     };
-    let full_attention = matches!(&spec.model.layer, LayerSpec::Transformer(t) if t.attention == Attention::Full);
+    let full_attention =
+        matches!(&spec.model.layer, LayerSpec::Transformer(t) if t.attention == Attention::Full);
     // Attention is to blame when the run would fit without its score matrices.
     if full_attention && cost.peak_bytes - cost.attention_bytes <= available {
         let label = model
@@ -70,7 +75,10 @@ mod tests {
         let spec = build(&x).expect("builds");
         let mut ctx = context();
         ctx.gpu_memory = gpu;
-        attention_memory(&x, &spec, &ctx).into_iter().map(|d| d.code).collect()
+        attention_memory(&x, &spec, &ctx)
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnost
     if d_model % heads == 0 {
         return vec![];
     }
-    let mut divisors: Vec<i64> = (1..=d_model.min(256)).filter(|h| d_model % h == 0).collect();
+    let mut divisors: Vec<i64> = (1..=d_model.min(256))
+        .filter(|h| d_model % h == 0)
+        .collect();
     divisors.sort_by_key(|h| (h - heads).abs());
     let divisors: Vec<String> = divisors.iter().take(3).map(|h| h.to_string()).collect();
     let multiple = (d_model / heads + 1) * heads;
@@ -45,7 +47,10 @@ pub fn rotary_needs_even_head_size(x: &ResolvedExperiment, _: &Context) -> Vec<D
     }
     vec![Diagnostic::error(
         "lra::rule::rotary-even-head-size",
-        format!("rotary positions need an even head size, but d_model {d_model} / {heads} heads = {}", d_model / heads),
+        format!(
+            "rotary positions need an even head size, but d_model {d_model} / {heads} heads = {}",
+            d_model / heads
+        ),
     )
     .label(m.span_of("position"), "rotary rotates pairs of features")
     .secondary(m.written_span("heads"), format!("{heads} heads"))
@@ -101,7 +106,13 @@ pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> 
     let Some(m) = x.model().filter(|m| m.is_kind("lru")) else {
         return vec![];
     };
-    ordered(m, "r_min", "r_max", "lra::rule::lru-radius-order", "the ring initialisation samples |λ| between r_min and r_max")
+    ordered(
+        m,
+        "r_min",
+        "r_max",
+        "lra::rule::lru-radius-order",
+        "the ring initialisation samples |λ| between r_min and r_max",
+    )
 }
 
 /// Initial step sizes are sampled log-uniformly in [dt_min, dt_max].
@@ -109,7 +120,13 @@ pub fn dt_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.get("dt_min").is_some()) else {
         return vec![];
     };
-    ordered(m, "dt_min", "dt_max", "lra::rule::dt-order", "Δ is initialised log-uniformly between dt_min and dt_max")
+    ordered(
+        m,
+        "dt_min",
+        "dt_max",
+        "lra::rule::dt-order",
+        "Δ is initialised log-uniformly between dt_min and dt_max",
+    )
 }
 
 fn ordered(
@@ -125,12 +142,24 @@ fn ordered(
     if a < b {
         return vec![];
     }
-    let culprit = if m.written_span(low).is_some() { low } else { high };
+    let culprit = if m.written_span(low).is_some() {
+        low
+    } else {
+        high
+    };
     let other = if culprit == low { high } else { low };
-    vec![Diagnostic::error(code, format!("{low} ({a}) must be below {high} ({b})"))
-        .label(m.span_of(culprit), format!("{culprit} {}", m.float(culprit).unwrap_or(0.0)))
-        .secondary(m.written_span(other), format!("{other} {}", m.float(other).unwrap_or(0.0)))
-        .help(format!("{why}: make {low} < {high}"))]
+    vec![
+        Diagnostic::error(code, format!("{low} ({a}) must be below {high} ({b})"))
+            .label(
+                m.span_of(culprit),
+                format!("{culprit} {}", m.float(culprit).unwrap_or(0.0)),
+            )
+            .secondary(
+                m.written_span(other),
+                format!("{other} {}", m.float(other).unwrap_or(0.0)),
+            )
+            .help(format!("{why}: make {low} < {high}")),
+    ]
 }
 
 /// A causal model's first position has seen one token: pooling it discards the sequence.
@@ -159,7 +188,10 @@ mod tests {
     #[test]
     fn heads_must_divide_d_model() {
         let bad = format!("{T} model transformer {{ d_model 100 heads 8 }}");
-        assert_eq!(codes(heads_divide_d_model, &bad), ["lra::rule::heads-divide-d-model"]);
+        assert_eq!(
+            codes(heads_divide_d_model, &bad),
+            ["lra::rule::heads-divide-d-model"]
+        );
         let good = format!("{T} model transformer {{ d_model 128 heads 8 }}");
         assert!(codes(heads_divide_d_model, &good).is_empty());
     }
@@ -167,7 +199,10 @@ mod tests {
     #[test]
     fn rotary_needs_even_heads() {
         let bad = format!("{T} model transformer {{ d_model 24 heads 8 position rotary }}");
-        assert_eq!(codes(rotary_needs_even_head_size, &bad), ["lra::rule::rotary-even-head-size"]);
+        assert_eq!(
+            codes(rotary_needs_even_head_size, &bad),
+            ["lra::rule::rotary-even-head-size"]
+        );
         let good = format!("{T} model transformer {{ d_model 32 heads 8 position rotary }}");
         assert!(codes(rotary_needs_even_head_size, &good).is_empty());
     }
@@ -175,7 +210,10 @@ mod tests {
     #[test]
     fn window_longer_than_input_warns() {
         let bad = format!("{T} model transformer {{ attention local {{ window 4096 }} }}");
-        assert_eq!(codes(local_window_within_max_len, &bad), ["lra::rule::window-covers-input"]);
+        assert_eq!(
+            codes(local_window_within_max_len, &bad),
+            ["lra::rule::window-covers-input"]
+        );
         let good = format!("{T} model transformer {{ attention local {{ window 512 }} }}");
         assert!(codes(local_window_within_max_len, &good).is_empty());
     }
@@ -183,14 +221,24 @@ mod tests {
     #[test]
     fn s5_blocks_divide_state() {
         let bad = format!("{T} model s5 {{ d_state 64 blocks 5 }}");
-        assert_eq!(codes(s5_blocks_divide_d_state, &bad), ["lra::rule::s5-blocks-divide-d-state"]);
-        assert!(codes(s5_blocks_divide_d_state, &format!("{T} model s5 {{ blocks 8 }}")).is_empty());
+        assert_eq!(
+            codes(s5_blocks_divide_d_state, &bad),
+            ["lra::rule::s5-blocks-divide-d-state"]
+        );
+        assert!(codes(
+            s5_blocks_divide_d_state,
+            &format!("{T} model s5 {{ blocks 8 }}")
+        )
+        .is_empty());
     }
 
     #[test]
     fn lru_ring_is_ordered() {
         let bad = format!("{T} model lru {{ r_min 0.99 r_max 0.9 }}");
-        assert_eq!(codes(lru_radius_order, &bad), ["lra::rule::lru-radius-order"]);
+        assert_eq!(
+            codes(lru_radius_order, &bad),
+            ["lra::rule::lru-radius-order"]
+        );
         assert!(codes(lru_radius_order, &format!("{T} model lru {{ }}")).is_empty());
     }
 
@@ -205,7 +253,14 @@ mod tests {
     #[test]
     fn causal_first_pooling_warns() {
         let bad = format!("{T} model s4d {{ bidirectional false pool first }}");
-        assert_eq!(codes(causal_pool_first, &bad), ["lra::rule::causal-pool-first"]);
-        assert!(codes(causal_pool_first, &format!("{T} model s4d {{ pool first }}")).is_empty());
+        assert_eq!(
+            codes(causal_pool_first, &bad),
+            ["lra::rule::causal-pool-first"]
+        );
+        assert!(codes(
+            causal_pool_first,
+            &format!("{T} model s4d {{ pool first }}")
+        )
+        .is_empty());
     }
 }

@@ -8,7 +8,10 @@ use crate::diagnostic::Diagnostic;
 use crate::syntax::ast::ValueKind;
 
 /// Next-token prediction is trivial for a model that sees the next token.
-pub fn causal_pretraining_needs_causal_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub fn causal_pretraining_needs_causal_model(
+    x: &ResolvedExperiment,
+    _: &Context,
+) -> Vec<Diagnostic> {
     let (Some(pretrain), Some(model)) = (x.pretrain(), x.model()) else {
         return vec![];
     };
@@ -25,8 +28,14 @@ pub fn causal_pretraining_needs_causal_model(x: &ResolvedExperiment, _: &Context
         "lra::rule::causal-pretraining-needs-causal-model",
         format!("causal pretraining needs a causal model, but this {kind} sees the whole sequence"),
     )
-    .label(pretrain.kind_origin.span().unwrap_or(pretrain.span), "predicts each next token")
-    .secondary(Some(model.span_of(field)), format!("the {kind} can see the token it must predict"))
+    .label(
+        pretrain.kind_origin.span().unwrap_or(pretrain.span),
+        "predicts each next token",
+    )
+    .secondary(
+        Some(model.span_of(field)),
+        format!("the {kind} can see the token it must predict"),
+    )
     .help(format!("{fix}, or use `pretrain masked`"))]
 }
 
@@ -62,7 +71,9 @@ pub fn masked_rate_in_unit_interval(x: &ResolvedExperiment, _: &Context) -> Vec<
         format!("a masking rate of {rate} leaves nothing to learn"),
     )
     .label(pretrain.span_of("rate"), "must be strictly between 0 and 1")
-    .help("the paper masks 0.1 (ListOps), 0.15 (Text, Retrieval) and 0.5 (Image, Pathfinder, Path-X)")]
+    .help(
+        "the paper masks 0.1 (ListOps), 0.15 (Text, Retrieval) and 0.5 (Image, Pathfinder, Path-X)",
+    )]
 }
 
 pub fn l1_loss_needs_continuous_inputs(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
@@ -87,18 +98,28 @@ pub fn l1_loss_needs_continuous_inputs(x: &ResolvedExperiment, _: &Context) -> V
     .help(help)]
 }
 
-fn each_phase(x: &ResolvedExperiment, check: impl Fn(&RSection) -> Option<Diagnostic>) -> Vec<Diagnostic> {
+fn each_phase(
+    x: &ResolvedExperiment,
+    check: impl Fn(&RSection) -> Option<Diagnostic>,
+) -> Vec<Diagnostic> {
     x.phases().filter_map(check).collect()
 }
 
 pub fn steps_epochs_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         let (epochs, steps) = (phase.written_span("epochs")?, phase.written_span("steps")?);
-        let (first, second) = if epochs.start < steps.start { (epochs, steps) } else { (steps, epochs) };
+        let (first, second) = if epochs.start < steps.start {
+            (epochs, steps)
+        } else {
+            (steps, epochs)
+        };
         Some(
             Diagnostic::error(
                 "lra::rule::steps-epochs-exclusive",
-                format!("this {} phase gives both `steps` and `epochs`", phase.def.name),
+                format!(
+                    "this {} phase gives both `steps` and `epochs`",
+                    phase.def.name
+                ),
             )
             .label(second, "second budget")
             .secondary(Some(first), "first budget")
@@ -167,7 +188,10 @@ pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
                 format!("the {} phase reports no metric `{metric}`", phase.def.name),
             )
             .label(phase.span_of("select"), "unknown metric")
-            .help(format!("{hint}this phase reports {}", crate::check::schema::ticked(&known))),
+            .help(format!(
+                "{hint}this phase reports {}",
+                crate::check::schema::ticked(&known)
+            )),
         )
     })
 }
@@ -205,7 +229,10 @@ pub fn warmup_within_budget(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnost
                 "lra::rule::warmup-beyond-budget",
                 format!("the warm-up ({warmup} steps) lasts the whole phase ({steps} steps)"),
             )
-            .label(schedule.span_of("warmup"), "never reaches the peak learning rate")
+            .label(
+                schedule.span_of("warmup"),
+                "never reaches the peak learning rate",
+            )
             .secondary(phase.written_span("steps"), "the phase's length")
             .help("shorten the warm-up, or give it as a percentage such as `warmup 5%`"),
         )
@@ -235,14 +262,20 @@ mod tests {
     #[test]
     fn masked_pretraining_of_causal_models_warns() {
         let bad = format!("{T} model transformer {{ causal true }} pretrain masked {{ epochs 1 }}");
-        assert_eq!(codes(masked_pretraining_of_causal_model, &bad), ["lra::rule::masked-pretraining-causal-model"]);
+        assert_eq!(
+            codes(masked_pretraining_of_causal_model, &bad),
+            ["lra::rule::masked-pretraining-causal-model"]
+        );
     }
 
     #[test]
     fn masked_rate_is_a_proper_probability() {
         for rate in ["0", "1", "1.0"] {
             let bad = format!("{T} model s4d {{ }} pretrain masked {{ rate {rate} epochs 1 }}");
-            assert_eq!(codes(masked_rate_in_unit_interval, &bad), ["lra::rule::masked-rate"]);
+            assert_eq!(
+                codes(masked_rate_in_unit_interval, &bad),
+                ["lra::rule::masked-rate"]
+            );
         }
         let ok = format!("{T} model s4d {{ }} pretrain masked {{ rate 0.3 epochs 1 }}");
         assert!(codes(masked_rate_in_unit_interval, &ok).is_empty());
@@ -251,7 +284,10 @@ mod tests {
     #[test]
     fn l1_needs_continuous_inputs() {
         let bad = "task image { } model s4d { } finetune { epochs 1 } pretrain masked { loss l1 epochs 1 }";
-        assert_eq!(codes(l1_loss_needs_continuous_inputs, bad), ["lra::rule::l1-needs-continuous"]);
+        assert_eq!(
+            codes(l1_loss_needs_continuous_inputs, bad),
+            ["lra::rule::l1-needs-continuous"]
+        );
         let ok = "task image { encoding continuous } model s4d { } finetune { epochs 1 } pretrain masked { loss l1 epochs 1 }";
         assert!(codes(l1_loss_needs_continuous_inputs, ok).is_empty());
     }
@@ -259,7 +295,10 @@ mod tests {
     #[test]
     fn steps_and_epochs_are_exclusive() {
         let bad = "task listops { } model s4d { } finetune { epochs 1 steps 10 }";
-        assert_eq!(codes(steps_epochs_exclusive, bad), ["lra::rule::steps-epochs-exclusive"]);
+        assert_eq!(
+            codes(steps_epochs_exclusive, bad),
+            ["lra::rule::steps-epochs-exclusive"]
+        );
         assert!(codes(steps_epochs_exclusive, &format!("{T} model s4d {{ }}")).is_empty());
     }
 
@@ -272,25 +311,42 @@ mod tests {
     #[test]
     fn selected_metrics_exist() {
         let bad = "task listops { } model s4d { } finetune { epochs 1 select best val.acuracy }";
-        assert_eq!(codes(select_metric_known, bad), ["lra::rule::unknown-metric"]);
+        assert_eq!(
+            codes(select_metric_known, bad),
+            ["lra::rule::unknown-metric"]
+        );
         let l1 = "task image { encoding continuous } model s4d { } finetune { epochs 1 } pretrain masked { loss l1 epochs 1 select best val.r2 }";
         assert!(codes(select_metric_known, l1).is_empty());
         let ce = "task image { } model s4d { } finetune { epochs 1 } pretrain masked { epochs 1 select best val.r2 }";
-        assert_eq!(codes(select_metric_known, ce), ["lra::rule::unknown-metric"]);
+        assert_eq!(
+            codes(select_metric_known, ce),
+            ["lra::rule::unknown-metric"]
+        );
     }
 
     #[test]
     fn patience_needs_a_metric() {
         let bad = "task listops { } model s4d { } finetune { epochs 1 select last patience 3 }";
-        assert_eq!(codes(patience_needs_best, bad), ["lra::rule::patience-needs-best"]);
-        assert!(codes(patience_needs_best, "task listops { } model s4d { } finetune { epochs 1 patience 3 }").is_empty());
+        assert_eq!(
+            codes(patience_needs_best, bad),
+            ["lra::rule::patience-needs-best"]
+        );
+        assert!(codes(
+            patience_needs_best,
+            "task listops { } model s4d { } finetune { epochs 1 patience 3 }"
+        )
+        .is_empty());
     }
 
     #[test]
     fn warmup_longer_than_the_phase_warns() {
         let bad = "task listops { } model s4d { } finetune { steps 100 schedule constant { warmup 2_000 } }";
-        assert_eq!(codes(warmup_within_budget, bad), ["lra::rule::warmup-beyond-budget"]);
-        let ok = "task listops { } model s4d { } finetune { steps 100 schedule cosine { warmup 5% } }";
+        assert_eq!(
+            codes(warmup_within_budget, bad),
+            ["lra::rule::warmup-beyond-budget"]
+        );
+        let ok =
+            "task listops { } model s4d { } finetune { steps 100 schedule cosine { warmup 5% } }";
         assert!(codes(warmup_within_budget, ok).is_empty());
     }
 }

@@ -38,14 +38,21 @@ pub fn max_len_within_task(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
         )
         .label(task.span_of("max_len"), format!("at most {length}"))
         .secondary(task.written_span("resolution"), "sets the image size")
-        .help(format!("set `max_len {length}`: padding beyond the task's length only costs time"))]
+        .help(format!(
+            "set `max_len {length}`: padding beyond the task's length only costs time"
+        ))]
     } else if image_like && max_len < length {
         vec![Diagnostic::warning(
             "lra::rule::max-len-truncates-images",
             format!("max_len {max_len} cuts every {kind} image ({length} pixels)"),
         )
-        .label(task.span_of("max_len"), format!("images have {length} pixels"))
-        .help(format!("the lower rows of each image are dropped; remove max_len to use {length}"))]
+        .label(
+            task.span_of("max_len"),
+            format!("images have {length} pixels"),
+        )
+        .help(format!(
+            "the lower rows of each image are dropped; remove max_len to use {length}"
+        ))]
     } else {
         vec![]
     }
@@ -73,7 +80,10 @@ pub fn train_subset_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagno
     let Some(task) = x.task() else {
         return vec![];
     };
-    let (Some(fraction), Some(limit)) = (task.written_span("train_fraction"), task.written_span("train_limit")) else {
+    let (Some(fraction), Some(limit)) = (
+        task.written_span("train_fraction"),
+        task.written_span("train_limit"),
+    ) else {
         return vec![];
     };
     vec![Diagnostic::error(
@@ -144,9 +154,15 @@ mod tests {
     #[test]
     fn max_len_is_checked_against_the_task() {
         let long = format!("{M} task listops {{ max_len 4096 }}");
-        assert_eq!(codes(max_len_within_task, &long), ["lra::rule::max-len-beyond-task"]);
+        assert_eq!(
+            codes(max_len_within_task, &long),
+            ["lra::rule::max-len-beyond-task"]
+        );
         let cut = format!("{M} task image {{ max_len 512 }}");
-        assert_eq!(codes(max_len_within_task, &cut), ["lra::rule::max-len-truncates-images"]);
+        assert_eq!(
+            codes(max_len_within_task, &cut),
+            ["lra::rule::max-len-truncates-images"]
+        );
         let px = format!("{M} task pathfinder {{ resolution 64 }}");
         assert!(codes(max_len_within_task, &px).is_empty());
     }
@@ -154,7 +170,10 @@ mod tests {
     #[test]
     fn retrieval_refuses_first_pooling() {
         let bad = "task retrieval { } model s4d { pool first } finetune { epochs 1 }";
-        assert_eq!(codes(retrieval_two_tower, bad), ["lra::rule::retrieval-two-tower"]);
+        assert_eq!(
+            codes(retrieval_two_tower, bad),
+            ["lra::rule::retrieval-two-tower"]
+        );
         let good = "task retrieval { } model s4d { } finetune { epochs 1 }";
         assert!(codes(retrieval_two_tower, good).is_empty());
     }
@@ -162,26 +181,43 @@ mod tests {
     #[test]
     fn train_subsets_are_exclusive() {
         let bad = format!("{M} task text {{ train_fraction 0.5 train_limit 100 }}");
-        assert_eq!(codes(train_subset_exclusive, &bad), ["lra::rule::train-subset-exclusive"]);
-        assert!(codes(train_subset_exclusive, &format!("{M} task text {{ train_limit 100 }}")).is_empty());
+        assert_eq!(
+            codes(train_subset_exclusive, &bad),
+            ["lra::rule::train-subset-exclusive"]
+        );
+        assert!(codes(
+            train_subset_exclusive,
+            &format!("{M} task text {{ train_limit 100 }}")
+        )
+        .is_empty());
     }
 
     #[test]
     fn missing_data_folder_warns_with_the_command() {
-        let x = resolve(&format!("experiment \"t\" {{ {M} task listops {{ data \"/nonexistent/lo\" }} }}"));
+        let x = resolve(&format!(
+            "experiment \"t\" {{ {M} task listops {{ data \"/nonexistent/lo\" }} }}"
+        ));
         let mut ctx = context();
         ctx.check_data = true;
         let d = data_folder_exists(&x, &ctx);
         assert_eq!(d.len(), 1);
         assert!(!d[0].is_error());
-        assert!(d[0].help.as_ref().unwrap().contains("lra data gen listops --out /nonexistent/lo"));
-        let here = resolve(&format!("experiment \"t\" {{ {M} task listops {{ data \".\" }} }}"));
+        assert!(d[0]
+            .help
+            .as_ref()
+            .unwrap()
+            .contains("lra data gen listops --out /nonexistent/lo"));
+        let here = resolve(&format!(
+            "experiment \"t\" {{ {M} task listops {{ data \".\" }} }}"
+        ));
         assert!(data_folder_exists(&here, &ctx).is_empty());
     }
 
     #[test]
     fn cuda_without_the_feature_warns() {
-        let x = resolve(&format!("experiment \"t\" {{ device cuda {M} task listops {{ }} }}"));
+        let x = resolve(&format!(
+            "experiment \"t\" {{ device cuda {M} task listops {{ }} }}"
+        ));
         assert_eq!(cuda_available(&x, &context()).len(), 1);
         let mut ctx = context();
         ctx.cuda_built = true;

@@ -1,0 +1,72 @@
+//! The command line as a user meets it: exit codes and what is printed.
+
+use std::process::Command;
+
+fn lra(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lra"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("lra runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_exits_zero_on_a_clean_file_and_prints_the_cost() {
+    let (code, stdout, _) = lra(&[
+        "check",
+        "--no-data",
+        "experiments/listops/transformer-masked.lra",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("parameters"), "{stdout}");
+    assert!(stdout.contains("FLOPs/step"), "{stdout}");
+    assert!(stdout.contains("peak memory"), "{stdout}");
+}
+
+#[test]
+fn check_exits_one_on_errors_and_shows_them() {
+    let (code, _, stderr) = lra(&["check", "tests/fixtures/bad/several-mistakes.lra"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("lra::unknown-field"), "{stderr}");
+    assert!(stderr.contains("did you mean `dropout`?"), "{stderr}");
+}
+
+#[test]
+fn check_exits_two_on_usage_errors() {
+    assert_eq!(lra(&["check", "no/such/file.lra"]).0, 2);
+    assert_eq!(lra(&["check"]).0, 2);
+    assert_eq!(lra(&["frobnicate"]).0, 2);
+}
+
+#[test]
+fn warnings_never_fail_a_check() {
+    let (code, _, stderr) = lra(&["check", "tests/fixtures/bad/rule-window-covers-input.lra"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("lra::rule::window-covers-input"));
+}
+
+#[test]
+fn explain_shows_every_value_with_its_origin() {
+    let (code, stdout, _) = lra(&["explain", "tests/fixtures/ok/imports-and-presets.lra"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("preset `small`, tests/fixtures/ok/models.lra:1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("task preset `image`"), "{stdout}");
+    assert!(stdout.contains("default"), "{stdout}");
+    let (code, json, _) = lra(&[
+        "explain",
+        "--json",
+        "tests/fixtures/ok/imports-and-presets.lra",
+    ]);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(value["spec"]["experiments"][1]["model"]["d_model"], 256);
+    assert!(value["origins"].as_array().is_some_and(|o| !o.is_empty()));
+}
