@@ -162,7 +162,7 @@ fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
             ("d_state", Int(64)),
             ("r_min", Float(0.9)),
             ("r_max", Float(0.999)),
-            ("max_phase", Float(6.2832)),
+            ("max_phase", Float(std::f64::consts::TAU)),
             ("activation", id("gelu")),
             ("post", id("glu")),
             ("bidirectional", Bool(true)),

@@ -173,7 +173,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
                         // Forget the default too: rules must not reason about a value the
                         // user did not mean.
                         target.fields.remove(def.name);
-                        self.errors.push(e);
+                        self.errors.push(*e);
                     }
                 },
                 (Entry::Field(field), None, Some(def)) => match &field.value.kind {

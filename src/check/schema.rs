@@ -462,7 +462,7 @@ pub static MODEL: SectionDef = SectionDef {
                 ),
                 f(
                     "max_phase",
-                    float(0.0, 6.2832),
+                    float(0.0, std::f64::consts::TAU),
                     "largest eigenvalue phase at init",
                 ),
                 ACTIVATION,

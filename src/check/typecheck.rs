@@ -5,7 +5,13 @@ use super::error::{suggest, CheckError};
 use super::schema::{FieldDef, Ty};
 use crate::syntax::ast::{Value, ValueKind};
 
-pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
+pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, Box<CheckError>> {
+    check(field, value).map_err(Box::new)
+}
+
+// The error is boxed once, by `check_value`; here it is built and returned straight away.
+#[allow(clippy::result_large_err)]
+fn check(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
     let wrong_type = || CheckError::WrongType {
         span: value.span,
         field: field.name.to_string(),
