@@ -42,6 +42,13 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    #[error("training diverged: loss {loss}, gradient norm {grad_norm}")]
+    #[diagnostic(
+        code(lra::engine::diverged),
+        help("lower the learning rate, add warm-up or gradient clipping")
+    )]
+    Diverged { loss: f32, grad_norm: f32 },
+
     #[error("device error: {0}")]
     #[diagnostic(code(lra::engine::device))]
     Device(String),

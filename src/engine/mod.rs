@@ -4,9 +4,12 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod layers;
+pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod schedule;
+pub mod step;
 
 pub use error::{EngineError, Result};

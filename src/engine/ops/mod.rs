@@ -12,6 +12,7 @@ pub mod gelu;
 pub mod layer_norm;
 
 mod blas;
+pub mod device;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
@@ -19,6 +20,7 @@ pub(crate) mod gradcheck;
 use dfdx::prelude::*;
 
 pub use attention::{AttentionKind, AttentionSpec};
+pub use device::EngineDevice;
 
 /// The element types the composed (device-generic) ops run in.
 pub trait ComposedFloat:
