@@ -2,11 +2,12 @@
 //! Long Range Arena. See `DESIGN.md` in the shared folder and the README for the tour.
 //!
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
-//! → engine and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
+//! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
 
 pub mod check;
 pub mod commands;
 pub mod diagnostic;
+pub mod engine;
 pub mod estimate;
 pub mod spec;
 pub mod syntax;

@@ -1,0 +1,136 @@
+//! The sequence-layer interface and the residual block around it.
+//!
+//! A token mixer maps (batch, length, d_model) to the same shape, reading true lengths from
+//! the context. Attention is the only mixer so far; a state-space layer is one more file and
+//! one more variant of [`Mixer`].
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::attention::MultiHeadAttention;
+use super::feed_forward::FeedForward;
+use super::norm::LayerNorm;
+use super::{Ctx, Scope, Seq};
+use crate::engine::error::Result;
+use crate::engine::ops::EngineDevice;
+
+/// The interface every sequence layer implements.
+pub trait SequenceLayer {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>>;
+}
+
+impl SequenceLayer for MultiHeadAttention {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        MultiHeadAttention::forward(self, x, ctx)
+    }
+}
+
+impl SequenceLayer for FeedForward {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        FeedForward::forward(self, x, ctx)
+    }
+}
+
+/// The token-mixing layers a block can hold.
+#[derive(Clone, Debug)]
+pub enum Mixer {
+    Attention(MultiHeadAttention),
+}
+
+impl SequenceLayer for Mixer {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        match self {
+            Mixer::Attention(attention) => attention.forward(x, ctx),
+        }
+    }
+}
+
+/// Where the layer norm sits in a residual block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormPlacement {
+    /// x + f(norm(x)) (Xiong et al. 2020); the model adds a final norm.
+    Pre,
+    /// norm(x + f(x)) (Vaswani et al. 2017).
+    Post,
+}
+
+/// One sub-layer with its norm, dropout and residual connection.
+#[derive(Clone, Debug)]
+pub struct Residual<L> {
+    pub norm: LayerNorm,
+    pub layer: L,
+    pub placement: NormPlacement,
+    pub dropout: f32,
+}
+
+impl<L: SequenceLayer> Residual<L> {
+    pub fn build<D: EngineDevice>(
+        scope: Scope<'_, D>,
+        width: usize,
+        layer: L,
+        placement: NormPlacement,
+        dropout: f32,
+    ) -> Result<Self> {
+        Ok(Residual {
+            norm: LayerNorm::build(scope, width)?,
+            layer,
+            placement,
+            dropout,
+        })
+    }
+
+    pub fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        match self.placement {
+            NormPlacement::Pre => {
+                let branch = self
+                    .layer
+                    .forward(self.norm.forward(x.with_empty_tape(), ctx)?, ctx)?;
+                Ok(x + ctx.dropout(branch, self.dropout))
+            }
+            NormPlacement::Post => {
+                let branch = self.layer.forward(x.with_empty_tape(), ctx)?;
+                self.norm
+                    .forward(x + ctx.dropout(branch, self.dropout), ctx)
+            }
+        }
+    }
+}
+
+/// A Transformer-style block: a mixer sub-layer then a feed-forward sub-layer.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub mixer: Residual<Mixer>,
+    pub ffn: Residual<FeedForward>,
+}
+
+impl SequenceLayer for Block {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        let x = self.mixer.forward(x, ctx)?;
+        self.ffn.forward(x, ctx)
+    }
+}

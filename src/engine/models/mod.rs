@@ -1,0 +1,5 @@
+//! Models assembled from layers.
+
+pub mod transformer;
+
+pub use transformer::{Transformer, TransformerConfig};

@@ -1,0 +1,300 @@
+//! The Transformer encoder of the LRA experiments, built from a plain configuration.
+//!
+//! input encoder → (+ positions) → dropout → blocks (attention, feed-forward; pre- or
+//! post-norm residuals) → final norm (pre-norm only) → pooling over true lengths → head.
+//! Parameter names: `encoder.*`, `positions.*`, `layers.<i>.{attn,attn_norm,ffn,ffn_norm}.*`,
+//! `final_norm.*`, `head.*`.
+
+use std::ops::Range;
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::attention::MultiHeadAttention;
+use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
+use crate::engine::layers::feed_forward::FeedForward;
+use crate::engine::layers::heads::{pair_features, ClassifierHead};
+use crate::engine::layers::norm::LayerNorm;
+use crate::engine::layers::pool::{pool, PoolKind};
+use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
+use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual, SequenceLayer};
+use crate::engine::layers::{Ctx, Rows, Scope, Seq};
+use crate::engine::ops::{AttentionKind, AttentionSpec, EngineDevice};
+use crate::engine::params::ParamStore;
+
+/// Everything that defines the model's shape; weights live in a [`ParamStore`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    pub input: InputKind,
+    /// Longest sequence the model accepts (sizes learned positions and rotary tables).
+    pub max_len: usize,
+    pub d_model: usize,
+    pub layers: usize,
+    pub heads: usize,
+    /// Hidden width of the feed-forward sub-layers.
+    pub ffn: usize,
+    pub dropout: f32,
+    pub norm: NormPlacement,
+    pub position: PositionKind,
+    pub attention: AttentionKind,
+    pub pool: PoolKind,
+    pub n_classes: usize,
+    /// Retrieval: classify the pair features of two separately encoded documents.
+    pub two_tower: bool,
+}
+
+impl TransformerConfig {
+    pub fn d_head(&self) -> usize {
+        self.d_model / self.heads.max(1)
+    }
+
+    /// Width of the classifier's input: d_model, or 4·d_model for the pair features.
+    pub fn head_inputs(&self) -> usize {
+        if self.two_tower {
+            4 * self.d_model
+        } else {
+            self.d_model
+        }
+    }
+
+    pub fn attention_spec(&self) -> AttentionSpec {
+        AttentionSpec::new(self.heads, self.attention)
+    }
+
+    /// The checks the engine relies on (the language's checker reports them to users first).
+    pub fn validate(&self) -> Result<()> {
+        let fail = |msg: String| Err(EngineError::InvalidConfig(msg));
+        if self.d_model == 0
+            || self.layers == 0
+            || self.heads == 0
+            || self.ffn == 0
+            || self.n_classes == 0
+            || self.max_len == 0
+        {
+            return fail(
+                "d_model, layers, heads, ffn, n_classes and max_len must be positive".into(),
+            );
+        }
+        if self.d_model % self.heads != 0 {
+            return fail(format!(
+                "heads ({}) must divide d_model ({})",
+                self.heads, self.d_model
+            ));
+        }
+        if self.position == PositionKind::Rotary && self.d_head() % 2 != 0 {
+            return fail(format!(
+                "rotary positions need an even head size, got {}",
+                self.d_head()
+            ));
+        }
+        if let AttentionKind::Local { window: 0, .. } = self.attention {
+            return fail("the local attention window must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return fail(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// The number of trainable parameters, from the configuration alone.
+    pub fn parameter_count(&self) -> usize {
+        let d = self.d_model;
+        let block = MultiHeadAttention::parameter_count(d)
+            + FeedForward::parameter_count(d, self.ffn)
+            + 2 * LayerNorm::parameter_count(d);
+        let final_norm = if self.norm == NormPlacement::Pre {
+            LayerNorm::parameter_count(d)
+        } else {
+            0
+        };
+        InputEncoder::parameter_count(self.input, d)
+            + AddedPositions::parameter_count(self.position, self.max_len, d)
+            + self.layers * block
+            + final_norm
+            + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    pub config: TransformerConfig,
+    pub encoder: InputEncoder,
+    pub positions: AddedPositions,
+    pub blocks: Vec<Block>,
+    pub final_norm: Option<LayerNorm>,
+    pub head: ClassifierHead,
+    /// The store indices of this model's parameters.
+    params: Range<usize>,
+}
+
+impl Transformer {
+    /// Creates the model's parameters in `store` (names in the module documentation).
+    pub fn build<D: EngineDevice>(
+        config: TransformerConfig,
+        store: &mut ParamStore<D>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let first = store.len();
+        let d = config.d_model;
+        let mut root = Scope::root(store);
+        let encoder = InputEncoder::build(root.sub("encoder"), config.input, d)?;
+        let positions =
+            AddedPositions::build(root.sub("positions"), config.position, config.max_len, d)?;
+        let rotary = (config.position == PositionKind::Rotary)
+            .then(|| Rotary::new(config.max_len, d, config.d_head()));
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let mut layer = root.sub(format!("layers.{i}"));
+            let attention = MultiHeadAttention::build(
+                layer.sub("attn"),
+                d,
+                config.attention_spec(),
+                rotary.clone(),
+            )?;
+            let ffn = FeedForward::build(layer.sub("ffn"), d, config.ffn, config.dropout)?;
+            blocks.push(Block {
+                mixer: Residual::build(
+                    layer.sub("attn_norm"),
+                    d,
+                    Mixer::Attention(attention),
+                    config.norm,
+                    config.dropout,
+                )?,
+                ffn: Residual::build(layer.sub("ffn_norm"), d, ffn, config.norm, config.dropout)?,
+            });
+        }
+        let final_norm = match config.norm {
+            NormPlacement::Pre => Some(LayerNorm::build(root.sub("final_norm"), d)?),
+            NormPlacement::Post => None,
+        };
+        let head =
+            ClassifierHead::build(root.sub("head"), config.head_inputs(), d, config.n_classes)?;
+        let params = first..store.len();
+        Ok(Transformer {
+            config,
+            encoder,
+            positions,
+            blocks,
+            final_norm,
+            head,
+            params,
+        })
+    }
+
+    /// Trainable scalars of this model (its head included).
+    pub fn parameter_count<D: EngineDevice>(&self, store: &ParamStore<D>) -> usize {
+        store
+            .iter()
+            .filter(|(id, _)| self.params.contains(&id.0))
+            .map(|(_, p)| p.numel())
+            .sum()
+    }
+
+    fn check_inputs(&self, inputs: &Inputs<'_>) -> Result<()> {
+        if inputs.seq > self.config.max_len || inputs.lengths.len() != inputs.batch {
+            return Err(EngineError::ShapeMismatch {
+                op: "transformer",
+                detail: format!(
+                    "batch of {} examples of length {} with {} lengths; the model takes lengths up to {}",
+                    inputs.batch,
+                    inputs.seq,
+                    inputs.lengths.len(),
+                    self.config.max_len
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The contextual representation of every position, (batch, length, d_model).
+    pub fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Seq<D, T>> {
+        self.check_inputs(inputs)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        let x = self.encoder.forward::<D, T>(inputs, &ctx)?;
+        let mut x = ctx.dropout(self.positions.forward(x, &ctx)?, self.config.dropout);
+        for block in &self.blocks {
+            x = block.forward(x, &ctx)?;
+        }
+        match &self.final_norm {
+            Some(norm) => norm.forward(x, &ctx),
+            None => Ok(x),
+        }
+    }
+
+    /// One pooled vector per example, (batch, d_model).
+    pub fn pooled<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        Ok(pool(self.config.pool, x, &ctx))
+    }
+
+    /// Class logits, (batch, n_classes).
+    pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if self.config.two_tower {
+            return Err(EngineError::InvalidConfig(
+                "a two-tower model classifies pairs: use `pair_logits`".into(),
+            ));
+        }
+        let pooled = self.pooled::<D, T>(params, inputs, train)?;
+        self.head.forward(
+            pooled,
+            &Ctx {
+                params,
+                train,
+                lengths: inputs.lengths,
+            },
+        )
+    }
+
+    /// Class logits of document pairs (retrieval), from [u, v, u − v, u ⊙ v].
+    pub fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        first: &Inputs<'_>,
+        second: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if !self.config.two_tower || first.batch != second.batch {
+            return Err(EngineError::InvalidConfig(
+                "pair_logits needs a two-tower model and two batches of one size".into(),
+            ));
+        }
+        let u = self.pooled::<D, T>(params, first, train)?;
+        let v = self.pooled::<D, T>(params, second, train)?;
+        self.head.forward(
+            pair_features(u, v),
+            &Ctx {
+                params,
+                train,
+                lengths: first.lengths,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

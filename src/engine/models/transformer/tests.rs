@@ -1,0 +1,310 @@
+use dfdx::prelude::*;
+
+use super::*;
+use super::{Transformer, TransformerConfig};
+use crate::engine::layers::encoder::InputData;
+use crate::engine::optim::{Optimizer, OptimizerConfig};
+use crate::engine::step::optimise;
+
+fn config() -> TransformerConfig {
+    TransformerConfig {
+        input: InputKind::Tokens { vocab: 12 },
+        max_len: 16,
+        d_model: 16,
+        layers: 2,
+        heads: 2,
+        ffn: 32,
+        dropout: 0.0,
+        norm: NormPlacement::Pre,
+        position: PositionKind::Sinusoidal,
+        attention: AttentionKind::Full,
+        pool: PoolKind::Mean,
+        n_classes: 3,
+        two_tower: false,
+    }
+}
+
+fn tokens(batch: usize, seq: usize, seed: usize) -> Vec<usize> {
+    (0..batch * seq)
+        .map(|i| (i * 7 + seed * 3 + i / 5) % 12)
+        .collect()
+}
+
+#[test]
+fn parameter_count_matches_the_configuration() {
+    let variants = [
+        config(),
+        TransformerConfig {
+            position: PositionKind::Learned,
+            norm: NormPlacement::Post,
+            ..config()
+        },
+        TransformerConfig {
+            input: InputKind::Continuous { channels: 2 },
+            two_tower: true,
+            ..config()
+        },
+        TransformerConfig {
+            position: PositionKind::Rotary,
+            attention: AttentionKind::Causal,
+            ..config()
+        },
+    ];
+    for cfg in variants {
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = Transformer::build(cfg.clone(), &mut store).unwrap();
+        assert_eq!(
+            model.parameter_count(&store),
+            cfg.parameter_count(),
+            "{cfg:?}"
+        );
+        assert_eq!(store.parameter_count(), cfg.parameter_count());
+    }
+    // 2 layers × (4·(16·16 + 16) + (16·32 + 32) + (32·16 + 16) + 2·2·16) + 12·16 + 2·16 + head.
+    let head = (16 * 16 + 16) + (16 * 3 + 3);
+    assert_eq!(
+        config().parameter_count(),
+        2 * (4 * 272 + 544 + 528 + 64) + 192 + 32 + head
+    );
+}
+
+#[test]
+fn invalid_configurations_are_rejected() {
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    let bad = [
+        TransformerConfig {
+            heads: 3,
+            ..config()
+        },
+        TransformerConfig {
+            position: PositionKind::Rotary,
+            d_model: 6,
+            heads: 2,
+            ..config()
+        },
+        TransformerConfig {
+            attention: AttentionKind::Local {
+                window: 0,
+                causal: false,
+            },
+            ..config()
+        },
+    ];
+    for cfg in bad {
+        assert!(matches!(
+            Transformer::build(cfg, &mut store),
+            Err(EngineError::InvalidConfig(_))
+        ));
+    }
+}
+
+/// Every parameter receives a non-zero gradient: none is lost to an op applied before the
+/// tape (the dfdx `retaped` trap), for every position kind and both norm placements.
+#[test]
+fn every_parameter_gets_a_gradient() {
+    for (position, norm) in [
+        (PositionKind::Learned, NormPlacement::Pre),
+        (PositionKind::Rotary, NormPlacement::Post),
+        (PositionKind::Sinusoidal, NormPlacement::Pre),
+    ] {
+        let cfg = TransformerConfig {
+            position,
+            norm,
+            pool: PoolKind::Max,
+            ..config()
+        };
+        let mut store = ParamStore::new(Cpu::default(), 1);
+        let model = Transformer::build(cfg, &mut store).unwrap();
+        let ids = tokens(2, 8, 0);
+        let inputs = Inputs {
+            batch: 2,
+            seq: 8,
+            lengths: &[8, 5],
+            data: InputData::Tokens(&ids),
+        };
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(logits, &[0, 2], &[1.0, 1.0]).unwrap();
+        let mut grads = loss.backward();
+        let param_grads = store.gradients(&mut grads).unwrap();
+        for ((_, p), g) in store.iter().zip(&param_grads.values) {
+            let g = g
+                .as_ref()
+                .unwrap_or_else(|| panic!("{} has no gradient", p.name));
+            assert!(
+                g.iter().any(|&x| x != 0.0),
+                "{} has a zero gradient ({position:?}, {norm:?})",
+                p.name
+            );
+        }
+    }
+}
+
+/// Changing the padding of an example changes nothing, for every attention pattern and pool.
+#[test]
+fn padding_does_not_leak() {
+    let patterns = [
+        (AttentionKind::Full, PoolKind::Mean),
+        (AttentionKind::Causal, PoolKind::Last),
+        (
+            AttentionKind::Local {
+                window: 4,
+                causal: false,
+            },
+            PoolKind::Max,
+        ),
+    ];
+    for (attention, pool) in patterns {
+        let cfg = TransformerConfig {
+            attention,
+            pool,
+            ..config()
+        };
+        let mut store = ParamStore::new(Cpu::default(), 2);
+        let model = Transformer::build(cfg, &mut store).unwrap();
+        let mut ids = tokens(1, 12, 1);
+        let run = |ids: &[usize]| {
+            let inputs = Inputs {
+                batch: 1,
+                seq: 12,
+                lengths: &[7],
+                data: InputData::Tokens(ids),
+            };
+            model
+                .logits::<Cpu, NoneTape>(&store, &inputs, false)
+                .unwrap()
+                .as_vec()
+        };
+        let before = run(&ids);
+        ids[7..].iter_mut().for_each(|t| *t = (*t + 5) % 12);
+        let after = run(&ids);
+        for (a, b) in before.iter().zip(&after) {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "{attention:?} {pool:?}: {before:?} vs {after:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dropout_is_active_only_in_training() {
+    let cfg = TransformerConfig {
+        dropout: 0.5,
+        ..config()
+    };
+    let mut store = ParamStore::new(Cpu::default(), 3);
+    let model = Transformer::build(cfg, &mut store).unwrap();
+    let ids = tokens(2, 8, 2);
+    let inputs = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[8, 8],
+        data: InputData::Tokens(&ids),
+    };
+    let run = |train| {
+        model
+            .logits::<Cpu, NoneTape>(&store, &inputs, train)
+            .unwrap()
+            .as_vec()
+    };
+    assert_eq!(run(false), run(false));
+    assert_ne!(run(true), run(true));
+}
+
+/// A few AdamW steps fit a tiny task: the class is the first token mod 3.
+#[test]
+fn training_reduces_the_loss() {
+    let mut store = ParamStore::new(Cpu::default(), 4);
+    let model = Transformer::build(config(), &mut store).unwrap();
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let ids = tokens(8, 6, 3);
+    let targets: Vec<usize> = ids.chunks(6).map(|row| row[0] % 3).collect();
+    let lengths = [6usize; 8];
+    let inputs = Inputs {
+        batch: 8,
+        seq: 6,
+        lengths: &lengths,
+        data: InputData::Tokens(&ids),
+    };
+    let mut losses = Vec::new();
+    for _ in 0..40 {
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(logits, &targets, &[1.0; 8]).unwrap();
+        losses.push(
+            optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0))
+                .unwrap()
+                .loss,
+        );
+    }
+    assert!(losses[39] < 0.5 * losses[0], "{losses:?}");
+}
+
+#[test]
+fn two_towers_classify_pairs() {
+    let cfg = TransformerConfig {
+        two_tower: true,
+        ..config()
+    };
+    let mut store = ParamStore::new(Cpu::default(), 5);
+    let model = Transformer::build(cfg, &mut store).unwrap();
+    let (a, b) = (tokens(2, 8, 1), tokens(2, 8, 2));
+    let first = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[8, 3],
+        data: InputData::Tokens(&a),
+    };
+    let second = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[5, 8],
+        data: InputData::Tokens(&b),
+    };
+    let logits = model
+        .pair_logits::<Cpu, NoneTape>(&store, &first, &second, false)
+        .unwrap();
+    assert_eq!(*logits.shape(), (2, 3));
+    let swapped = model
+        .pair_logits::<Cpu, NoneTape>(&store, &second, &first, false)
+        .unwrap();
+    assert_ne!(
+        logits.as_vec(),
+        swapped.as_vec(),
+        "u − v makes the features order-sensitive"
+    );
+    assert!(model
+        .logits::<Cpu, NoneTape>(&store, &first, false)
+        .is_err());
+}
+
+#[test]
+fn continuous_inputs_are_encoded_linearly() {
+    let cfg = TransformerConfig {
+        input: InputKind::Continuous { channels: 1 },
+        ..config()
+    };
+    let mut store = ParamStore::new(Cpu::default(), 6);
+    let model = Transformer::build(cfg, &mut store).unwrap();
+    let values: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
+    let inputs = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[8, 8],
+        data: InputData::Continuous(&values),
+    };
+    let logits = model
+        .logits::<Cpu, NoneTape>(&store, &inputs, false)
+        .unwrap();
+    assert_eq!(*logits.shape(), (2, 3));
+    let tokens_instead = Inputs {
+        data: InputData::Tokens(&[0; 16]),
+        ..inputs
+    };
+    assert!(model
+        .logits::<Cpu, NoneTape>(&store, &tokens_instead, false)
+        .is_err());
+}

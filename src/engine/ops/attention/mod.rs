@@ -1,0 +1,111 @@
+//! Multi-head scaled dot-product attention, softmax(s·QKᵀ + mask)·V with s = 1/√d_head, on
+//! (batch, length, heads·d_head) tensors: head h of a row is the h-th slice of d_head values,
+//! so the projections feed the op without a permute.
+
+mod composed;
+mod flash;
+mod mask;
+
+use dfdx::prelude::*;
+
+use super::{grad_mut, host, restore_grad, take_grad, KernelFloat};
+pub use composed::attention_composed;
+pub use mask::AttentionSpec;
+
+/// The attention patterns of the model configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    Full,
+    Causal,
+    /// Non-overlapping blocks of `window` that see themselves and their neighbours.
+    Local {
+        window: usize,
+        causal: bool,
+    },
+}
+
+impl AttentionSpec {
+    pub fn new(heads: usize, kind: AttentionKind) -> Self {
+        let (causal, window) = match kind {
+            AttentionKind::Full => (false, None),
+            AttentionKind::Causal => (true, None),
+            AttentionKind::Local { window, causal } => (causal, Some(window)),
+        };
+        AttentionSpec {
+            heads,
+            causal,
+            window,
+        }
+    }
+}
+
+pub type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+
+fn check_inputs(
+    shape: (usize, usize, usize),
+    others: [(usize, usize, usize); 2],
+    spec: &AttentionSpec,
+    lengths: &[usize],
+) {
+    assert!(
+        others.iter().all(|s| *s == shape),
+        "attention: q, k and v must have one shape"
+    );
+    assert!(
+        spec.heads > 0 && shape.2 % spec.heads == 0,
+        "attention: heads must divide the width"
+    );
+    assert_eq!(lengths.len(), shape.0, "attention: one length per example");
+}
+
+/// Fused attention on the CPU (FlashAttention-2 forward and backward, see `flash.rs`).
+pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+    q: Seq3<E, Cpu, T>,
+    k: Seq3<E, Cpu, T>,
+    v: Seq3<E, Cpu, T>,
+    spec: &AttentionSpec,
+    lengths: &[usize],
+) -> Result<Seq3<E, Cpu, T>, CpuError> {
+    let shape = *q.shape();
+    check_inputs(shape, [*k.shape(), *v.shape()], spec, lengths);
+    let dims = flash::Dims {
+        batch: shape.0,
+        seq: shape.1,
+        heads: spec.heads,
+        d_head: shape.2 / spec.heads,
+    };
+    let (q, tq) = q.try_contiguous()?.split_tape();
+    let (k, tk) = k.try_contiguous()?.split_tape();
+    let (v, tv) = v.try_contiguous()?.split_tape();
+    let mut tape = tq.merge(tk).merge(tv);
+    let (qh, kh, vh) = (host(&q), host(&k), host(&v));
+    let fwd = flash::forward(&qh, &kh, &vh, dims, spec, lengths);
+    let out = q.device().try_tensor_from_vec(fwd.out.clone(), shape)?;
+    let out_id = out.clone();
+    let (spec, lengths) = (*spec, lengths.to_vec());
+    tape.add_backward_op(move |grads| {
+        let g = take_grad(grads, &out_id)?;
+        // The three inputs may be one tensor (self-attention without projections), so each
+        // gradient is accumulated through its own borrow.
+        let mut parts = [
+            vec![E::zero(); qh.len()],
+            vec![E::zero(); qh.len()],
+            vec![E::zero(); qh.len()],
+        ];
+        {
+            let [a, b, c] = &mut parts;
+            flash::backward(&qh, &kh, &vh, &fwd, &g, dims, &spec, &lengths, [a, b, c]);
+        }
+        for (t, part) in [&q, &k, &v].into_iter().zip(&parts) {
+            for (x, &y) in grad_mut(grads, t)?.iter_mut().zip(part) {
+                *x += y;
+            }
+        }
+        restore_grad(grads, &out_id, g)
+    });
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests;

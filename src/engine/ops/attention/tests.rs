@@ -1,0 +1,143 @@
+use dfdx::prelude::*;
+
+use super::*;
+use crate::engine::ops::gradcheck::{assert_close, gradcheck, random_values};
+
+const PATTERNS: [AttentionKind; 4] = [
+    AttentionKind::Full,
+    AttentionKind::Causal,
+    AttentionKind::Local {
+        window: 3,
+        causal: false,
+    },
+    AttentionKind::Local {
+        window: 3,
+        causal: true,
+    },
+];
+
+#[test]
+fn gradient_matches_finite_differences() {
+    // Two examples, one padded to length 5 (so the last window block of it sees no key).
+    let (batch, seq, width) = (2, 9, 4);
+    let lengths = [9, 2];
+    for (n, kind) in PATTERNS.into_iter().enumerate() {
+        let spec = AttentionSpec::new(2, kind);
+        let n = n as u64 * 3;
+        let inputs = [
+            random_values(batch * seq * width, 30 + n),
+            random_values(batch * seq * width, 31 + n),
+            random_values(batch * seq * width, 32 + n),
+        ];
+        gradcheck(
+            &inputs,
+            |mut x| {
+                let shape = (batch, seq, width);
+                let v = x.pop().unwrap().reshape_like(&shape);
+                let k = x.pop().unwrap().reshape_like(&shape);
+                let q = x.pop().unwrap().reshape_like(&shape);
+                attention_cpu(q, k, v, &spec, &lengths)
+                    .unwrap()
+                    .reshape_like(&(batch * seq * width,))
+            },
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn composed_gradient_matches_finite_differences() {
+    let (batch, seq, width) = (1, 5, 4);
+    let spec = AttentionSpec::new(2, AttentionKind::Causal);
+    let inputs = [
+        random_values(20, 40),
+        random_values(20, 41),
+        random_values(20, 42),
+    ];
+    gradcheck(
+        &inputs,
+        |mut x| {
+            let shape = (batch, seq, width);
+            let v = x.pop().unwrap().reshape_like(&shape);
+            let k = x.pop().unwrap().reshape_like(&shape);
+            let q = x.pop().unwrap().reshape_like(&shape);
+            attention_composed(q, k, v, &spec, &[4]).reshape_like(&(batch * seq * width,))
+        },
+        1e-6,
+    );
+}
+
+/// Several query and key blocks (BLOCK_Q = 64, BLOCK_K = 128), a window that does not divide
+/// the block sizes, padding, and a shared q = k = v input.
+#[test]
+fn fused_matches_composed_across_blocks() {
+    let dev = Cpu::default();
+    let (batch, seq, width) = (2, 300, 16);
+    let lengths = [300, 170];
+    let make = |seed| {
+        let v: Vec<f32> = random_values(batch * seq * width, seed)
+            .iter()
+            .map(|&x| (2.0 * x) as f32)
+            .collect();
+        dev.tensor_from_vec(v, (batch, seq, width))
+    };
+    let (q, k, v, w) = (make(50), make(51), make(52), make(53));
+    for kind in [
+        AttentionKind::Full,
+        AttentionKind::Causal,
+        AttentionKind::Local {
+            window: 50,
+            causal: false,
+        },
+        AttentionKind::Local {
+            window: 50,
+            causal: true,
+        },
+    ] {
+        let spec = AttentionSpec::new(4, kind);
+        let run = |fused: bool| {
+            let (qt, kt, vt) = (q.leaky_trace(), k.retaped(), v.retaped());
+            let y = if fused {
+                attention_cpu(qt, kt, vt, &spec, &lengths).unwrap()
+            } else {
+                attention_composed(qt, kt, vt, &spec, &lengths)
+            };
+            let value = y.as_vec();
+            let grads = (y * w.clone()).sum().backward();
+            [
+                value,
+                grads.get(&q).as_vec(),
+                grads.get(&k).as_vec(),
+                grads.get(&v).as_vec(),
+            ]
+        };
+        let (f, c) = (run(true), run(false));
+        for (what, (a, b)) in ["out", "dq", "dk", "dv"].iter().zip(f.iter().zip(&c)) {
+            assert_close(a, b, 2e-4, &format!("{kind:?} {what}"));
+        }
+    }
+    // Self-attention on one tensor accumulates the three gradients into it. (dfdx's matmul
+    // refuses one tensor on both sides, so the oracle gets three copies and sums their grads.)
+    let spec = AttentionSpec::new(4, AttentionKind::Full);
+    let gf = attention_cpu(q.leaky_trace(), q.retaped(), q.retaped(), &spec, &lengths)
+        .unwrap()
+        .sum()
+        .backward()
+        .get(&q)
+        .as_vec();
+    let copies = [make(50), make(50), make(50)];
+    let grads = attention_composed(
+        copies[0].leaky_trace(),
+        copies[1].retaped(),
+        copies[2].retaped(),
+        &spec,
+        &lengths,
+    )
+    .sum()
+    .backward();
+    let parts: Vec<Vec<f32>> = copies.iter().map(|c| grads.get(c).as_vec()).collect();
+    let gc: Vec<f32> = (0..gf.len())
+        .map(|i| parts.iter().map(|p| p[i]).sum())
+        .collect();
+    assert_close(&gf, &gc, 2e-4, "shared input");
+}

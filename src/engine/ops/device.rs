@@ -1,0 +1,85 @@
+//! Dispatch of the engine's ops per device: the CPU runs the fused kernels, other devices the
+//! compositions of dfdx ops (the same math, checked against each other in the op tests).
+
+use dfdx::prelude::*;
+
+use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
+use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
+use super::gelu::{gelu_composed, gelu_cpu};
+use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
+use crate::engine::error::{EngineError, Result};
+
+/// A device the engine trains on, with its implementation of each op.
+pub trait EngineDevice: Device<f32> {
+    fn gelu<S: Shape, T: Tape<f32, Self>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        Ok(gelu_composed(x))
+    }
+
+    fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        gamma: Tensor<(usize,), f32, Self, T>,
+        beta: Tensor<(usize,), f32, Self, T>,
+        eps: f64,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        Ok(layer_norm_composed(x, gamma, beta, eps))
+    }
+
+    fn attention<T: Tape<f32, Self> + Merge<T>>(
+        q: Seq3<f32, Self, T>,
+        k: Seq3<f32, Self, T>,
+        v: Seq3<f32, Self, T>,
+        spec: &AttentionSpec,
+        lengths: &[usize],
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(attention_composed(q, k, v, spec, lengths))
+    }
+
+    fn cross_entropy<T: Tape<f32, Self>>(
+        logits: Tensor<(usize, usize), f32, Self, T>,
+        targets: &[usize],
+        weights: &[f32],
+    ) -> Result<Tensor<(), f32, Self, T>> {
+        Ok(cross_entropy_composed(logits, targets, weights))
+    }
+}
+
+impl EngineDevice for Cpu {
+    fn gelu<S: Shape, T: Tape<f32, Self>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        gelu_cpu(x).map_err(EngineError::device)
+    }
+
+    fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        gamma: Tensor<(usize,), f32, Self, T>,
+        beta: Tensor<(usize,), f32, Self, T>,
+        eps: f64,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        layer_norm_cpu(x, gamma, beta, eps).map_err(EngineError::device)
+    }
+
+    fn attention<T: Tape<f32, Self> + Merge<T>>(
+        q: Seq3<f32, Self, T>,
+        k: Seq3<f32, Self, T>,
+        v: Seq3<f32, Self, T>,
+        spec: &AttentionSpec,
+        lengths: &[usize],
+    ) -> Result<Seq3<f32, Self, T>> {
+        attention_cpu(q, k, v, spec, lengths).map_err(EngineError::device)
+    }
+
+    fn cross_entropy<T: Tape<f32, Self>>(
+        logits: Tensor<(usize, usize), f32, Self, T>,
+        targets: &[usize],
+        weights: &[f32],
+    ) -> Result<Tensor<(), f32, Self, T>> {
+        cross_entropy_cpu(logits, targets, weights).map_err(EngineError::device)
+    }
+}
+
+/// CUDA runs the composed ops (the fused kernels are CPU code).
+#[cfg(feature = "cuda")]
+impl EngineDevice for Cuda {}

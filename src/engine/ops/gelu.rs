@@ -1,0 +1,136 @@
+//! GELU, exact form: gelu(x) = x·Φ(x) = ½x(1 + erf(x/√2)) (Hendrycks & Gimpel 2016), with
+//! derivative Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π). Written here because dfdx 0.13's
+//! `accurate_gelu` backward misses the 1/√2 of the chain rule through erf(x/√2).
+
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+
+const CHUNK: usize = 4096;
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+fn gelu_forward<E: KernelFloat>(x: &[E]) -> Vec<E> {
+    let half = E::of(0.5);
+    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
+    let mut out = vec![E::zero(); x.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = half * x * (E::one() + (x * inv_sqrt2).erf());
+            }
+        });
+    out
+}
+
+/// Accumulates ∂L/∂x = g · (Φ(x) + x·φ(x)) into `grad_x`.
+fn gelu_backward<E: KernelFloat>(x: &[E], grad_out: &[E], grad_x: &mut [E]) {
+    let half = E::of(0.5);
+    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
+    let inv_sqrt_2pi = E::of(FRAC_1_SQRT_2PI);
+    grad_x
+        .par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(grad_out.par_chunks(CHUNK)))
+        .for_each(|(gx, (x, g))| {
+            for ((gx, &x), &g) in gx.iter_mut().zip(x).zip(g) {
+                let cdf = half * (E::one() + (x * inv_sqrt2).erf());
+                let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
+                *gx += g * (cdf + x * pdf);
+            }
+        });
+}
+
+/// Fused GELU on the CPU, multi-threaded over chunks.
+pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
+    x: Tensor<S, E, Cpu, T>,
+) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
+    let x = x.try_contiguous()?;
+    let (x, mut tape) = x.split_tape();
+    let x_host = host(&x);
+    let out = x
+        .device()
+        .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;
+    let out_id = out.clone();
+    tape.add_backward_op(move |grads| {
+        let g = take_grad(grads, &out_id)?;
+        gelu_backward(&x_host, &g, grad_mut(grads, &x)?);
+        restore_grad(grads, &out_id, g)
+    });
+    Ok(out.put_tape(tape))
+}
+
+/// GELU from dfdx ops on any device: ½x + ½|x|·erf(|x|/√2), with erf on a non-negative
+/// argument from Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷). Using |x| avoids a sign
+/// function: x·erf(x/√2) = |x|·erf(|x|/√2) because erf is odd.
+pub fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+) -> Tensor<S, E, D, T> {
+    let c = |v: f64| E::from_f64(v).unwrap();
+    let (a1, a2, a3, a4, a5, p) = (
+        0.254_829_592,
+        -0.284_496_736,
+        1.421_413_741,
+        -1.453_152_027,
+        1.061_405_429,
+        0.327_591_1,
+    );
+    let abs_x = x.with_empty_tape().abs();
+    let z = abs_x.with_empty_tape() * c(std::f64::consts::FRAC_1_SQRT_2);
+    let t = (z.with_empty_tape() * c(p) + c(1.0)).recip();
+    let poly = t.with_empty_tape() * c(a5) + c(a4);
+    let poly = poly * t.with_empty_tape() + c(a3);
+    let poly = poly * t.with_empty_tape() + c(a2);
+    let poly = poly * t.with_empty_tape() + c(a1);
+    let poly = poly * t;
+    let gauss = z.square().negate().exp();
+    let erf = (poly * gauss).negate() + c(1.0);
+    x * c(0.5) + abs_x * erf * c(0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ops::gradcheck::{assert_close, gradcheck, random_values};
+
+    #[test]
+    fn known_values() {
+        let dev = Cpu::default();
+        let x = dev.tensor_from_vec(vec![-1.0f64, 0.0, 1.0, 2.0], (4,));
+        let y = gelu_cpu(x).unwrap().as_vec();
+        assert_close(
+            &y,
+            &[-0.158_655_253_9, 0.0, 0.841_344_746_1, 1.954_499_736_1],
+            1e-9,
+            "gelu",
+        );
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let x: Vec<f64> = random_values(64, 1).iter().map(|v| v * 4.0).collect();
+        gradcheck(&[x], |mut xs| gelu_cpu(xs.remove(0)).unwrap(), 1e-6);
+    }
+
+    #[test]
+    fn composed_gradient_matches_finite_differences() {
+        let x: Vec<f64> = random_values(32, 2).iter().map(|v| v * 4.0).collect();
+        gradcheck(&[x], |mut xs| gelu_composed(xs.remove(0)), 1e-6);
+    }
+
+    #[test]
+    fn fused_matches_composed_with_gradients() {
+        let dev = Cpu::default();
+        let values: Vec<f32> = random_values(5000, 3)
+            .iter()
+            .map(|&v| (v * 5.0) as f32)
+            .collect();
+        let x = dev.tensor_from_vec(values, (50, 100));
+        let fused = gelu_cpu(x.leaky_trace()).unwrap();
+        let composed = gelu_composed(x.leaky_trace());
+        assert_close(&fused.as_vec(), &composed.as_vec(), 1e-6, "forward");
+        let gf = fused.sum().backward().get(&x).as_vec();
+        let gc = composed.sum().backward().get(&x).as_vec();
+        assert_close(&gf, &gc, 1e-5, "backward");
+    }
+}
