@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod commands;
+pub mod data;
 pub mod diagnostic;
 pub mod engine;
 pub mod estimate;

@@ -1,0 +1,264 @@
+//! The raster operations the Pathfinder generator is built from, matching the libraries the
+//! reference used: SciPy's `bytescale` + PIL's Lanczos resize (`scipy.misc.imresize`), PIL's
+//! line drawing, OpenCV's dilation, and NumPy's disk masks.
+
+/// A row-major grid of real values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub height: usize,
+    pub width: usize,
+    pub data: Vec<f32>,
+}
+
+impl Grid {
+    pub fn zeros(height: usize, width: usize) -> Self {
+        Grid {
+            height,
+            width,
+            data: vec![0.0; height * width],
+        }
+    }
+
+    pub fn at(&self, y: usize, x: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    pub fn set(&mut self, y: usize, x: usize, v: f32) {
+        self.data[y * self.width + x] = v;
+    }
+
+    pub fn contains(&self, y: i64, x: i64) -> bool {
+        y >= 0 && x >= 0 && (y as usize) < self.height && (x as usize) < self.width
+    }
+
+    /// Element-wise maximum with `other` (same shape).
+    pub fn max_with(&mut self, other: &Grid) {
+        for (a, &b) in self.data.iter_mut().zip(&other.data) {
+            *a = a.max(b);
+        }
+    }
+}
+
+/// SciPy's `bytescale`: maps [min, max] onto [0, 255], rounding half up.
+pub fn bytescale(values: &[f32]) -> Vec<u8> {
+    let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let range = if max - min == 0.0 { 1.0 } else { max - min };
+    let scale = 255.0 / range;
+    values
+        .iter()
+        .map(|&v| (((v - min) * scale).clamp(0.0, 255.0) + 0.5) as u8)
+        .collect()
+}
+
+fn sinc(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else {
+        let px = std::f64::consts::PI * x;
+        px.sin() / px
+    }
+}
+
+fn lanczos3(x: f64) -> f64 {
+    if x.abs() < 3.0 {
+        sinc(x) * sinc(x / 3.0)
+    } else {
+        0.0
+    }
+}
+
+/// PIL's resampling coefficients for one axis: for each output position, the first input
+/// index and the normalised weights.
+fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    let support = 3.0 * filter_scale;
+    (0..out_size)
+        .map(|i| {
+            let center = (i as f64 + 0.5) * scale;
+            let lo = ((center - support + 0.5) as i64).max(0) as usize;
+            let hi = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let mut weights: Vec<f64> = (lo..hi)
+                .map(|x| lanczos3((x as f64 - center + 0.5) / filter_scale))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            if total != 0.0 {
+                weights.iter_mut().for_each(|w| *w /= total);
+            }
+            (lo, weights)
+        })
+        .collect()
+}
+
+fn round_u8(v: f64) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
+}
+
+/// PIL's Lanczos resize of an 8-bit image: horizontal pass, then vertical, each rounded to
+/// 8 bits.
+pub fn resize_lanczos(
+    src: &[u8],
+    height: usize,
+    width: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<u8> {
+    let horizontal = coefficients(width, out_w);
+    let mut pass = vec![0u8; height * out_w];
+    for y in 0..height {
+        let row = &src[y * width..(y + 1) * width];
+        for (x, (lo, weights)) in horizontal.iter().enumerate() {
+            let v: f64 = weights
+                .iter()
+                .enumerate()
+                .map(|(k, w)| w * row[lo + k] as f64)
+                .sum();
+            pass[y * out_w + x] = round_u8(v);
+        }
+    }
+    let vertical = coefficients(height, out_h);
+    let mut out = vec![0u8; out_h * out_w];
+    for (y, (lo, weights)) in vertical.iter().enumerate() {
+        for x in 0..out_w {
+            let v: f64 = weights
+                .iter()
+                .enumerate()
+                .map(|(k, w)| w * pass[(lo + k) * out_w + x] as f64)
+                .sum();
+            out[y * out_w + x] = round_u8(v);
+        }
+    }
+    out
+}
+
+/// `scipy.misc.imresize(values, (out_h, out_w), interp='lanczos') / 255`.
+pub fn imresize(values: &Grid, out_h: usize, out_w: usize) -> Grid {
+    let bytes = bytescale(&values.data);
+    let resized = resize_lanczos(&bytes, values.height, values.width, out_h, out_w);
+    Grid {
+        height: out_h,
+        width: out_w,
+        data: resized.iter().map(|&b| b as f32 / 255.0).collect(),
+    }
+}
+
+/// Draws a line of `width` pixels from `(y0, x0)` to `(y1, x1)` with value 1, like PIL's
+/// `ImageDraw.line`: a one-pixel line is rasterised Bresenham-style, a wider one is the filled
+/// rectangle around the segment.
+pub fn draw_line(grid: &mut Grid, from: (i64, i64), to: (i64, i64), width: usize) {
+    let (y0, x0) = from;
+    let (y1, x1) = to;
+    if width <= 1 {
+        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+        loop {
+            if grid.contains(y, x) {
+                grid.set(y as usize, x as usize, 1.0);
+            }
+            if x == x1 && y == y1 {
+                break;
+            }
+            let e2 = 2 * err;
+            if e2 >= dy {
+                err += dy;
+                x += sx;
+            }
+            if e2 <= dx {
+                err += dx;
+                y += sy;
+            }
+        }
+        return;
+    }
+    let (fy, fx) = ((y1 - y0) as f64, (x1 - x0) as f64);
+    let length = (fy * fy + fx * fx).sqrt();
+    let (uy, ux) = if length > 0.0 {
+        (fy / length, fx / length)
+    } else {
+        (0.0, 1.0)
+    };
+    let half = width as f64 / 2.0;
+    let reach = (length + half).ceil() as i64 + 1;
+    for y in (y0.min(y1) - reach)..=(y0.max(y1) + reach) {
+        for x in (x0.min(x1) - reach)..=(x0.max(x1) + reach) {
+            if !grid.contains(y, x) {
+                continue;
+            }
+            let (py, px) = ((y - y0) as f64, (x - x0) as f64);
+            let along = py * uy + px * ux;
+            let across = -py * ux + px * uy;
+            if along >= -0.5 && along <= length + 0.5 && across.abs() < half {
+                grid.set(y as usize, x as usize, 1.0);
+            }
+        }
+    }
+}
+
+/// Offsets `(dy, dx)` of a disk of `radius` (NumPy `x² + y² <= r²`).
+pub fn disk(radius: i64) -> Vec<(i64, i64)> {
+    let mut offsets = Vec::new();
+    for dy in -radius..=radius {
+        for dx in -radius..=radius {
+            if dx * dx + dy * dy <= radius * radius {
+                offsets.push((dy, dx));
+            }
+        }
+    }
+    offsets
+}
+
+/// OpenCV's grey dilation: each pixel becomes the maximum of the pixels at `offsets` from it
+/// (pixels outside the grid are ignored).
+pub fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
+    let mut out = Grid::zeros(grid.height, grid.width);
+    let (h, w) = (grid.height as i64, grid.width as i64);
+    for y in 0..h {
+        for x in 0..w {
+            let mut best = f32::NEG_INFINITY;
+            for &(dy, dx) in offsets {
+                let (sy, sx) = (y + dy, x + dx);
+                if sy >= 0 && sx >= 0 && sy < h && sx < w {
+                    best = best.max(grid.data[(sy * w + sx) as usize]);
+                }
+            }
+            out.data[(y * w + x) as usize] = if best.is_finite() { best } else { 0.0 };
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytescale_spans_the_full_range() {
+        assert_eq!(bytescale(&[0.0, 0.5, 2.0]), [0, 64, 255]);
+        assert_eq!(bytescale(&[0.0, 0.0]), [0, 0]);
+    }
+
+    #[test]
+    fn lanczos_keeps_a_constant_image_constant() {
+        let src = vec![200u8; 17 * 17];
+        assert!(resize_lanczos(&src, 17, 17, 9, 9).iter().all(|&v| v == 200));
+    }
+
+    #[test]
+    fn one_pixel_lines_join_their_ends() {
+        let mut g = Grid::zeros(5, 5);
+        draw_line(&mut g, (0, 0), (4, 2), 1);
+        let lit: usize = g.data.iter().filter(|&&v| v > 0.0).count();
+        assert_eq!(lit, 5);
+        assert_eq!((g.at(0, 0), g.at(4, 2)), (1.0, 1.0));
+    }
+
+    #[test]
+    fn dilation_by_a_disk_grows_a_point() {
+        let mut g = Grid::zeros(7, 7);
+        g.set(3, 3, 1.0);
+        let d = dilate(&g, &disk(1));
+        assert_eq!(d.data.iter().filter(|&&v| v > 0.0).count(), 5);
+    }
+}

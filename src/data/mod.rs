@@ -1,0 +1,169 @@
+//! The LRA data layer: loaders for each task's release format, tokenizers and vocabularies,
+//! seeded splits, padded batches, generators and the `lra data` commands.
+//!
+//! Entry point: [`load`] turns a [`DataConfig`] into a [`Dataset`]; a [`Batcher`] turns one of
+//! its splits into padded batches for the engine.
+
+pub mod batch;
+//pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod gen;
+pub mod image;
+pub mod listops;
+pub mod npy;
+pub mod pathfinder;
+pub mod retrieval;
+pub mod source;
+pub mod split;
+//pub mod stats;
+pub mod store;
+pub mod text;
+pub mod tokenize;
+pub mod vocab;
+
+use std::path::Path;
+
+pub use batch::{Batch, BatchInputs, Batcher, PaddedDocuments};
+pub use config::{DataConfig, Difficulty, Encoding, Task, Tokenizer};
+pub use error::DataError;
+pub use store::{Examples, Inputs, Split};
+pub use vocab::Vocab;
+
+/// What the model's input layer receives.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum InputKind {
+    /// Token ids into the vocabulary (an embedding table).
+    Tokens,
+    /// Pixel values `(p / 255 - mean) / std` (a linear encoder).
+    Continuous { mean: f32, std: f32 },
+}
+
+impl InputKind {
+    /// Pixel tasks: tokens, or continuous values normalised as the reference does: CIFAR with
+    /// mean 122.6/255 and std 61/255 (S4), Pathfinder to [-1, 1].
+    pub fn for_pixels(cfg: &DataConfig) -> Self {
+        match (cfg.encoding, cfg.task) {
+            (Encoding::Tokens, _) => InputKind::Tokens,
+            (Encoding::Continuous, Task::Image) => InputKind::Continuous {
+                mean: 122.6 / 255.0,
+                std: 61.0 / 255.0,
+            },
+            (Encoding::Continuous, _) => InputKind::Continuous {
+                mean: 0.5,
+                std: 0.5,
+            },
+        }
+    }
+}
+
+/// A task's data, ready for training.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub task: Task,
+    pub train: Split,
+    pub val: Split,
+    pub test: Split,
+    /// Holds `<pad> <unk> <eos> <mask>` whatever the task.
+    pub vocab: Vocab,
+    pub num_classes: usize,
+    pub input: InputKind,
+    /// Retrieval: every example is two documents.
+    pub paired: bool,
+}
+
+impl Dataset {
+    /// Assembles a dataset, reducing the training split to the configured subset.
+    pub fn new(
+        cfg: &DataConfig,
+        mut train: Split,
+        val: Split,
+        test: Split,
+        vocab: Vocab,
+        num_classes: usize,
+        input: InputKind,
+    ) -> Self {
+        train.indices = split::nested_subset(
+            &train.indices,
+            cfg.train_fraction,
+            cfg.train_limit,
+            cfg.seed,
+        );
+        let paired = matches!(train.examples.inputs, Inputs::Pairs(..));
+        Dataset {
+            task: cfg.task,
+            train,
+            val,
+            test,
+            vocab,
+            num_classes,
+            input,
+            paired,
+        }
+    }
+
+    /// The longest example in any split (per document for pairs).
+    pub fn longest(&self) -> usize {
+        [&self.train, &self.val, &self.test]
+            .iter()
+            .flat_map(|s| s.seq_lens())
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn batcher<'d>(&'d self, split: &'d Split, batch_size: usize) -> Batcher<'d> {
+        Batcher::new(split, batch_size, self.vocab.pad(), self.input)
+    }
+}
+
+/// Loads the task `cfg` describes. `vocab_file` is where the run keeps its vocabulary: read
+/// when it exists, otherwise built from the training split and written there.
+pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, DataError> {
+    if !cfg.path.exists() {
+        return Err(missing_data(cfg));
+    }
+    match cfg.task {
+        Task::ListOps => listops::load(cfg, vocab_file),
+        Task::Text => text::load(cfg, vocab_file),
+        Task::Retrieval => retrieval::load(cfg, vocab_file),
+        Task::Image => image::load(cfg, vocab_file),
+        Task::Pathfinder | Task::PathX => pathfinder::load(cfg, vocab_file),
+    }
+}
+
+/// The command that makes a task's data, where lra can make it.
+pub fn gen_command(cfg: &DataConfig) -> Option<String> {
+    let out = cfg.path.display();
+    match cfg.task {
+        Task::ListOps => Some(format!("lra data gen listops --out {out}")),
+        Task::Pathfinder | Task::PathX => Some(format!(
+            "lra data gen pathfinder --out {out} --resolution {} --difficulty {} --n 20000",
+            cfg.pathfinder_resolution(),
+            format!("{:?}", cfg.difficulty).to_lowercase()
+        )),
+        _ => None,
+    }
+}
+
+fn missing_data(cfg: &DataConfig) -> DataError {
+    let expected = match cfg.task {
+        Task::ListOps => "basic_{train,val,test}.tsv[.gz]",
+        Task::Text => "aclImdb's {train,test}/{pos,neg}/*.txt or {train,test}.tsv[.gz]",
+        Task::Retrieval => "<prefix>.{train,eval,test}.tsv[.gz]",
+        Task::Image => {
+            "CIFAR-10 binary batches, or train|test/<class>/*.png|jpg, or a .tar[.xz] of it"
+        }
+        Task::Pathfinder | Task::PathX => {
+            "curv_*/imgs/<b>/sample_<i>.png and curv_*/metadata/<b>.npy"
+        }
+    };
+    let hint = gen_command(cfg)
+        .map(|c| format!("make it with `{c}`"))
+        .unwrap_or_else(|| "copy the release files there (see REFERENCE.md)".into());
+    DataError::Missing {
+        path: cfg.path.clone(),
+        expected: format!("a folder holding {expected}"),
+        hint,
+    }
+}

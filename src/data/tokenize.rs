@@ -1,0 +1,156 @@
+//! Tokenizers as the reference implementations apply them. Every sequence is truncated to
+//! `max_len - 1` tokens and closed with `<eos>`.
+
+use std::collections::HashMap;
+
+use super::vocab::{Vocab, VocabKind};
+
+/// ListOps symbols: `]` becomes `X`, `(` and `)` are deleted, white space separates.
+/// (Stripping the brackets too, as a historic LRA bug did, makes the task unsolvable.)
+pub fn listops_symbols(source: &str) -> impl Iterator<Item = &str> {
+    source
+        .split_ascii_whitespace()
+        .filter(|t| *t != "(" && *t != ")")
+        .map(|t| if t == "]" { "X" } else { t })
+}
+
+/// Counts how often each token occurs in `texts` under `kind`.
+pub fn count_tokens<'a>(
+    kind: VocabKind,
+    texts: impl Iterator<Item = &'a str>,
+) -> HashMap<String, usize> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    match kind {
+        VocabKind::ListOps => {
+            for text in texts {
+                for symbol in listops_symbols(text) {
+                    *counts.entry(symbol.to_string()).or_default() += 1;
+                }
+            }
+        }
+        VocabKind::Char => {
+            let mut chars: HashMap<char, usize> = HashMap::new();
+            for text in texts {
+                for c in text.chars() {
+                    *chars.entry(c).or_default() += 1;
+                }
+            }
+            counts.extend(chars.into_iter().map(|(c, n)| (c.to_string(), n)));
+        }
+        VocabKind::Byte | VocabKind::Pixel => {}
+    }
+    counts
+}
+
+/// Turns text into ids with a fixed vocabulary.
+pub struct Encoder<'v> {
+    vocab: &'v Vocab,
+    /// Character ids looked up once, for the per-character hot loop.
+    chars: HashMap<char, u16>,
+    max_len: usize,
+}
+
+impl<'v> Encoder<'v> {
+    pub fn new(vocab: &'v Vocab, max_len: usize) -> Self {
+        let chars = match vocab.kind {
+            VocabKind::Char => vocab
+                .tokens()
+                .iter()
+                .enumerate()
+                .filter_map(|(id, t)| {
+                    let mut cs = t.chars();
+                    match (cs.next(), cs.next()) {
+                        (Some(c), None) => Some((c, id as u16)),
+                        _ => None,
+                    }
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Encoder {
+            vocab,
+            chars,
+            max_len: max_len.max(1),
+        }
+    }
+
+    /// Appends the ids of `text`, truncated, then `<eos>`.
+    pub fn encode(&self, text: &str, out: &mut Vec<u16>) {
+        let keep = self.max_len - 1;
+        let start = out.len();
+        match self.vocab.kind {
+            VocabKind::ListOps => out.extend(
+                listops_symbols(text)
+                    .take(keep)
+                    .map(|s| self.vocab.id(s) as u16),
+            ),
+            VocabKind::Char => {
+                let unk = self.vocab.unk() as u16;
+                out.extend(
+                    text.chars()
+                        .take(keep)
+                        .map(|c| self.chars.get(&c).copied().unwrap_or(unk)),
+                )
+            }
+            VocabKind::Byte => out.extend(text.bytes().take(keep).map(|b| 4 + b as u16)),
+            VocabKind::Pixel => unreachable!("pixels are not text"),
+        }
+        debug_assert!(out.len() - start <= keep);
+        out.push(self.vocab.eos() as u16);
+    }
+}
+
+/// The vocabulary kind a text tokenizer needs.
+pub fn text_vocab_kind(tokenizer: super::config::Tokenizer) -> VocabKind {
+    match tokenizer {
+        super::config::Tokenizer::Char => VocabKind::Char,
+        super::config::Tokenizer::Byte => VocabKind::Byte,
+    }
+}
+
+/// Builds the vocabulary of `kind` from training texts.
+pub fn build_vocab<'a>(
+    kind: VocabKind,
+    texts: impl Iterator<Item = &'a str>,
+    min_freq: usize,
+) -> Vocab {
+    match kind {
+        VocabKind::Byte => Vocab::bytes(),
+        VocabKind::Pixel => Vocab::pixels(),
+        VocabKind::ListOps | VocabKind::Char => {
+            Vocab::from_counts(kind, count_tokens(kind, texts), min_freq)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listops_symbols_keep_brackets_as_x_and_drop_parentheses() {
+        let symbols: Vec<&str> = listops_symbols("( ( ( [MAX 2 ) 9 ) ] )").collect();
+        assert_eq!(symbols, ["[MAX", "2", "9", "X"]);
+    }
+
+    #[test]
+    fn encoding_truncates_and_closes_with_eos() {
+        let vocab = build_vocab(VocabKind::Char, ["abcabc"].into_iter(), 1);
+        let encoder = Encoder::new(&vocab, 4);
+        let mut ids = Vec::new();
+        encoder.encode("abz!", &mut ids);
+        let a = vocab.id("a") as u16;
+        let b = vocab.id("b") as u16;
+        assert_eq!(ids, [a, b, vocab.unk() as u16, vocab.eos() as u16]);
+    }
+
+    #[test]
+    fn byte_ids_are_offset_past_the_specials() {
+        let vocab = Vocab::bytes();
+        let mut ids = Vec::new();
+        Encoder::new(&vocab, 10).encode("A", &mut ids);
+        assert_eq!(ids, [4 + 65, vocab.eos() as u16]);
+        assert_eq!(vocab.token(4 + 65), Some("<0x41>"));
+        assert_eq!(vocab.len(), 260);
+    }
+}
