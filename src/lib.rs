@@ -12,3 +12,4 @@ pub mod engine;
 pub mod estimate;
 pub mod spec;
 pub mod syntax;
+pub mod train;

@@ -29,6 +29,28 @@ enum Command {
         #[arg(long)]
         no_data: bool,
     },
+    /// Train the experiments of a spec file and test the selected checkpoints.
+    Run {
+        file: PathBuf,
+        /// Run only the experiment(s) with this name.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Override the spec's device: cpu, cuda or cuda:N.
+        #[arg(long, value_parser = commands::run::parse_device)]
+        device: Option<lra::spec::Device>,
+        /// Worker threads (default: the spec's `threads`, else every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override the spec's runs folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue a killed run where it stopped.
+        #[arg(long)]
+        resume: bool,
+        /// No progress bar or log lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print the fully resolved spec, each value with where it came from.
     Explain {
         file: PathBuf,
@@ -43,6 +65,23 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
         Command::Explain { file, json } => commands::explain::run(&file, json),
+        Command::Run {
+            file,
+            only,
+            device,
+            threads,
+            out,
+            resume,
+            quiet,
+        } => commands::run::run(&commands::run::RunArgs {
+            file,
+            only,
+            device,
+            threads,
+            out,
+            resume,
+            quiet,
+        }),
     };
     ExitCode::from(code)
 }

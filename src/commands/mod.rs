@@ -4,6 +4,7 @@
 pub mod check;
 pub mod explain;
 pub mod machine;
+pub mod run;
 
 use std::io::IsTerminal;
 

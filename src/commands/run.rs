@@ -1,0 +1,130 @@
+//! `lra run FILE [--only NAME] [--device D] [--threads N] [--out DIR] [--resume]`
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{machine, print_diagnostics, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use crate::spec::Device;
+use crate::train::{self, RunError, RunOptions};
+
+/// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub only: Vec<String>,
+    pub device: Option<Device>,
+    pub threads: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub resume: bool,
+    pub quiet: bool,
+}
+
+/// Parses `cpu`, `cuda`, `cuda:N`.
+pub fn parse_device(text: &str) -> Result<Device, String> {
+    match text {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("`{other}` is not a device: use cpu, cuda or cuda:N")),
+    }
+}
+
+/// Ctrl-C sets the flag; the training loop saves and stops at the next step.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = flag.clone();
+    // Only one handler per process; a second call (tests) keeps the first.
+    let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+    flag
+}
+
+pub fn run(args: &RunArgs) -> u8 {
+    let context = machine::context(true);
+    let checked = match crate::check::check(&args.file, &context) {
+        Ok(checked) => checked,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.file.display());
+            return EXIT_USAGE;
+        }
+    };
+    print_diagnostics(&checked);
+    let Some(spec) = checked.spec else {
+        return EXIT_ERRORS;
+    };
+    let unknown: Vec<&String> = args
+        .only
+        .iter()
+        .filter(|name| !spec.experiments.iter().any(|x| &x.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "error: no experiment named {} in {} (it has: {})",
+            unknown
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.file.display(),
+            spec.experiments
+                .iter()
+                .map(|x| format!("\"{}\"", x.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    let threads = args
+        .threads
+        .or_else(|| spec.experiments.iter().find_map(|x| x.threads));
+    if let Some(threads) = threads {
+        // The global pool can be configured once per process.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
+    let source = std::fs::read_to_string(&args.file).unwrap_or_default();
+    let interrupt = interrupt_flag();
+    let mut code = EXIT_OK;
+    for x in &spec.experiments {
+        if !args.only.is_empty() && !args.only.contains(&x.name) {
+            continue;
+        }
+        let options = RunOptions {
+            out: args.out.clone(),
+            device: args.device,
+            resume: args.resume,
+            quiet: args.quiet,
+            spec_path: display(&args.file),
+            source: source.clone(),
+        };
+        match train::run(x, &options, &interrupt) {
+            Ok(summary) => println!(
+                "{}: test accuracy {:.2}% (loss {:.4}, {} examples) after {} steps; run folder {}",
+                summary.experiment,
+                summary.test_accuracy * 100.0,
+                summary.test_loss,
+                summary.test_examples,
+                summary.finetune_steps,
+                summary.run_dir.display()
+            ),
+            Err(e) => {
+                let interrupted = matches!(e, RunError::Interrupted { .. });
+                eprintln!("{:?}", miette::Report::new(e));
+                if interrupted {
+                    return EXIT_INTERRUPTED;
+                }
+                code = EXIT_ERRORS;
+            }
+        }
+    }
+    code
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}

@@ -1,0 +1,173 @@
+//! Spec → the configurations of the data layer and the engine. Infallible except for model
+//! kinds whose engine is not built yet.
+
+use super::error::{Result, RunError};
+use crate::data::{self, DataConfig, Dataset};
+use crate::engine::layers::encoder::InputKind;
+use crate::engine::layers::pool::PoolKind;
+use crate::engine::layers::position::PositionKind;
+use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::models::transformer::TransformerConfig;
+use crate::engine::ops::AttentionKind;
+use crate::engine::optim::{OptimizerConfig, OptimizerKind};
+use crate::engine::schedule::{Schedule, ScheduleKind};
+use crate::spec::{self, ExperimentSpec, LayerSpec, PhaseSpec};
+
+pub fn data_config(x: &ExperimentSpec) -> DataConfig {
+    let t = &x.task;
+    let task = match t.kind {
+        spec::TaskKind::ListOps => data::Task::ListOps,
+        spec::TaskKind::Text => data::Task::Text,
+        spec::TaskKind::Retrieval => data::Task::Retrieval,
+        spec::TaskKind::Image => data::Task::Image,
+        spec::TaskKind::Pathfinder => data::Task::Pathfinder,
+        spec::TaskKind::PathX => data::Task::PathX,
+    };
+    let mut cfg = DataConfig::preset(task, &t.data);
+    cfg.max_len = t.max_len;
+    if let Some(tokenizer) = t.tokenizer {
+        cfg.tokenizer = match tokenizer {
+            spec::Tokenizer::Char => data::Tokenizer::Char,
+            spec::Tokenizer::Byte => data::Tokenizer::Byte,
+        };
+    }
+    if let Some(min_freq) = t.min_freq {
+        cfg.min_freq = min_freq;
+    }
+    if let Some(encoding) = t.encoding {
+        cfg.encoding = match encoding {
+            spec::Encoding::Tokens => data::Encoding::Tokens,
+            spec::Encoding::Continuous => data::Encoding::Continuous,
+        };
+    }
+    if let Some(resolution) = t.resolution {
+        cfg.resolution = resolution;
+    }
+    if let Some(difficulty) = t.difficulty {
+        cfg.difficulty = match difficulty {
+            spec::Difficulty::Easy => data::Difficulty::Easy,
+            spec::Difficulty::Medium => data::Difficulty::Medium,
+            spec::Difficulty::Hard => data::Difficulty::Hard,
+        };
+    }
+    if let Some(val_fraction) = t.val_fraction {
+        cfg.val_fraction = val_fraction;
+    }
+    cfg.train_fraction = t.train_fraction;
+    cfg.train_limit = t.train_limit;
+    cfg.seed = x.seed;
+    cfg
+}
+
+/// The model's input layer for this dataset.
+pub fn input_kind(dataset: &Dataset) -> InputKind {
+    match dataset.input {
+        data::InputKind::Tokens => InputKind::Tokens {
+            vocab: dataset.vocab.len(),
+        },
+        data::InputKind::Continuous { .. } => InputKind::Continuous { channels: 1 },
+    }
+}
+
+pub fn transformer_config(x: &ExperimentSpec, dataset: &Dataset) -> Result<TransformerConfig> {
+    let m = &x.model;
+    let LayerSpec::Transformer(t) = &m.layer else {
+        return Err(RunError::UnsupportedModel {
+            kind: m.kind.name(),
+        });
+    };
+    if t.activation != spec::Activation::Gelu {
+        return Err(RunError::Unsupported {
+            what: format!("activation {:?}", t.activation).to_lowercase(),
+            why: "the Transformer's feed-forward uses GELU".into(),
+        });
+    }
+    if m.norm_kind == spec::NormKind::Batch {
+        return Err(RunError::Unsupported {
+            what: "norm_kind batch".into(),
+            why: "the Transformer uses layer norm".into(),
+        });
+    }
+    let attention = match (t.attention, m.bidirectional) {
+        (spec::Attention::Full, true) => AttentionKind::Full,
+        (spec::Attention::Full, false) => AttentionKind::Causal,
+        (spec::Attention::Local { window }, bidirectional) => AttentionKind::Local {
+            window,
+            causal: !bidirectional,
+        },
+    };
+    Ok(TransformerConfig {
+        input: input_kind(dataset),
+        max_len: x.task.max_len,
+        d_model: m.d_model,
+        layers: m.layers,
+        heads: t.heads,
+        ffn: t.ffn,
+        dropout: m.dropout as f32,
+        norm: match m.norm {
+            spec::NormPlace::Pre => NormPlacement::Pre,
+            spec::NormPlace::Post => NormPlacement::Post,
+        },
+        position: match t.position {
+            spec::Position::None => PositionKind::None,
+            spec::Position::Learned => PositionKind::Learned,
+            spec::Position::Sinusoidal => PositionKind::Sinusoidal,
+            spec::Position::Rotary => PositionKind::Rotary,
+        },
+        attention,
+        pool: match m.pool {
+            spec::Pool::Mean => PoolKind::Mean,
+            spec::Pool::Max => PoolKind::Max,
+            spec::Pool::Last => PoolKind::Last,
+            spec::Pool::First => PoolKind::First,
+        },
+        n_classes: dataset.num_classes,
+        two_tower: dataset.paired,
+    })
+}
+
+pub fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {
+    match phase.optimizer {
+        spec::Optimizer::AdamW {
+            lr,
+            weight_decay,
+            betas,
+            eps,
+        } => OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            lr: lr as f32,
+            betas: (betas.0 as f32, betas.1 as f32),
+            eps: eps as f32,
+            weight_decay: weight_decay as f32,
+        },
+        spec::Optimizer::Adam { lr, betas, eps } => OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: lr as f32,
+            betas: (betas.0 as f32, betas.1 as f32),
+            eps: eps as f32,
+            weight_decay: 0.0,
+        },
+    }
+}
+
+/// The phase's schedule over `total_steps` (a warm-up percentage becomes steps here).
+pub fn schedule(phase: &PhaseSpec, total_steps: u64) -> Schedule {
+    Schedule {
+        kind: match phase.schedule.kind {
+            spec::ScheduleKind::Constant => ScheduleKind::Constant,
+            spec::ScheduleKind::Cosine => ScheduleKind::Cosine,
+            spec::ScheduleKind::Linear => ScheduleKind::Linear,
+        },
+        warmup_steps: phase.schedule.warmup.steps(total_steps as usize) as u64,
+        total_steps,
+        min_lr: phase.schedule.min_lr as f32,
+    }
+}
+
+/// Optimiser steps of a phase with `steps_per_epoch` batches per epoch.
+pub fn total_steps(phase: &PhaseSpec, steps_per_epoch: usize) -> u64 {
+    match phase.budget {
+        spec::Budget::Epochs(e) => (e * steps_per_epoch) as u64,
+        spec::Budget::Steps(s) => s as u64,
+    }
+}

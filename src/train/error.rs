@@ -1,0 +1,87 @@
+//! What can go wrong while running an experiment: always about the world (data, memory,
+//! divergence, interruption), never about the spec, which `check` has already validated.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::data::DataError;
+use crate::engine::EngineError;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum RunError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Data(#[from] DataError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Engine(#[from] EngineError),
+
+    #[error("cannot write {path}: {source}")]
+    #[diagnostic(
+        code(lra::run::io),
+        help("check that the runs folder is writable and the disk has room")
+    )]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("the loss became {loss} at step {step} of {phase}")]
+    #[diagnostic(
+        code(lra::run::diverged),
+        help("the last good checkpoint is kept at {checkpoint}; lower the learning rate, add `clip 1.0`, or lengthen the warm-up")
+    )]
+    Diverged {
+        phase: String,
+        step: u64,
+        loss: f32,
+        checkpoint: String,
+    },
+
+    #[error("interrupted at step {step} of {phase}; the run is saved")]
+    #[diagnostic(
+        code(lra::run::interrupted),
+        help("continue it with `lra run {spec} --resume`")
+    )]
+    Interrupted {
+        phase: String,
+        step: u64,
+        spec: String,
+    },
+
+    #[error("the {kind} engine is not built yet")]
+    #[diagnostic(
+        code(lra::run::unsupported_model),
+        help("`lra check` accepts every model kind of the language; `lra run` trains the Transformer today, and the state-space kinds land with their engine")
+    )]
+    UnsupportedModel { kind: &'static str },
+
+    #[error("{what} is not supported yet: {why}")]
+    #[diagnostic(code(lra::run::unsupported))]
+    Unsupported { what: String, why: String },
+
+    #[error("run folder {path} holds a different experiment")]
+    #[diagnostic(
+        code(lra::run::resume_mismatch),
+        help("resume with the spec that started the run, or start a new run without `--resume`")
+    )]
+    ResumeMismatch { path: PathBuf },
+
+    #[error("CUDA is not available in this build")]
+    #[diagnostic(
+        code(lra::run::no_cuda),
+        help("build with `--features cuda` on a machine with the CUDA toolkit, or use `--device cpu`")
+    )]
+    NoCuda,
+}
+
+pub type Result<T, E = RunError> = std::result::Result<T, E>;
+
+/// Attaches a path to an I/O error.
+pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RunError {
+    let path = path.into();
+    move |source| RunError::Io { path, source }
+}

@@ -1,0 +1,75 @@
+//! `metrics.jsonl`: one JSON object per line, appended as training goes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{io, Result};
+
+/// One evaluation or training report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub phase: String,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    pub step: u64,
+    pub epoch: f64,
+    pub loss: f64,
+    pub accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lr: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tokens_per_s: Option<f64>,
+}
+
+pub struct MetricsLog {
+    path: PathBuf,
+}
+
+impl MetricsLog {
+    pub fn new(path: &Path) -> Self {
+        MetricsLog {
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub fn append(&self, record: &Record) -> Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(io(&self.path))?;
+        let line = serde_json::to_string(record).unwrap_or_default();
+        writeln!(file, "{line}").map_err(io(&self.path))
+    }
+
+    /// Keeps the records up to `step` of `phase` (and every other phase's), dropping what a
+    /// killed run wrote after its last saved state, so a resumed run's log reads as if it had
+    /// never stopped.
+    pub fn truncate_after(&self, phase: &str, step: u64) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return Ok(());
+        };
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|line| match serde_json::from_str::<Record>(line) {
+                Ok(r) => r.phase != phase || r.step <= step,
+                Err(_) => false,
+            })
+            .collect();
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        super::rundir::write_atomic(&self.path, out.as_bytes())
+    }
+
+    pub fn read(&self) -> Vec<Record> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}

@@ -1,0 +1,275 @@
+//! One training phase: batches, optimiser steps, evaluation every `eval_every`, best-checkpoint
+//! selection, patience, resumable state, divergence and interruption handling.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use dfdx::prelude::*;
+
+use super::compile;
+use super::error::{Result, RunError};
+use super::eval::{argmax_rows, evaluate, Evaluation};
+use super::metrics::{MetricsLog, Record};
+use super::model::{logits, targets};
+use super::progress::Progress;
+use super::rundir::RunDir;
+use super::state::{Best, PhaseState};
+use crate::data::{Batch, Dataset};
+use crate::engine::checkpoint::{self, LoadFilter};
+use crate::engine::models::transformer::Transformer;
+use crate::engine::ops::EngineDevice;
+use crate::engine::optim::Optimizer;
+use crate::engine::params::ParamStore;
+use crate::engine::step::optimise;
+use crate::engine::EngineError;
+use crate::spec::{PhaseSpec, Select, Split};
+
+/// What a phase needs from the run around it.
+pub struct PhaseContext<'a> {
+    pub name: &'static str,
+    pub spec: &'a PhaseSpec,
+    pub seed: u64,
+    pub dir: &'a RunDir,
+    pub metrics: &'a MetricsLog,
+    pub quiet: bool,
+    pub resume: bool,
+    pub interrupt: &'a AtomicBool,
+    /// How the user started the run, for the "resume with" hint.
+    pub spec_path: String,
+}
+
+pub struct PhaseOutcome {
+    /// The checkpoint `select` chose.
+    pub selected: PathBuf,
+    pub best: Option<Best>,
+    pub steps: u64,
+}
+
+/// Whether a larger value of `metric` is better.
+fn higher_is_better(metric: &str) -> bool {
+    !matches!(metric, "loss" | "mae")
+}
+
+fn metric_value(select: &Select, val: &Evaluation, train: &Evaluation) -> Option<f64> {
+    let Select::Best { split, metric } = select else {
+        return None;
+    };
+    let e = match split {
+        Split::Val => val,
+        Split::Train => train,
+    };
+    match metric.as_str() {
+        "loss" => Some(e.loss),
+        _ => Some(e.accuracy),
+    }
+}
+
+fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
+    let Select::Best { metric, .. } = select else {
+        return true;
+    };
+    match best {
+        None => true,
+        Some(b) if higher_is_better(metric) => value > b.value,
+        Some(b) => value < b.value,
+    }
+}
+
+fn tokens(batch: &Batch) -> usize {
+    batch.documents.iter().flat_map(|d| &d.lengths).sum()
+}
+
+pub fn train_phase<D: EngineDevice>(
+    ctx: &PhaseContext<'_>,
+    model: &Transformer,
+    store: &mut ParamStore<D>,
+    dataset: &Dataset,
+) -> Result<PhaseOutcome> {
+    let phase = ctx.spec;
+    let batcher = dataset
+        .batcher(&dataset.train, phase.batch)
+        .shuffled(ctx.seed);
+    let steps_per_epoch = batcher.num_batches().max(1);
+    let total = compile::total_steps(phase, steps_per_epoch);
+    let schedule = compile::schedule(phase, total);
+    let eval_every = phase.eval_every.unwrap_or(steps_per_epoch).max(1) as u64;
+    let mut optimizer = Optimizer::new(compile::optimizer_config(phase), store);
+    let best_path = ctx.dir.checkpoint(ctx.name, "best");
+
+    let mut state = match (ctx.resume, PhaseState::load(ctx.dir, ctx.name)?) {
+        (true, Some(state)) => state,
+        _ => PhaseState {
+            phase: ctx.name.to_string(),
+            ..PhaseState::default()
+        },
+    };
+    if let Some(file) = &state.checkpoint {
+        checkpoint::load(
+            &ctx.dir.checkpoints().join(file),
+            store,
+            Some(&mut optimizer),
+            LoadFilter::All,
+        )?;
+    }
+    ctx.metrics.truncate_after(ctx.name, state.step)?;
+    let selected = |best: &Option<Best>| match (&phase.select, best) {
+        (Select::Best { .. }, Some(_)) => best_path.clone(),
+        _ => ctx.dir.checkpoint(ctx.name, "last"),
+    };
+    if state.finished {
+        return Ok(PhaseOutcome {
+            selected: selected(&state.best),
+            best: state.best,
+            steps: state.step,
+        });
+    }
+
+    let progress = Progress::new(ctx.name, total, state.step, ctx.quiet);
+    let mut tokens_per_s = 0.0f64;
+    let save_state =
+        |state: &mut PhaseState, store: &ParamStore<D>, optimizer: &Optimizer| -> Result<()> {
+            let file = format!("{}-step{}.safetensors", ctx.name, state.step);
+            checkpoint::save(&ctx.dir.checkpoints().join(&file), store, Some(optimizer))?;
+            let previous = state.checkpoint.replace(file);
+            state.save(ctx.dir)?;
+            if let Some(old) = previous.filter(|old| Some(old) != state.checkpoint.as_ref()) {
+                let _ = std::fs::remove_file(ctx.dir.checkpoints().join(old));
+            }
+            Ok(())
+        };
+
+    'training: while state.step < total {
+        let epoch = state.step / steps_per_epoch as u64;
+        let order = batcher.order(epoch);
+        let first = (state.step % steps_per_epoch as u64) as usize;
+        for b in first..steps_per_epoch {
+            let end = ((b + 1) * phase.batch).min(order.len());
+            let batch = batcher.batch(&order[b * phase.batch..end]);
+            let started = Instant::now();
+            let rows = logits::<D, OwnedTape<f32, D>>(model, store, &batch, true)?;
+            let classes = rows.shape().1;
+            let predictions = argmax_rows(&rows.as_vec(), classes);
+            let targets = targets(&batch);
+            let n = targets.len();
+            let loss = D::cross_entropy(rows, &targets, &vec![1.0; n])?;
+            let lr_factor = schedule.factor_at(state.step, 1.0);
+            let report = match optimise(
+                loss,
+                store,
+                &mut optimizer,
+                lr_factor,
+                phase.clip.map(|c| c as f32),
+            ) {
+                Ok(report) => report,
+                Err(EngineError::Diverged { loss, .. }) => {
+                    progress.finish();
+                    return Err(RunError::Diverged {
+                        phase: ctx.name.into(),
+                        step: state.step + 1,
+                        loss,
+                        checkpoint: state
+                            .checkpoint
+                            .as_ref()
+                            .map_or("(none yet: no evaluation had run)".into(), |c| {
+                                ctx.dir.checkpoints().join(c).display().to_string()
+                            }),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
+            state.step += 1;
+            state.sums.loss += report.loss as f64 * n as f64;
+            state.sums.correct += predictions
+                .iter()
+                .zip(&targets)
+                .filter(|(p, t)| p == t)
+                .count() as u64;
+            state.sums.examples += n as u64;
+            let rate = tokens(&batch) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            tokens_per_s = if tokens_per_s == 0.0 {
+                rate
+            } else {
+                0.9 * tokens_per_s + 0.1 * rate
+            };
+            progress.step(state.sums.mean_loss(), state.sums.accuracy(), tokens_per_s);
+
+            if ctx.interrupt.load(Ordering::SeqCst) {
+                save_state(&mut state, store, &optimizer)?;
+                progress.finish();
+                return Err(RunError::Interrupted {
+                    phase: ctx.name.into(),
+                    step: state.step,
+                    spec: ctx.spec_path.clone(),
+                });
+            }
+
+            if state.step % eval_every == 0 || state.step == total {
+                let epoch_f = state.step as f64 / steps_per_epoch as f64;
+                let train_eval = Evaluation {
+                    loss: state.sums.mean_loss(),
+                    accuracy: state.sums.accuracy(),
+                    examples: state.sums.examples as usize,
+                };
+                let val = evaluate(model, store, dataset, &dataset.val, phase.batch)?;
+                let lr = schedule.lr_at(state.step.saturating_sub(1), optimizer.config.lr) as f64;
+                for (split, e, lr, tps) in [
+                    ("train", train_eval, Some(lr), Some(tokens_per_s)),
+                    ("val", val, None, None),
+                ] {
+                    ctx.metrics.append(&Record {
+                        phase: ctx.name.into(),
+                        split: split.into(),
+                        step: state.step,
+                        epoch: epoch_f,
+                        loss: e.loss,
+                        accuracy: e.accuracy,
+                        lr,
+                        tokens_per_s: tps,
+                    })?;
+                }
+                progress.println(
+                    &format!(
+                        "{} step {:>6} epoch {:>6.2}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%",
+                        ctx.name,
+                        state.step,
+                        epoch_f,
+                        train_eval.loss,
+                        train_eval.accuracy * 100.0,
+                        val.loss,
+                        val.accuracy * 100.0
+                    ),
+                    ctx.quiet,
+                );
+                state.sums = Default::default();
+                match metric_value(&phase.select, &val, &train_eval) {
+                    Some(value) if improves(&phase.select, value, state.best) => {
+                        checkpoint::save(&best_path, store, None)?;
+                        state.best = Some(Best {
+                            step: state.step,
+                            value,
+                        });
+                        state.evals_since_best = 0;
+                    }
+                    Some(_) => state.evals_since_best += 1,
+                    None => {}
+                }
+                let patience_over = phase.patience.is_some_and(|p| state.evals_since_best >= p);
+                if state.step == total || patience_over {
+                    checkpoint::save(&ctx.dir.checkpoint(ctx.name, "last"), store, None)?;
+                    state.finished = true;
+                }
+                save_state(&mut state, store, &optimizer)?;
+                if state.finished {
+                    break 'training;
+                }
+            }
+        }
+    }
+    progress.finish();
+    Ok(PhaseOutcome {
+        selected: selected(&state.best),
+        best: state.best,
+        steps: state.step,
+    })
+}

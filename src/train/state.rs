@@ -1,0 +1,65 @@
+//! What a resumed run needs besides the checkpoint: where the phase stands, the best
+//! evaluation so far, and the training statistics since the last evaluation.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{io, Result};
+use super::rundir::RunDir;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    pub step: u64,
+    pub value: f64,
+}
+
+/// Running sums of the training batches since the last evaluation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainSums {
+    pub loss: f64,
+    pub correct: u64,
+    pub examples: u64,
+}
+
+impl TrainSums {
+    pub fn mean_loss(&self) -> f64 {
+        self.loss / self.examples.max(1) as f64
+    }
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.examples.max(1) as f64
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseState {
+    pub phase: String,
+    /// Optimiser steps done.
+    pub step: u64,
+    pub best: Option<Best>,
+    /// Evaluations since the best one (for `patience`).
+    pub evals_since_best: usize,
+    pub sums: TrainSums,
+    /// The phase ran to its end (budget or patience).
+    pub finished: bool,
+    /// The checkpoint holding the parameters and optimiser at `step`.
+    pub checkpoint: Option<String>,
+}
+
+impl PhaseState {
+    fn file(dir: &RunDir, phase: &str) -> std::path::PathBuf {
+        dir.file(&format!("{phase}-state.json"))
+    }
+
+    pub fn load(dir: &RunDir, phase: &str) -> Result<Option<PhaseState>> {
+        let path = Self::file(dir, phase);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        Ok(serde_json::from_str(&text).ok())
+    }
+
+    pub fn save(&self, dir: &RunDir) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).unwrap_or_default();
+        super::rundir::write_atomic(&Self::file(dir, &self.phase), json.as_bytes())
+    }
+}
