@@ -161,6 +161,26 @@ pub struct TaskSpec {
     pub val_fraction: Option<f64>,
     pub resolution: Option<usize>,
     pub difficulty: Option<Difficulty>,
+    /// How to make the data folder when it is missing (ListOps and Pathfinder).
+    pub generate: Option<Generate>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Generate {
+    ListOps {
+        train: usize,
+        val: usize,
+        test: usize,
+        /// Exclusive bounds on the expression length.
+        min_length: usize,
+        max_length: usize,
+        seed: u64,
+    },
+    Pathfinder {
+        n: usize,
+        seed: u64,
+    },
 }
 
 impl TaskSpec {

@@ -67,6 +67,29 @@ fn task(t: &RSection) -> Option<TaskSpec> {
             "medium" => Difficulty::Medium,
             _ => Difficulty::Hard,
         }),
+        generate: match t.section("generate") {
+            Some(g) => Some(generate(kind, g)?),
+            None => None,
+        },
+    })
+}
+
+/// The generator settings; unset sizes take the LRA release's.
+fn generate(kind: TaskKind, g: &RSection) -> Option<Generate> {
+    let seed = g.int("seed")? as u64;
+    Some(match kind {
+        TaskKind::ListOps => Generate::ListOps {
+            train: g.usize("train").unwrap_or(96_000),
+            val: g.usize("val").unwrap_or(2_000),
+            test: g.usize("test").unwrap_or(2_000),
+            min_length: g.usize("min_length").unwrap_or(500),
+            max_length: g.usize("max_length").unwrap_or(2_000),
+            seed,
+        },
+        _ => Generate::Pathfinder {
+            n: g.usize("n").unwrap_or(200_000),
+            seed,
+        },
     })
 }
 

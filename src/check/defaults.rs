@@ -32,6 +32,8 @@ pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKi
             d
         }
         ("attention", Some("local")) => vec![("window", Int(4096))],
+        // A kind-less section: the task kind decides which one it is by its fields.
+        ("generate", None) => vec![("seed", Int(0))],
         ("pretrain", Some(kind)) => {
             let mut d = phase_defaults();
             d.push(("loss", id("ce")));

@@ -205,13 +205,48 @@ const DIFFICULTY: FieldDef = f(
     "contour length 6, 9 or 14",
 );
 
+/// `generate { … }`: how `lra run` makes a missing data folder (the `lra data gen` settings).
+pub static GENERATE_LISTOPS: SectionDef = SectionDef {
+    name: "generate",
+    kinds: &[],
+    common: &[
+        f("train", POSITIVE, "training examples"),
+        f("val", POSITIVE, "validation examples"),
+        f("test", POSITIVE, "test examples"),
+        f(
+            "min_length",
+            int(1, 1 << 20),
+            "shortest expression, exclusive (LRA: 500)",
+        ),
+        f(
+            "max_length",
+            int(2, 1 << 20),
+            "longest expression, exclusive (LRA: 2000)",
+        ),
+        f("seed", int(0, u32::MAX as i64), "generator seed"),
+    ],
+    sections: &[],
+    default_kind: None,
+};
+
+pub static GENERATE_PATHFINDER: SectionDef = SectionDef {
+    name: "generate",
+    kinds: &[],
+    common: &[
+        f("n", POSITIVE, "images"),
+        f("seed", int(0, u32::MAX as i64), "generator seed"),
+    ],
+    sections: &[],
+    default_kind: None,
+};
+
 pub static TASK: SectionDef = SectionDef {
     name: "task",
     kinds: &[
         KindDef {
             name: "listops",
             fields: &[],
-            sections: &[],
+            sections: &[&GENERATE_LISTOPS],
         },
         KindDef {
             name: "text",
@@ -248,12 +283,12 @@ pub static TASK: SectionDef = SectionDef {
                 ),
                 DIFFICULTY,
             ],
-            sections: &[],
+            sections: &[&GENERATE_PATHFINDER],
         },
         KindDef {
             name: "pathx",
             fields: &[ENCODING, VAL_FRACTION, DIFFICULTY],
-            sections: &[],
+            sections: &[&GENERATE_PATHFINDER],
         },
     ],
     common: &[

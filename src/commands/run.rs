@@ -101,6 +101,7 @@ pub fn run(args: &RunArgs) -> u8 {
             quiet: args.quiet,
             spec_path: display(&args.file),
             source: source.clone(),
+            stop_at: None,
         };
         match train::run(x, &options, &interrupt) {
             Ok(summary) => println!(

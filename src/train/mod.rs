@@ -7,6 +7,7 @@ pub mod eval;
 pub mod metrics;
 pub mod model;
 pub mod phase;
+pub mod prepare;
 pub mod progress;
 pub mod rundir;
 pub mod state;
@@ -42,6 +43,8 @@ pub struct RunOptions {
     /// The spec file as the user named it, and its text (kept in the run folder).
     pub spec_path: String,
     pub source: String,
+    /// Stop as Ctrl-C would after this many fine-tuning steps (to test resumption).
+    pub stop_at: Option<u64>,
 }
 
 /// `summary.json`: what a finished run reports.
@@ -107,6 +110,12 @@ fn run_on<D: EngineDevice>(
         });
     }
 
+    if prepare::ensure_data(x)? && !options.quiet {
+        eprintln!(
+            "generated {} as its `generate` section says",
+            x.task.data.display()
+        );
+    }
     let dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
     let config = compile::transformer_config(x, &dataset)?;
     let mut store = ParamStore::new(device, x.seed);
@@ -123,6 +132,7 @@ fn run_on<D: EngineDevice>(
         resume: options.resume,
         interrupt,
         spec_path: options.spec_path.clone(),
+        stop_at: options.stop_at,
     };
     let outcome = train_phase(&context, &model, &mut store, &dataset)?;
 

@@ -37,6 +37,8 @@ pub struct PhaseContext<'a> {
     pub interrupt: &'a AtomicBool,
     /// How the user started the run, for the "resume with" hint.
     pub spec_path: String,
+    /// Stop as Ctrl-C would once this many steps are done (to test resumption).
+    pub stop_at: Option<u64>,
 }
 
 pub struct PhaseOutcome {
@@ -194,7 +196,7 @@ pub fn train_phase<D: EngineDevice>(
             };
             progress.step(state.sums.mean_loss(), state.sums.accuracy(), tokens_per_s);
 
-            if ctx.interrupt.load(Ordering::SeqCst) {
+            if ctx.interrupt.load(Ordering::SeqCst) || ctx.stop_at == Some(state.step) {
                 save_state(&mut state, store, &optimizer)?;
                 progress.finish();
                 return Err(RunError::Interrupted {

@@ -40,6 +40,7 @@ pub const RULES: &[Rule] = &[
     task::retrieval_two_tower,
     task::train_subset_exclusive,
     task::data_folder_exists,
+    task::generate_lengths_ordered,
     task::cuda_available,
     phase::causal_pretraining_needs_causal_model,
     phase::masked_pretraining_of_causal_model,

@@ -107,7 +107,7 @@ pub fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diag
     let (Some(kind), Some(data)) = (task.kind_name(), task.string("data")) else {
         return vec![];
     };
-    if Path::new(data).is_dir() {
+    if Path::new(data).is_dir() || task.section("generate").is_some() {
         return vec![];
     }
     let make = match kind {
@@ -127,6 +127,26 @@ pub fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diag
     )
     .label(task.span_of("data"), "not found")
     .help(format!("`lra run` needs it: {make}"))]
+}
+
+/// ListOps keeps expressions strictly between the two lengths.
+pub fn generate_lengths_ordered(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(g) = x.task().and_then(|t| t.section("generate")) else {
+        return vec![];
+    };
+    let (Some(low), Some(high)) = (g.int("min_length"), g.int("max_length")) else {
+        return vec![];
+    };
+    if high > low + 1 {
+        return vec![];
+    }
+    vec![Diagnostic::error(
+        "lra::rule::generate-lengths",
+        format!("no expression is longer than {low} and shorter than {high}"),
+    )
+    .label(g.span_of("max_length"), format!("max_length {high}"))
+    .secondary(g.written_span("min_length"), format!("min_length {low}"))
+    .help("the bounds are exclusive: make max_length at least min_length + 2")]
 }
 
 pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
@@ -211,6 +231,17 @@ mod tests {
             "experiment \"t\" {{ {M} task listops {{ data \".\" }} }}"
         ));
         assert!(data_folder_exists(&here, &ctx).is_empty());
+    }
+
+    #[test]
+    fn generated_lengths_leave_room() {
+        let bad = format!("{M} task listops {{ generate {{ min_length 10 max_length 11 }} }}");
+        assert_eq!(
+            codes(generate_lengths_ordered, &bad),
+            ["lra::rule::generate-lengths"]
+        );
+        let ok = format!("{M} task listops {{ generate {{ min_length 10 max_length 50 }} }}");
+        assert!(codes(generate_lengths_ordered, &ok).is_empty());
     }
 
     #[test]

@@ -1,0 +1,200 @@
+//! Training end to end on small generated data: the loss falls, runs are deterministic, a
+//! killed run resumes to the same result, and the run folder is complete and readable.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use lra::check::{check_source, Context};
+use lra::spec::ExperimentSpec;
+use lra::train::metrics::{MetricsLog, Record};
+use lra::train::{run, RunError, RunOptions};
+
+fn context() -> Context {
+    Context {
+        machine_memory: 1 << 40,
+        gpu_memory: None,
+        check_data: false,
+        cuda_built: false,
+    }
+}
+
+/// A temporary folder removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("lra-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A tiny ListOps experiment whose data is generated into `data`.
+fn spec(data: &Path, finetune: &str) -> (ExperimentSpec, String) {
+    let text = format!(
+        r#"experiment "tiny" {{
+            threads 2
+            task listops {{
+                data "{}"
+                max_len 64
+                generate {{ train 256 val 64 test 64 min_length 8 max_length 40 seed 3 }}
+            }}
+            model transformer {{ layers 1 d_model 32 heads 2 ffn 64 }}
+            finetune {{ {finetune} }}
+        }}"#,
+        data.display()
+    );
+    let checked = check_source(Path::new("tiny.lra"), text.clone(), &context());
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    (checked.spec.unwrap().experiments.remove(0), text)
+}
+
+fn options(out: &Path, source: &str) -> RunOptions {
+    RunOptions {
+        out: Some(out.to_path_buf()),
+        quiet: true,
+        spec_path: "tiny.lra".into(),
+        source: source.into(),
+        ..RunOptions::default()
+    }
+}
+
+/// Metrics without the wall-clock figures, which no two runs share.
+fn metrics(run_dir: &Path) -> Vec<Record> {
+    MetricsLog::new(&run_dir.join("metrics.jsonl"))
+        .read()
+        .into_iter()
+        .map(|r| Record {
+            tokens_per_s: None,
+            ..r
+        })
+        .collect()
+}
+
+const FINETUNE: &str =
+    "steps 48 batch 16 eval_every 8 optimizer adamw { lr 3e-3 } schedule constant { warmup 4 }";
+
+#[test]
+fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
+    let tmp = TempDir::new("learns");
+    let (x, source) = spec(&tmp.0.join("data"), FINETUNE);
+    let summary = run(
+        &x,
+        &options(&tmp.0.join("runs"), &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let records = metrics(&summary.run_dir);
+    let train: Vec<&Record> = records.iter().filter(|r| r.split == "train").collect();
+    assert_eq!(train.len(), 6);
+    assert!(
+        train.last().unwrap().loss < train.first().unwrap().loss,
+        "training loss should fall: {train:?}"
+    );
+    assert!(records.iter().any(|r| r.split == "test"));
+    for file in [
+        "spec.lra",
+        "spec.json",
+        "vocab.json",
+        "metrics.jsonl",
+        "summary.json",
+    ] {
+        assert!(summary.run_dir.join(file).exists(), "missing {file}");
+    }
+    assert_eq!(summary.test_examples, 64);
+    assert!((0.0..=1.0).contains(&summary.test_accuracy));
+
+    // Checkpoints are plain safetensors with the documented dotted names.
+    let bytes = std::fs::read(
+        summary
+            .run_dir
+            .join("checkpoints/finetune-best.safetensors"),
+    )
+    .unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let names: Vec<String> = tensors.names().into_iter().cloned().collect();
+    for name in [
+        "encoder.weight",
+        "layers.0.attn.q.weight",
+        "final_norm.weight",
+        "head.out.weight",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+
+    // A finished run is not trained again.
+    let again = run(
+        &x,
+        &options(&tmp.0.join("runs"), &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(again, summary);
+}
+
+#[test]
+fn runs_are_deterministic_and_resume_to_the_same_result() {
+    let tmp = TempDir::new("resume");
+    let (x, source) = spec(&tmp.0.join("data"), FINETUNE);
+    let straight = run(
+        &x,
+        &options(&tmp.0.join("a"), &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let again = run(
+        &x,
+        &options(&tmp.0.join("b"), &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(metrics(&straight.run_dir), metrics(&again.run_dir));
+
+    // Killed between evaluations (step 13 of 48), then resumed.
+    let killed = RunOptions {
+        stop_at: Some(13),
+        ..options(&tmp.0.join("c"), &source)
+    };
+    let err = run(&x, &killed, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        matches!(err, RunError::Interrupted { step: 13, .. }),
+        "{err:?}"
+    );
+    let resumed = RunOptions {
+        resume: true,
+        ..options(&tmp.0.join("c"), &source)
+    };
+    let summary = run(&x, &resumed, &AtomicBool::new(false)).unwrap();
+    assert_eq!(metrics(&summary.run_dir), metrics(&straight.run_dir));
+    assert_eq!(summary.test_accuracy, straight.test_accuracy);
+}
+
+#[test]
+fn missing_data_names_the_folder_and_the_command() {
+    let tmp = TempDir::new("missing");
+    let text = format!(
+        "experiment \"m\" {{ task listops {{ data \"{}\" }} model transformer {{ layers 1 d_model 8 heads 2 }} finetune {{ steps 1 }} }}",
+        tmp.0.join("nothing-here").display()
+    );
+    let x = check_source(Path::new("m.lra"), text.clone(), &context())
+        .spec
+        .unwrap()
+        .experiments
+        .remove(0);
+    let err = run(
+        &x,
+        &options(&tmp.0.join("runs"), &text),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    let message = format!("{:?}", miette::Report::new(err));
+    assert!(message.contains("nothing-here"), "{message}");
+    assert!(message.contains("lra data gen listops"), "{message}");
+}
