@@ -5,7 +5,7 @@ use dfdx::prelude::*;
 use super::error::Result;
 use super::model::{logits, targets};
 use crate::data::{Dataset, Split};
-use crate::engine::models::transformer::Transformer;
+use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 
@@ -36,7 +36,7 @@ pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
 }
 
 pub fn evaluate<D: EngineDevice>(
-    model: &Transformer,
+    model: &Model,
     store: &ParamStore<D>,
     dataset: &Dataset,
     split: &Split,

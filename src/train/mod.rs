@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Result, RunError};
 
 use crate::engine::checkpoint::{self, LoadFilter};
-use crate::engine::models::transformer::Transformer;
+use crate::engine::models::{Model, Transformer};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 use crate::spec::{Device, ExperimentSpec};
@@ -119,7 +119,7 @@ fn run_on<D: EngineDevice>(
     let dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
     let config = compile::transformer_config(x, &dataset)?;
     let mut store = ParamStore::new(device, x.seed);
-    let model = Transformer::build(config, &mut store)?;
+    let model = Model::Transformer(Transformer::build(config, &mut store)?);
     let metrics = MetricsLog::new(&dir.metrics());
 
     let context = PhaseContext {

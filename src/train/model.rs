@@ -6,7 +6,7 @@ use super::error::Result;
 use crate::data::{Batch, BatchInputs, PaddedDocuments};
 use crate::engine::layers::encoder::{InputData, Inputs};
 use crate::engine::layers::Rows;
-use crate::engine::models::transformer::Transformer;
+use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 
@@ -46,7 +46,7 @@ impl HostInputs {
 
 /// Class logits of a batch, (batch, classes); retrieval pairs go through the two towers.
 pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-    model: &Transformer,
+    model: &Model,
     store: &ParamStore<D>,
     batch: &Batch,
     train: bool,

@@ -17,7 +17,7 @@ use super::rundir::RunDir;
 use super::state::{Best, PhaseState};
 use crate::data::{Batch, Dataset};
 use crate::engine::checkpoint::{self, LoadFilter};
-use crate::engine::models::transformer::Transformer;
+use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::optim::Optimizer;
 use crate::engine::params::ParamStore;
@@ -84,7 +84,7 @@ fn tokens(batch: &Batch) -> usize {
 
 pub fn train_phase<D: EngineDevice>(
     ctx: &PhaseContext<'_>,
-    model: &Transformer,
+    model: &Model,
     store: &mut ParamStore<D>,
     dataset: &Dataset,
 ) -> Result<PhaseOutcome> {
