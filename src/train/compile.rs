@@ -8,8 +8,11 @@ use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
 use crate::engine::models::transformer::TransformerConfig;
+use crate::engine::models::{Model, Transformer};
 use crate::engine::ops::AttentionKind;
+use crate::engine::ops::EngineDevice;
 use crate::engine::optim::{OptimizerConfig, OptimizerKind};
+use crate::engine::params::ParamStore;
 use crate::engine::schedule::{Schedule, ScheduleKind};
 use crate::spec::{self, ExperimentSpec, LayerSpec, PhaseSpec};
 
@@ -124,6 +127,23 @@ pub fn transformer_config(x: &ExperimentSpec, dataset: &Dataset) -> Result<Trans
         n_classes: dataset.num_classes,
         two_tower: dataset.paired,
     })
+}
+
+/// Builds the spec's model in `store`, sized for `dataset` (vocabulary, classes, pairs).
+pub fn build_model<D: EngineDevice>(
+    x: &ExperimentSpec,
+    dataset: &Dataset,
+    store: &mut ParamStore<D>,
+) -> Result<Model> {
+    match &x.model.layer {
+        LayerSpec::Transformer(_) => Ok(Model::Transformer(Transformer::build(
+            transformer_config(x, dataset)?,
+            store,
+        )?)),
+        _ => Err(RunError::UnsupportedModel {
+            kind: x.model.kind.name(),
+        }),
+    }
 }
 
 pub fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {

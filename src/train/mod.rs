@@ -22,7 +22,6 @@ use serde::{Deserialize, Serialize};
 pub use error::{Result, RunError};
 
 use crate::engine::checkpoint::{self, LoadFilter};
-use crate::engine::models::{Model, Transformer};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 use crate::spec::{Device, ExperimentSpec};
@@ -117,9 +116,8 @@ fn run_on<D: EngineDevice>(
         );
     }
     let dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
-    let config = compile::transformer_config(x, &dataset)?;
     let mut store = ParamStore::new(device, x.seed);
-    let model = Model::Transformer(Transformer::build(config, &mut store)?);
+    let model = compile::build_model(x, &dataset, &mut store)?;
     let metrics = MetricsLog::new(&dir.metrics());
 
     let context = PhaseContext {
