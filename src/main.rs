@@ -47,6 +47,10 @@ enum Command {
         /// Continue a killed run where it stopped.
         #[arg(long)]
         resume: bool,
+        /// Fine-tune from the finished pretraining of this run folder (sweeps of fine-tuning
+        /// settings share one pretraining).
+        #[arg(long, value_name = "RUN_DIR")]
+        from_pretrained: Option<PathBuf>,
         /// No progress bar or log lines.
         #[arg(long, short)]
         quiet: bool,
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             threads,
             out,
             resume,
+            from_pretrained,
             quiet,
         } => commands::run::run(&commands::run::RunArgs {
             file,
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
             out,
             resume,
             quiet,
+            from_pretrained,
         }),
     };
     ExitCode::from(code)

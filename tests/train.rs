@@ -1,44 +1,17 @@
 //! Training end to end on small generated data: the loss falls, runs are deterministic, a
 //! killed run resumes to the same result, and the run folder is complete and readable.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use lra::check::{check_source, Context};
-use lra::spec::ExperimentSpec;
-use lra::train::metrics::{MetricsLog, Record};
+use common::{experiment, metrics, run_options, TempDir};
 use lra::train::{run, RunError, RunOptions};
 
-fn context() -> Context {
-    Context {
-        machine_memory: 1 << 40,
-        gpu_memory: None,
-        check_data: false,
-        cuda_built: false,
-    }
-}
-
-/// A temporary folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("lra-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A tiny ListOps experiment whose data is generated into `data`.
-fn spec(data: &Path, finetune: &str) -> (ExperimentSpec, String) {
-    let text = format!(
+fn tiny(data: &Path, finetune: &str) -> String {
+    format!(
         r#"experiment "tiny" {{
             threads 2
             task listops {{
@@ -50,32 +23,7 @@ fn spec(data: &Path, finetune: &str) -> (ExperimentSpec, String) {
             finetune {{ {finetune} }}
         }}"#,
         data.display()
-    );
-    let checked = check_source(Path::new("tiny.lra"), text.clone(), &context());
-    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-    (checked.spec.unwrap().experiments.remove(0), text)
-}
-
-fn options(out: &Path, source: &str) -> RunOptions {
-    RunOptions {
-        out: Some(out.to_path_buf()),
-        quiet: true,
-        spec_path: "tiny.lra".into(),
-        source: source.into(),
-        ..RunOptions::default()
-    }
-}
-
-/// Metrics without the wall-clock figures, which no two runs share.
-fn metrics(run_dir: &Path) -> Vec<Record> {
-    MetricsLog::new(&run_dir.join("metrics.jsonl"))
-        .read()
-        .into_iter()
-        .map(|r| Record {
-            tokens_per_s: None,
-            ..r
-        })
-        .collect()
+    )
 }
 
 const FINETUNE: &str =
@@ -84,15 +32,16 @@ const FINETUNE: &str =
 #[test]
 fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
     let tmp = TempDir::new("learns");
-    let (x, source) = spec(&tmp.0.join("data"), FINETUNE);
+    let source = tiny(&tmp.0.join("data"), FINETUNE);
+    let x = experiment(&source);
     let summary = run(
         &x,
-        &options(&tmp.0.join("runs"), &source),
+        &run_options(&tmp.0.join("runs"), &source),
         &AtomicBool::new(false),
     )
     .unwrap();
     let records = metrics(&summary.run_dir);
-    let train: Vec<&Record> = records.iter().filter(|r| r.split == "train").collect();
+    let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
     assert_eq!(train.len(), 6);
     assert!(
         train.last().unwrap().loss < train.first().unwrap().loss,
@@ -132,7 +81,7 @@ fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
     // A finished run is not trained again.
     let again = run(
         &x,
-        &options(&tmp.0.join("runs"), &source),
+        &run_options(&tmp.0.join("runs"), &source),
         &AtomicBool::new(false),
     )
     .unwrap();
@@ -142,16 +91,17 @@ fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
 #[test]
 fn runs_are_deterministic_and_resume_to_the_same_result() {
     let tmp = TempDir::new("resume");
-    let (x, source) = spec(&tmp.0.join("data"), FINETUNE);
+    let source = tiny(&tmp.0.join("data"), FINETUNE);
+    let x = experiment(&source);
     let straight = run(
         &x,
-        &options(&tmp.0.join("a"), &source),
+        &run_options(&tmp.0.join("a"), &source),
         &AtomicBool::new(false),
     )
     .unwrap();
     let again = run(
         &x,
-        &options(&tmp.0.join("b"), &source),
+        &run_options(&tmp.0.join("b"), &source),
         &AtomicBool::new(false),
     )
     .unwrap();
@@ -160,7 +110,7 @@ fn runs_are_deterministic_and_resume_to_the_same_result() {
     // Killed between evaluations (step 13 of 48), then resumed.
     let killed = RunOptions {
         stop_at: Some(13),
-        ..options(&tmp.0.join("c"), &source)
+        ..run_options(&tmp.0.join("c"), &source)
     };
     let err = run(&x, &killed, &AtomicBool::new(false)).unwrap_err();
     assert!(
@@ -169,7 +119,7 @@ fn runs_are_deterministic_and_resume_to_the_same_result() {
     );
     let resumed = RunOptions {
         resume: true,
-        ..options(&tmp.0.join("c"), &source)
+        ..run_options(&tmp.0.join("c"), &source)
     };
     let summary = run(&x, &resumed, &AtomicBool::new(false)).unwrap();
     assert_eq!(metrics(&summary.run_dir), metrics(&straight.run_dir));
@@ -179,18 +129,14 @@ fn runs_are_deterministic_and_resume_to_the_same_result() {
 #[test]
 fn missing_data_names_the_folder_and_the_command() {
     let tmp = TempDir::new("missing");
-    let text = format!(
+    let source = format!(
         "experiment \"m\" {{ task listops {{ data \"{}\" }} model transformer {{ layers 1 d_model 8 heads 2 }} finetune {{ steps 1 }} }}",
         tmp.0.join("nothing-here").display()
     );
-    let x = check_source(Path::new("m.lra"), text.clone(), &context())
-        .spec
-        .unwrap()
-        .experiments
-        .remove(0);
+    let x = experiment(&source);
     let err = run(
         &x,
-        &options(&tmp.0.join("runs"), &text),
+        &run_options(&tmp.0.join("runs"), &source),
         &AtomicBool::new(false),
     )
     .unwrap_err();

@@ -19,6 +19,7 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     pub resume: bool,
     pub quiet: bool,
+    pub from_pretrained: Option<PathBuf>,
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N`.
@@ -102,6 +103,7 @@ pub fn run(args: &RunArgs) -> u8 {
             spec_path: display(&args.file),
             source: source.clone(),
             stop_at: None,
+            from_pretrained: args.from_pretrained.clone(),
         };
         match train::run(x, &options, &interrupt) {
             Ok(summary) => println!(

@@ -2,6 +2,7 @@
 //! kinds whose engine is not built yet.
 
 use super::error::{Result, RunError};
+use super::objective::{Corruption, Denoiser};
 use crate::data::{self, DataConfig, Dataset};
 use crate::engine::layers::encoder::InputKind;
 use crate::engine::layers::pool::PoolKind;
@@ -62,17 +63,34 @@ pub fn data_config(x: &ExperimentSpec) -> DataConfig {
     cfg
 }
 
+/// What a model is built for: the phases differ only in their input channels (masked
+/// pretraining of continuous inputs adds a mask-indicator channel) and their head.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Role {
+    Pretrain(Corruption),
+    Finetune,
+}
+
 /// The model's input layer for this dataset.
-pub fn input_kind(dataset: &Dataset) -> InputKind {
-    match dataset.input {
-        data::InputKind::Tokens => InputKind::Tokens {
+pub fn input_kind(dataset: &Dataset, role: Role) -> InputKind {
+    match (dataset.input, role) {
+        (data::InputKind::Tokens, _) => InputKind::Tokens {
             vocab: dataset.vocab.len(),
         },
-        data::InputKind::Continuous { .. } => InputKind::Continuous { channels: 1 },
+        (data::InputKind::Continuous { .. }, Role::Pretrain(corruption)) => InputKind::Continuous {
+            channels: Denoiser::channels(corruption),
+        },
+        (data::InputKind::Continuous { .. }, Role::Finetune) => {
+            InputKind::Continuous { channels: 1 }
+        }
     }
 }
 
-pub fn transformer_config(x: &ExperimentSpec, dataset: &Dataset) -> Result<TransformerConfig> {
+pub fn transformer_config(
+    x: &ExperimentSpec,
+    dataset: &Dataset,
+    role: Role,
+) -> Result<TransformerConfig> {
     let m = &x.model;
     let LayerSpec::Transformer(t) = &m.layer else {
         return Err(RunError::UnsupportedModel {
@@ -100,7 +118,7 @@ pub fn transformer_config(x: &ExperimentSpec, dataset: &Dataset) -> Result<Trans
         },
     };
     Ok(TransformerConfig {
-        input: input_kind(dataset),
+        input: input_kind(dataset, role),
         max_len: x.task.max_len,
         d_model: m.d_model,
         layers: m.layers,
@@ -133,11 +151,12 @@ pub fn transformer_config(x: &ExperimentSpec, dataset: &Dataset) -> Result<Trans
 pub fn build_model<D: EngineDevice>(
     x: &ExperimentSpec,
     dataset: &Dataset,
+    role: Role,
     store: &mut ParamStore<D>,
 ) -> Result<Model> {
     match &x.model.layer {
         LayerSpec::Transformer(_) => Ok(Model::Transformer(Transformer::build(
-            transformer_config(x, dataset)?,
+            transformer_config(x, dataset, role)?,
             store,
         )?)),
         _ => Err(RunError::UnsupportedModel {

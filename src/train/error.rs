@@ -70,6 +70,20 @@ pub enum RunError {
     )]
     ResumeMismatch { path: PathBuf },
 
+    #[error("cannot transfer `{name}` from the pretrained model: {detail}")]
+    #[diagnostic(
+        code(lra::run::transfer),
+        help("fine-tuning needs the pretraining's architecture: the same model section, task and vocabulary")
+    )]
+    Transfer { name: String, detail: String },
+
+    #[error("no finished pretraining in {path}")]
+    #[diagnostic(
+        code(lra::run::no_pretraining),
+        help("point --from-pretrained at a run folder whose pretraining finished (it holds checkpoints/pretrain-best.safetensors)")
+    )]
+    NoPretraining { path: PathBuf },
+
     #[error("CUDA is not available in this build")]
     #[diagnostic(
         code(lra::run::no_cuda),

@@ -1,19 +1,38 @@
-//! Evaluation of a split: mean loss and accuracy, without a tape.
+//! Evaluation of a split under an objective, without a tape.
 
 use dfdx::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::error::Result;
-use super::model::{logits, targets};
+use super::objective::{Objective, Stats};
 use crate::data::{Dataset, Split};
 use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 
+/// The metrics of one split.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
     pub loss: f64,
+    /// Classification accuracy, or the accuracy of the denoising predictions.
     pub accuracy: f64,
+    /// Regression (L1) objectives: mean absolute error and R² of the predictions.
+    pub mae: Option<f64>,
+    pub r2: Option<f64>,
     pub examples: usize,
+}
+
+impl Evaluation {
+    /// The value of a metric by its name in `select best SPLIT.METRIC`.
+    pub fn metric(&self, name: &str) -> f64 {
+        match name {
+            "loss" => self.loss,
+            "mae" => self.mae.unwrap_or(f64::NAN),
+            "r2" => self.r2.unwrap_or(f64::NAN),
+            _ => self.accuracy,
+        }
+    }
 }
 
 /// Index of the largest value of each row.
@@ -35,7 +54,12 @@ pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Seed of the masks drawn during evaluation: fixed, so every evaluation of a phase scores
+/// the same corrupted inputs and its metric is comparable across steps.
+const EVAL_MASK_SEED: u64 = 0x6576_616c;
+
 pub fn evaluate<D: EngineDevice>(
+    objective: &Objective,
     model: &Model,
     store: &ParamStore<D>,
     dataset: &Dataset,
@@ -43,28 +67,15 @@ pub fn evaluate<D: EngineDevice>(
     batch_size: usize,
 ) -> Result<Evaluation> {
     let batcher = dataset.batcher(split, batch_size);
-    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-    for batch in batcher.epoch(0) {
-        let rows = logits::<D, NoneTape>(model, store, &batch, false)?;
-        let classes = rows.shape().1;
-        let values = rows.as_vec();
-        let targets = targets(&batch);
-        let n = targets.len();
-        let loss = D::cross_entropy(rows, &targets, &vec![1.0; n])?;
-        loss_sum += loss.as_vec()[0] as f64 * n as f64;
-        correct += argmax_rows(&values, classes)
-            .iter()
-            .zip(&targets)
-            .filter(|(p, t)| p == t)
-            .count();
-        seen += n;
+    let mut stats = Stats::default();
+    for (index, batch) in batcher.epoch(0).enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(EVAL_MASK_SEED);
+        rng.set_stream(index as u64);
+        let (_, batch_stats) =
+            objective.loss::<D, NoneTape>(model, store, &batch, false, &mut rng)?;
+        stats.add(&batch_stats);
     }
-    let denominator = seen.max(1) as f64;
-    Ok(Evaluation {
-        loss: loss_sum / denominator,
-        accuracy: correct as f64 / denominator,
-        examples: seen,
-    })
+    Ok(stats.evaluation(objective.is_regression()))
 }
 
 #[cfg(test)]

@@ -17,6 +17,11 @@ pub struct Record {
     pub epoch: f64,
     pub loss: f64,
     pub accuracy: f64,
+    /// Regression (L1) objectives only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mae: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub r2: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub lr: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

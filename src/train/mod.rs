@@ -4,13 +4,16 @@
 pub mod compile;
 pub mod error;
 pub mod eval;
+pub mod masking;
 pub mod metrics;
 pub mod model;
+pub mod objective;
 pub mod phase;
 pub mod prepare;
 pub mod progress;
 pub mod rundir;
 pub mod state;
+pub mod transfer;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -22,10 +25,14 @@ use serde::{Deserialize, Serialize};
 pub use error::{Result, RunError};
 
 use crate::engine::checkpoint::{self, LoadFilter};
+use crate::engine::layers::heads::PredictionHead;
+use crate::engine::layers::Scope;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 use crate::spec::{Device, ExperimentSpec};
+use compile::Role;
 use metrics::{MetricsLog, Record};
+use objective::{Corruption, Denoiser, Objective};
 use phase::{train_phase, PhaseContext};
 use rundir::RunDir;
 
@@ -42,8 +49,10 @@ pub struct RunOptions {
     /// The spec file as the user named it, and its text (kept in the run folder).
     pub spec_path: String,
     pub source: String,
-    /// Stop as Ctrl-C would after this many fine-tuning steps (to test resumption).
+    /// Stop as Ctrl-C would after this many steps of a phase (to test resumption).
     pub stop_at: Option<u64>,
+    /// Fine-tune from the pretraining of this finished run folder instead of pretraining.
+    pub from_pretrained: Option<PathBuf>,
 }
 
 /// `summary.json`: what a finished run reports.
@@ -52,6 +61,8 @@ pub struct RunSummary {
     pub experiment: String,
     pub run_dir: PathBuf,
     pub parameters: usize,
+    /// The pretraining checkpoint fine-tuning started from.
+    pub pretrained_from: Option<PathBuf>,
     pub finetune_steps: u64,
     /// The selected checkpoint's validation metric and the step it was taken at.
     pub selected_step: Option<u64>,
@@ -86,7 +97,14 @@ fn run_on<D: EngineDevice>(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let out = options.out.clone().unwrap_or_else(|| x.out.clone());
-    let dir = RunDir::new(&out, x);
+    let pretrained_from = match &options.from_pretrained {
+        Some(run) => Some(pretrained_checkpoint(run)?),
+        None => None,
+    };
+    let origin = pretrained_from
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
+    let dir = RunDir::new(&out, x, &origin);
     let summary_path = dir.file("summary.json");
     if summary_path.exists() {
         if let Some(summary) = std::fs::read_to_string(&summary_path)
@@ -102,12 +120,6 @@ fn run_on<D: EngineDevice>(
     }
     dir.create()?;
     dir.record_spec(&options.source, x, options.resume)?;
-    if x.pretrain.is_some() {
-        return Err(RunError::Unsupported {
-            what: "`pretrain`".into(),
-            why: "self-pretraining lands with the objectives of the SPT issue; remove the section to train from scratch".into(),
-        });
-    }
 
     if prepare::ensure_data(x)? && !options.quiet {
         eprintln!(
@@ -116,13 +128,10 @@ fn run_on<D: EngineDevice>(
         );
     }
     let dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
-    let mut store = ParamStore::new(device, x.seed);
-    let model = compile::build_model(x, &dataset, &mut store)?;
     let metrics = MetricsLog::new(&dir.metrics());
-
-    let context = PhaseContext {
-        name: "finetune",
-        spec: &x.finetune,
+    let phase = |name: &'static str, spec| PhaseContext {
+        name,
+        spec,
         seed: x.seed,
         dir: &dir,
         metrics: &metrics,
@@ -132,10 +141,68 @@ fn run_on<D: EngineDevice>(
         spec_path: options.spec_path.clone(),
         stop_at: options.stop_at,
     };
-    let outcome = train_phase(&context, &model, &mut store, &dataset)?;
+
+    // Self-pretraining on the training split, unless a finished one is reused.
+    let pretrained = match (&x.pretrain, pretrained_from) {
+        (_, Some(path)) => Some(path),
+        (Some(pretrain), None) => {
+            let corruption = Corruption::from(pretrain.objective);
+            let mut store = ParamStore::new(device.clone(), x.seed);
+            let model = compile::build_model(x, &dataset, Role::Pretrain(corruption), &mut store)?;
+            let outputs = Denoiser::outputs(pretrain.loss, dataset.input, dataset.vocab.len());
+            let head = PredictionHead::build(
+                Scope::root(&mut store).sub("pretrain_head"),
+                model.d_model(),
+                outputs,
+            )?;
+            let objective = Objective::Denoise(Denoiser {
+                corruption,
+                loss: pretrain.loss,
+                head,
+                mask_id: dataset.vocab.mask(),
+                input: dataset.input,
+            });
+            let outcome = train_phase(
+                &phase("pretrain", &pretrain.phase),
+                &objective,
+                &model,
+                &mut store,
+                &dataset,
+            )?;
+            Some(outcome.selected)
+        }
+        (None, None) => None,
+    };
+
+    let mut store = ParamStore::new(device, x.seed);
+    let model = compile::build_model(x, &dataset, Role::Finetune, &mut store)?;
+    if let Some(path) = &pretrained {
+        let count = transfer::load_pretrained(path, &mut store)?;
+        if !options.quiet {
+            eprintln!(
+                "fine-tuning from {} ({count} tensors transferred)",
+                path.display()
+            );
+        }
+    }
+    let objective = Objective::Classify;
+    let outcome = train_phase(
+        &phase("finetune", &x.finetune),
+        &objective,
+        &model,
+        &mut store,
+        &dataset,
+    )?;
 
     checkpoint::load(&outcome.selected, &mut store, None, LoadFilter::All)?;
-    let test = eval::evaluate(&model, &store, &dataset, &dataset.test, x.finetune.batch)?;
+    let test = eval::evaluate(
+        &objective,
+        &model,
+        &store,
+        &dataset,
+        &dataset.test,
+        x.finetune.batch,
+    )?;
     metrics.append(&Record {
         phase: "finetune".into(),
         split: "test".into(),
@@ -143,6 +210,8 @@ fn run_on<D: EngineDevice>(
         epoch: 0.0,
         loss: test.loss,
         accuracy: test.accuracy,
+        mae: None,
+        r2: None,
         lr: None,
         tokens_per_s: None,
     })?;
@@ -150,6 +219,7 @@ fn run_on<D: EngineDevice>(
         experiment: x.name.clone(),
         run_dir: dir.path.clone(),
         parameters: store.parameter_count(),
+        pretrained_from: pretrained,
         finetune_steps: outcome.steps,
         selected_step: outcome.best.map(|b| b.step),
         selected_value: outcome.best.map(|b| b.value),
@@ -165,4 +235,30 @@ fn run_on<D: EngineDevice>(
             .as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// The pretraining checkpoint a finished run folder selected.
+fn pretrained_checkpoint(run: &std::path::Path) -> Result<PathBuf> {
+    let state = state::PhaseState::load(
+        &RunDir {
+            path: run.to_path_buf(),
+        },
+        "pretrain",
+    )?;
+    match state {
+        Some(state) if state.finished => {
+            let dir = RunDir {
+                path: run.to_path_buf(),
+            };
+            let best = dir.checkpoint("pretrain", "best");
+            Ok(if best.exists() {
+                best
+            } else {
+                dir.checkpoint("pretrain", "last")
+            })
+        }
+        _ => Err(RunError::NoPretraining {
+            path: run.to_path_buf(),
+        }),
+    }
 }

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dfdx::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::compile;
 use super::error::{Result, RunError};
-use super::eval::{argmax_rows, evaluate, Evaluation};
+use super::eval::{evaluate, Evaluation};
 use super::metrics::{MetricsLog, Record};
-use super::model::{logits, targets};
+use super::objective::Objective;
 use super::progress::Progress;
 use super::rundir::RunDir;
 use super::state::{Best, PhaseState};
@@ -61,10 +63,7 @@ fn metric_value(select: &Select, val: &Evaluation, train: &Evaluation) -> Option
         Split::Val => val,
         Split::Train => train,
     };
-    match metric.as_str() {
-        "loss" => Some(e.loss),
-        _ => Some(e.accuracy),
-    }
+    Some(e.metric(metric))
 }
 
 fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
@@ -78,12 +77,21 @@ fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
     }
 }
 
+/// `loss 1.2345 acc 56.78%`, or MAE and R² for regression.
+fn describe(e: &Evaluation) -> String {
+    match (e.mae, e.r2) {
+        (Some(mae), Some(r2)) => format!("loss {:.4} mae {mae:.4} r2 {r2:.3}", e.loss),
+        _ => format!("loss {:.4} acc {:.2}%", e.loss, e.accuracy * 100.0),
+    }
+}
+
 fn tokens(batch: &Batch) -> usize {
     batch.documents.iter().flat_map(|d| &d.lengths).sum()
 }
 
 pub fn train_phase<D: EngineDevice>(
     ctx: &PhaseContext<'_>,
+    objective: &Objective,
     model: &Model,
     store: &mut ParamStore<D>,
     dataset: &Dataset,
@@ -149,12 +157,11 @@ pub fn train_phase<D: EngineDevice>(
             let end = ((b + 1) * phase.batch).min(order.len());
             let batch = batcher.batch(&order[b * phase.batch..end]);
             let started = Instant::now();
-            let rows = logits::<D, OwnedTape<f32, D>>(model, store, &batch, true)?;
-            let classes = rows.shape().1;
-            let predictions = argmax_rows(&rows.as_vec(), classes);
-            let targets = targets(&batch);
-            let n = targets.len();
-            let loss = D::cross_entropy(rows, &targets, &vec![1.0; n])?;
+            // Masks are drawn from (seed, step), so a resumed run draws the same ones.
+            let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
+            rng.set_stream(state.step);
+            let (loss, stats) =
+                objective.loss::<D, OwnedTape<f32, D>>(model, store, &batch, true, &mut rng)?;
             let lr_factor = schedule.factor_at(state.step, 1.0);
             let report = match optimise(
                 loss,
@@ -180,21 +187,17 @@ pub fn train_phase<D: EngineDevice>(
                 }
                 Err(e) => return Err(e.into()),
             };
+            debug_assert!(report.loss.is_finite());
             state.step += 1;
-            state.sums.loss += report.loss as f64 * n as f64;
-            state.sums.correct += predictions
-                .iter()
-                .zip(&targets)
-                .filter(|(p, t)| p == t)
-                .count() as u64;
-            state.sums.examples += n as u64;
+            state.sums.add(&stats);
+            let running = state.sums.evaluation(objective.is_regression());
             let rate = tokens(&batch) as f64 / started.elapsed().as_secs_f64().max(1e-9);
             tokens_per_s = if tokens_per_s == 0.0 {
                 rate
             } else {
                 0.9 * tokens_per_s + 0.1 * rate
             };
-            progress.step(state.sums.mean_loss(), state.sums.accuracy(), tokens_per_s);
+            progress.step(running.loss, running.accuracy, tokens_per_s);
 
             if ctx.interrupt.load(Ordering::SeqCst) || ctx.stop_at == Some(state.step) {
                 save_state(&mut state, store, &optimizer)?;
@@ -208,12 +211,8 @@ pub fn train_phase<D: EngineDevice>(
 
             if state.step % eval_every == 0 || state.step == total {
                 let epoch_f = state.step as f64 / steps_per_epoch as f64;
-                let train_eval = Evaluation {
-                    loss: state.sums.mean_loss(),
-                    accuracy: state.sums.accuracy(),
-                    examples: state.sums.examples as usize,
-                };
-                let val = evaluate(model, store, dataset, &dataset.val, phase.batch)?;
+                let train_eval = state.sums.evaluation(objective.is_regression());
+                let val = evaluate(objective, model, store, dataset, &dataset.val, phase.batch)?;
                 let lr = schedule.lr_at(state.step.saturating_sub(1), optimizer.config.lr) as f64;
                 for (split, e, lr, tps) in [
                     ("train", train_eval, Some(lr), Some(tokens_per_s)),
@@ -226,20 +225,20 @@ pub fn train_phase<D: EngineDevice>(
                         epoch: epoch_f,
                         loss: e.loss,
                         accuracy: e.accuracy,
+                        mae: e.mae,
+                        r2: e.r2,
                         lr,
                         tokens_per_s: tps,
                     })?;
                 }
                 progress.println(
                     &format!(
-                        "{} step {:>6} epoch {:>6.2}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%",
+                        "{} step {:>6} epoch {:>6.2}  train {}  val {}",
                         ctx.name,
                         state.step,
                         epoch_f,
-                        train_eval.loss,
-                        train_eval.accuracy * 100.0,
-                        val.loss,
-                        val.accuracy * 100.0
+                        describe(&train_eval),
+                        describe(&val)
                     ),
                     ctx.quiet,
                 );

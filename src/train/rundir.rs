@@ -13,20 +13,20 @@ pub struct RunDir {
     pub path: PathBuf,
 }
 
-/// A run's identity: the seed and a digest of the resolved spec, so the same experiment maps
-/// to the same folder (re-running finds it; `--resume` continues it) and any change of the
-/// spec makes a new one.
-pub fn run_id(spec: &ExperimentSpec) -> String {
+/// A run's identity: the seed and a digest of the resolved spec (and of the pretrained
+/// checkpoint it starts from, if any), so the same experiment maps to the same folder
+/// (re-running finds it; `--resume` continues it) and any change makes a new one.
+pub fn run_id(spec: &ExperimentSpec, origin: &str) -> String {
     let json = serde_json::to_string(spec).unwrap_or_default();
-    let digest = Sha256::digest(json.as_bytes());
+    let digest = Sha256::digest(format!("{json}\n{origin}").as_bytes());
     let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     format!("seed{}-{hex}", spec.seed)
 }
 
 impl RunDir {
-    pub fn new(out: &Path, spec: &ExperimentSpec) -> Self {
+    pub fn new(out: &Path, spec: &ExperimentSpec, origin: &str) -> Self {
         RunDir {
-            path: out.join(&spec.name).join(run_id(spec)),
+            path: out.join(&spec.name).join(run_id(spec, origin)),
         }
     }
 

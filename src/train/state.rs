@@ -4,29 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{io, Result};
+use super::objective::Stats;
 use super::rundir::RunDir;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Best {
     pub step: u64,
     pub value: f64,
-}
-
-/// Running sums of the training batches since the last evaluation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainSums {
-    pub loss: f64,
-    pub correct: u64,
-    pub examples: u64,
-}
-
-impl TrainSums {
-    pub fn mean_loss(&self) -> f64 {
-        self.loss / self.examples.max(1) as f64
-    }
-    pub fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.examples.max(1) as f64
-    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,7 +21,8 @@ pub struct PhaseState {
     pub best: Option<Best>,
     /// Evaluations since the best one (for `patience`).
     pub evals_since_best: usize,
-    pub sums: TrainSums,
+    /// Statistics of the training batches since the last evaluation.
+    pub sums: Stats,
     /// The phase ran to its end (budget or patience).
     pub finished: bool,
     /// The checkpoint holding the parameters and optimiser at `step`.

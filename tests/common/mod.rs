@@ -30,3 +30,55 @@ pub fn relative(path: &Path) -> &Path {
     path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
         .unwrap_or(path)
 }
+
+/// A temporary folder removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("lra-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The single experiment of `text`, which must check without errors.
+pub fn experiment(text: &str) -> lra::spec::ExperimentSpec {
+    let context = Context {
+        machine_memory: 1 << 40,
+        ..context()
+    };
+    let checked = lra::check::check_source(Path::new("test.lra"), text.to_string(), &context);
+    assert!(!checked.has_errors(), "{}", rendered(&checked));
+    checked.spec.unwrap().experiments.remove(0)
+}
+
+/// Quiet run options writing under `out`.
+pub fn run_options(out: &Path, source: &str) -> lra::train::RunOptions {
+    lra::train::RunOptions {
+        out: Some(out.to_path_buf()),
+        quiet: true,
+        spec_path: "test.lra".into(),
+        source: source.into(),
+        ..lra::train::RunOptions::default()
+    }
+}
+
+/// A run's metrics without the wall-clock figures, which no two runs share.
+pub fn metrics(run_dir: &Path) -> Vec<lra::train::metrics::Record> {
+    lra::train::metrics::MetricsLog::new(&run_dir.join("metrics.jsonl"))
+        .read()
+        .into_iter()
+        .map(|r| lra::train::metrics::Record {
+            tokens_per_s: None,
+            ..r
+        })
+        .collect()
+}
