@@ -370,16 +370,13 @@ mod tests {
         let out = d.corrupt(&token_batch(), &mut rng);
         let original = [10, 11, 12, 13, 14, 20, 21, 22, 0, 0];
         let mut masked = 0;
-        for at in 0..10 {
+        for (at, &token) in original.iter().enumerate() {
             if out.weights[at] > 0.0 {
                 masked += 1;
-                assert_eq!(
-                    out.ids[at], 99,
-                    "a predicted position is masked in the input"
-                );
-                assert_eq!(out.class_targets[at], original[at]);
+                assert_eq!(out.ids[at], 99, "a predicted position is masked");
+                assert_eq!(out.class_targets[at], token);
             } else {
-                assert_eq!(out.ids[at], original[at], "other positions are unchanged");
+                assert_eq!(out.ids[at], token, "other positions are unchanged");
             }
         }
         assert!(masked > 0);
@@ -434,18 +431,16 @@ mod tests {
             12,
             "two channels: value and mask indicator"
         );
-        for t in 0..6 {
+        for (t, &original) in values.iter().enumerate() {
             let (value, indicator) = (out.values[2 * t], out.values[2 * t + 1]);
             if out.weights[t] > 0.0 {
                 assert_eq!((value, indicator), (0.0, 1.0));
-                assert_eq!(out.value_targets[t], values[t]);
+                assert_eq!(out.value_targets[t], original);
                 // Pixel classes invert the normalisation: (v·0.5 + 0.5)·255.
-                assert_eq!(
-                    out.class_targets[t],
-                    ((values[t] * 0.5 + 0.5) * 255.0).round() as usize
-                );
+                let class = ((original * 0.5 + 0.5) * 255.0).round() as usize;
+                assert_eq!(out.class_targets[t], class);
             } else {
-                assert_eq!((value, indicator), (values[t], 0.0));
+                assert_eq!((value, indicator), (original, 0.0));
             }
         }
     }
