@@ -13,6 +13,7 @@ pub mod layer_norm;
 
 mod blas;
 pub mod device;
+pub(crate) mod simd;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
@@ -37,6 +38,7 @@ impl<E: Dtype + num_traits::Float + num_traits::FromPrimitive + std::iter::Sum> 
 pub trait KernelFloat:
     num_traits::Float
     + num_traits::NumAssign
+    + simd::RowOps
     + Dtype
     + Send
     + Sync

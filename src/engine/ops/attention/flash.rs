@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::mask::{AttentionSpec, Visibility};
 use crate::engine::ops::blas::{gemm, MatRef};
+use crate::engine::ops::simd::RowOps;
 use crate::engine::ops::KernelFloat;
 
 /// Query rows per block.
@@ -127,17 +128,13 @@ fn forward_head<E: KernelFloat>(
             }
             for r in 0..nq {
                 let row = &mut s[r * nk..(r + 1) * nk];
-                let m_new = row.iter().copied().fold(row_max[r], E::max);
+                let m_new = E::row_max(row, row_max[r]);
                 if m_new == E::neg_infinity() {
                     row.fill(E::zero()); // nothing visible yet in this row: P = 0
                     continue;
                 }
                 let alpha = (row_max[r] - m_new).exp();
-                let mut sum = E::zero();
-                for x in row.iter_mut() {
-                    *x = (*x - m_new).exp();
-                    sum += *x;
-                }
+                let sum = E::exp_shift_sum(row, m_new);
                 row_sum[r] = row_sum[r] * alpha + sum;
                 row_max[r] = m_new;
                 if alpha != E::one() {
@@ -240,7 +237,7 @@ fn backward_head<E: KernelFloat>(
             }
             for (r, row) in p.chunks_exact_mut(nk).enumerate() {
                 let lse = x.lse[qb.start + r];
-                row.iter_mut().for_each(|s| *s = (*s - lse).exp());
+                E::exp_shift_sum(row, lse);
             }
             gemm(
                 &mut dv[kb.start * dh..],
@@ -252,10 +249,7 @@ fn backward_head<E: KernelFloat>(
             );
             gemm(dp, nk, do_blk, v_blk.t(), E::one(), false);
             for (r, (ds, pr)) in dp.chunks_exact_mut(nk).zip(p.chunks_exact(nk)).enumerate() {
-                let d = x.delta[qb.start + r];
-                for (ds, &pv) in ds.iter_mut().zip(pr) {
-                    *ds = pv * (*ds - d);
-                }
+                E::softmax_grad(ds, pr, x.delta[qb.start + r]);
             }
             let ds = MatRef::rows(&dp[..], nq, nk, nk);
             gemm(&mut dq[qb.start * dh..], dh, ds, k_blk, scale, true);
