@@ -16,13 +16,7 @@ fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let xc = if x < EXP_LOWEST {
-        EXP_LOWEST
-    } else if x > EXP_HIGHEST {
-        EXP_HIGHEST
-    } else {
-        x
-    };
+    let xc = x.clamp(EXP_LOWEST, EXP_HIGHEST);
     let t = xc * LOG2E + ROUND;
     let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
@@ -31,7 +25,7 @@ fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     let two_n = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23);
     if x < EXP_LOWEST {

@@ -15,7 +15,6 @@ use rayon::prelude::*;
 
 use super::mask::{AttentionSpec, Visibility};
 use crate::engine::ops::blas::{gemm, MatRef};
-use crate::engine::ops::simd::RowOps;
 use crate::engine::ops::KernelFloat;
 
 /// Query rows per block.
