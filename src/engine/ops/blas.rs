@@ -37,7 +37,7 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
-    fn check(&self) {
+    pub(crate) fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
             assert!(last < self.data.len(), "matrix view out of bounds");
@@ -55,6 +55,9 @@ pub(crate) fn gemm<E: KernelFloat>(
     scale: E,
     accumulate: bool,
 ) {
+    if E::fast_gemm(dst, dst_row_stride, a, b, scale, accumulate) {
+        return;
+    }
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {

@@ -11,7 +11,8 @@ pub mod cross_entropy;
 pub mod gelu;
 pub mod layer_norm;
 
-mod blas;
+mod avx512;
+pub(crate) mod blas;
 pub mod device;
 pub(crate) mod simd;
 

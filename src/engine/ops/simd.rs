@@ -5,6 +5,8 @@
 //! compiled for AVX2+FMA when the CPU has them (detected at run time, so the binary stays
 //! portable) and auto-vectorised otherwise. f64 (gradient checks only) uses `f64::exp`.
 
+use super::blas::MatRef;
+
 /// Below this, eˣ underflows f32; masked scores (−∞) land here and give exactly 0.
 const EXP_LOWEST: f32 = -87.0;
 const EXP_HIGHEST: f32 = 88.0;
@@ -105,9 +107,32 @@ pub trait RowOps: Sized {
     fn row_max(row: &[Self], init: Self) -> Self;
     /// dsᵢ ← pᵢ·(dsᵢ − delta) (the softmax Jacobian-vector product).
     fn softmax_grad(ds: &mut [Self], p: &[Self], delta: Self);
+    /// A faster matrix product for this type and CPU, if there is one; false when the caller
+    /// must do the product itself.
+    fn fast_gemm(
+        _dst: &mut [Self],
+        _dst_row_stride: usize,
+        _a: MatRef<'_, Self>,
+        _b: MatRef<'_, Self>,
+        _scale: Self,
+        _accumulate: bool,
+    ) -> bool {
+        false
+    }
 }
 
 impl RowOps for f32 {
+    fn fast_gemm(
+        dst: &mut [f32],
+        dst_row_stride: usize,
+        a: MatRef<'_, f32>,
+        b: MatRef<'_, f32>,
+        scale: f32,
+        accumulate: bool,
+    ) -> bool {
+        super::avx512::gemm(dst, dst_row_stride, a, b, scale, accumulate)
+    }
+
     fn exp_shift_sum(row: &mut [f32], shift: f32) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {

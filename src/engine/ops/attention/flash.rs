@@ -47,6 +47,20 @@ impl Dims {
         out
     }
 
+    /// Head `h` of example `b`, transposed to d_head × seq, so products with Kᵀ or Vᵀ read a
+    /// row-major operand.
+    fn gather_transposed<E: Copy + Default>(&self, src: &[E], b: usize, h: usize) -> Vec<E> {
+        let d = self.d_model();
+        let mut out = vec![E::default(); self.seq * self.d_head];
+        for i in 0..self.seq {
+            let at = (b * self.seq + i) * d + h * self.d_head;
+            for (c, &x) in src[at..at + self.d_head].iter().enumerate() {
+                out[c * self.seq + i] = x;
+            }
+        }
+        out
+    }
+
     /// Adds a seq × d_head head buffer into its place in a (batch, seq, d_model) buffer.
     fn scatter_add<E: KernelFloat>(&self, dst: &mut [E], head: &[E], b: usize, h: usize) {
         let d = self.d_model();
@@ -93,7 +107,7 @@ fn mask_scores<E: KernelFloat>(
 
 fn forward_head<E: KernelFloat>(
     q: &[E],
-    k: &[E],
+    k_t: &[E],
     v: &[E],
     vis: &Visibility,
     dh: usize,
@@ -118,7 +132,7 @@ fn forward_head<E: KernelFloat>(
                 s,
                 nk,
                 q_blk,
-                MatRef::rows(&k[kb.start * dh..], nk, dh, dh).t(),
+                MatRef::rows(&k_t[kb.start..], dh, nk, seq),
                 scale,
                 false,
             );
@@ -179,7 +193,7 @@ pub(crate) fn forward<E: KernelFloat>(
             let vis = Visibility::new(spec, lengths[b], dims.seq);
             let (qh, kh, vh) = (
                 dims.gather(q, b, h),
-                dims.gather(k, b, h),
+                dims.gather_transposed(k, b, h),
                 dims.gather(v, b, h),
             );
             forward_head(&qh, &kh, &vh, &vis, dims.d_head, scale)
@@ -198,7 +212,9 @@ pub(crate) fn forward<E: KernelFloat>(
 struct HeadInputs<'a, E> {
     q: &'a [E],
     k: &'a [E],
-    v: &'a [E],
+    /// Kᵀ and Vᵀ, d_head × seq.
+    k_t: &'a [E],
+    v_t: &'a [E],
     grad_out: &'a [E],
     lse: &'a [E],
     /// Dᵢ = rowsum(dO ⊙ O).
@@ -223,14 +239,15 @@ fn backward_head<E: KernelFloat>(
     for kb in blocks(0..seq, BLOCK_K) {
         let nk = kb.len();
         let k_blk = MatRef::rows(&x.k[kb.start * dh..], nk, dh, dh);
-        let v_blk = MatRef::rows(&x.v[kb.start * dh..], nk, dh, dh);
+        let k_t_blk = MatRef::rows(&x.k_t[kb.start..], dh, nk, seq);
+        let v_t_blk = MatRef::rows(&x.v_t[kb.start..], dh, nk, seq);
         for qb in blocks(vis.query_range(kb.clone()), BLOCK_Q) {
             let nq = qb.len();
             let p = &mut p[..nq * nk];
             let dp = &mut dp[..nq * nk];
             let q_blk = MatRef::rows(&x.q[qb.start * dh..], nq, dh, dh);
             let do_blk = MatRef::rows(&x.grad_out[qb.start * dh..], nq, dh, dh);
-            gemm(p, nk, q_blk, k_blk.t(), scale, false);
+            gemm(p, nk, q_blk, k_t_blk, scale, false);
             if !vis.all_visible(qb.clone(), kb.clone()) {
                 mask_scores(p, vis, &qb, &kb);
             }
@@ -246,7 +263,7 @@ fn backward_head<E: KernelFloat>(
                 E::one(),
                 true,
             );
-            gemm(dp, nk, do_blk, v_blk.t(), E::one(), false);
+            gemm(dp, nk, do_blk, v_t_blk, E::one(), false);
             for (r, (ds, pr)) in dp.chunks_exact_mut(nk).zip(p.chunks_exact(nk)).enumerate() {
                 E::softmax_grad(ds, pr, x.delta[qb.start + r]);
             }
@@ -287,7 +304,8 @@ pub(crate) fn backward<E: KernelFloat>(
             let inputs = HeadInputs {
                 q: &dims.gather(q, b, h),
                 k: &dims.gather(k, b, h),
-                v: &dims.gather(v, b, h),
+                k_t: &dims.gather_transposed(k, b, h),
+                v_t: &dims.gather_transposed(v, b, h),
                 grad_out: &go,
                 lse: &fwd.lse[bh * dims.seq..(bh + 1) * dims.seq],
                 delta: &delta,
