@@ -76,13 +76,13 @@ impl TransformerConfig {
                 "d_model, layers, heads, ffn, n_classes and max_len must be positive".into(),
             );
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return fail(format!(
                 "heads ({}) must divide d_model ({})",
                 self.heads, self.d_model
             ));
         }
-        if self.position == PositionKind::Rotary && self.d_head() % 2 != 0 {
+        if self.position == PositionKind::Rotary && !self.d_head().is_multiple_of(2) {
             return fail(format!(
                 "rotary positions need an even head size, got {}",
                 self.d_head()

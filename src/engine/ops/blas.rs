@@ -6,7 +6,7 @@ use super::KernelFloat;
 
 /// A read-only strided matrix: element (r, c) lives at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a, E> {
+pub struct MatRef<'a, E> {
     pub data: &'a [E],
     pub rows: usize,
     pub cols: usize,

@@ -12,9 +12,9 @@ pub mod gelu;
 pub mod layer_norm;
 
 mod avx512;
-pub(crate) mod blas;
+pub mod blas;
 pub mod device;
-pub(crate) mod simd;
+pub mod simd;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;

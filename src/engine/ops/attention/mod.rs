@@ -53,7 +53,7 @@ fn check_inputs(
         "attention: q, k and v must have one shape"
     );
     assert!(
-        spec.heads > 0 && shape.2 % spec.heads == 0,
+        spec.heads > 0 && shape.2.is_multiple_of(spec.heads),
         "attention: heads must divide the width"
     );
     assert_eq!(lengths.len(), shape.0, "attention: one length per example");
