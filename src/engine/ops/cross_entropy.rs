@@ -58,11 +58,11 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
     let z = host(&logits);
     let (lse, loss) = forward(&z, classes, targets, weights);
     let out = logits.device().try_tensor_from_vec(vec![loss], ())?;
-    let out_id = out.clone();
+    let out_ghost = out.ghost();
     let targets = targets.to_vec();
     let weights = weights.to_vec();
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
+        let g = take_grad!(grads, &out_ghost);
         let total_weight = weights.iter().copied().sum::<E>();
         if total_weight != E::zero() {
             let scale = g[0] / total_weight;
@@ -83,7 +83,8 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
                     }
                 });
         }
-        restore_grad(grads, &out_id, g)
+        restore_grad!(grads, &out_ghost, g);
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

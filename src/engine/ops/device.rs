@@ -7,10 +7,19 @@ use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
+use super::linear::{linear_composed, linear_cpu};
 use crate::engine::error::{EngineError, Result};
 
 /// A device the engine trains on, with its implementation of each op.
 pub trait EngineDevice: Device<f32> {
+    fn linear<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        w: Tensor<(usize, usize), f32, Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        Ok(linear_composed(x, w, b))
+    }
+
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {
@@ -46,6 +55,14 @@ pub trait EngineDevice: Device<f32> {
 }
 
 impl EngineDevice for Cpu {
+    fn linear<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        w: Tensor<(usize, usize), f32, Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        linear_cpu(x, w, b).map_err(EngineError::device)
+    }
+
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {

@@ -47,15 +47,15 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
     let x = x.try_contiguous()?;
     let (x, mut tape) = x.split_tape();
-    let x_host = host(&x);
     let out = x
         .device()
-        .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;
-    let out_id = out.clone();
+        .try_tensor_from_vec(gelu_forward(&host(&x)), *x.shape())?;
+    let out_ghost = out.ghost();
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
-        gelu_backward(&x_host, &g, grad_mut(grads, &x)?);
-        restore_grad(grads, &out_id, g)
+        let g = take_grad!(grads, &out_ghost);
+        gelu_backward(&host(&x), &g, grad_mut(grads, &x)?);
+        restore_grad!(grads, &out_ghost, g);
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

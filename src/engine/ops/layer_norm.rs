@@ -112,22 +112,21 @@ pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (gamma, tg) = gamma.try_contiguous()?.split_tape();
     let (beta, tb) = beta.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tg).merge(tb);
-    let x_host = host(&x);
-    let gamma_host = host(&gamma);
-    let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta), E::of(eps));
+    let (out, mean, rstd) = forward(&host(&x), &host(&gamma), &host(&beta), E::of(eps));
     let out = x.device().try_tensor_from_vec(out, *x.shape())?;
-    let out_id = out.clone();
-    let saved = Saved {
-        x: x_host,
-        mean,
-        rstd,
-    };
+    let out_ghost = out.ghost();
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
-        let (dgamma, dbeta) = backward(&saved, &gamma_host, &g, grad_mut(grads, &x)?);
+        let g = take_grad!(grads, &out_ghost);
+        let saved = Saved {
+            x: host(&x),
+            mean,
+            rstd,
+        };
+        let (dgamma, dbeta) = backward(&saved, &host(&gamma), &g, grad_mut(grads, &x)?);
         accumulate(grad_mut(grads, &gamma)?, &dgamma);
         accumulate(grad_mut(grads, &beta)?, &dbeta);
-        restore_grad(grads, &out_id, g)
+        restore_grad!(grads, &out_ghost, g);
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

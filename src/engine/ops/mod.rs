@@ -10,6 +10,7 @@ pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear;
 
 mod avx512;
 pub mod blas;
@@ -77,24 +78,24 @@ pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     buf
 }
 
-/// Moves `t`'s gradient out of `grads` (allocating zeros if nothing flowed into it), so a
-/// backward closure can read it while it writes the inputs' gradients; give it back with
-/// [`restore_grad`]. dfdx's own two-borrow helpers are crate-private.
-pub(crate) fn take_grad<S: Shape, E: Unit>(
-    grads: &mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-) -> Result<Vec<E>, CpuError> {
-    Ok(std::mem::take(&mut **grads.get_or_alloc_mut(t)?))
+/// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of
+/// `$grads`, allocating zeros if nothing flowed into it, so a backward closure can read it
+/// while it writes the inputs' gradients; give it back with `restore_grad!`. (dfdx's own
+/// two-borrow helpers are crate-private, and its ghost type cannot be named outside dfdx,
+/// hence macros rather than functions.)
+macro_rules! take_grad {
+    ($grads:expr, $t:expr) => {
+        std::mem::take(&mut **$grads.get_or_alloc_mut($t)?)
+    };
 }
 
-pub(crate) fn restore_grad<S: Shape, E: Unit>(
-    grads: &mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-    grad: Vec<E>,
-) -> Result<(), CpuError> {
-    **grads.get_or_alloc_mut(t)? = grad;
-    Ok(())
+macro_rules! restore_grad {
+    ($grads:expr, $t:expr, $g:expr) => {
+        **$grads.get_or_alloc_mut($t)? = $g
+    };
 }
+
+pub(crate) use {restore_grad, take_grad};
 
 /// The gradient buffer of `t`, to accumulate into.
 pub(crate) fn grad_mut<'a, S: Shape, E: Unit>(

@@ -79,13 +79,20 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (k, tk) = k.try_contiguous()?.split_tape();
     let (v, tv) = v.try_contiguous()?.split_tape();
     let mut tape = tq.merge(tk).merge(tv);
-    let (qh, kh, vh) = (host(&q), host(&k), host(&v));
-    let fwd = flash::forward(&qh, &kh, &vh, dims, spec, lengths);
-    let out = q.device().try_tensor_from_vec(fwd.out.clone(), shape)?;
-    let out_id = out.clone();
+    let fwd = flash::forward(&host(&q), &host(&k), &host(&v), dims, spec, lengths);
+    let out = q.device().try_tensor_from_vec(fwd.out, shape)?;
+    // The backward pass reads O (for Dᵢ = rowsum(dO ⊙ O)): keep the output's data, shared
+    // with the tensor handed on, rather than a copy.
+    let out_kept = out.clone();
+    let mut lse = fwd.lse;
     let (spec, lengths) = (*spec, lengths.to_vec());
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
+        let g = take_grad!(grads, &out_kept);
+        let (qh, kh, vh) = (host(&q), host(&k), host(&v));
+        let fwd = flash::ForwardOut {
+            out: host(&out_kept),
+            lse: std::mem::take(&mut lse),
+        };
         // The three inputs may be one tensor (self-attention without projections), so each
         // gradient is accumulated through its own borrow.
         let mut parts = [
@@ -102,7 +109,8 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 *x += y;
             }
         }
-        restore_grad(grads, &out_id, g)
+        restore_grad!(grads, &out_kept, g);
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }
