@@ -38,6 +38,27 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn main() {
     let steps: usize = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);
     let threads: usize = arg("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
@@ -66,7 +87,9 @@ fn main() {
         two_tower: false,
     };
     let dev = Cpu::seed_from_u64(0);
-    dev.enable_cache();
+    if !std::env::args().any(|a| a == "--no-cache") {
+        dev.enable_cache();
+    }
     let mut store = ParamStore::new(dev, 0);
     let model = Transformer::build(config.clone(), &mut store).expect("model");
     let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-4), &store);
@@ -86,22 +109,35 @@ fn main() {
         model.parameter_count(&store)
     );
     let mut times = Vec::with_capacity(steps);
+    let mut cpu_times = Vec::with_capacity(steps);
     // One untimed step first: it fills the allocation cache and the optimizer state.
     for step in 0..=steps {
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), cpu_seconds());
         let logits = model
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
             .expect("forward");
         let loss = Cpu::cross_entropy(logits, &targets, &[1.0; BATCH]).expect("loss");
         let report = optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).expect("step");
         let seconds = start.elapsed().as_secs_f64();
-        println!("step {step}: {seconds:.3} s, loss {:.4}", report.loss);
+        let cpu = cpu_seconds() - cpu_start;
+        println!(
+            "step {step}: {seconds:.3} s wall, {cpu:.2} CPU-s, loss {:.4}",
+            report.loss
+        );
         if step > 0 {
             times.push(seconds);
+            cpu_times.push(cpu);
         }
     }
-    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = times[times.len() / 2];
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        xs[xs.len() / 2]
+    };
     let peak = peak_rss_mib().map_or("unknown".to_string(), |m| format!("{m:.0} MiB"));
-    println!("median step: {median:.3} s over {steps} steps; peak memory (VmHWM): {peak}");
+    println!(
+        "median step: {:.3} s wall, {:.2} CPU-s over {steps} steps; peak memory (VmHWM): {peak}; load average {}",
+        median(times),
+        median(cpu_times),
+        load_average()
+    );
 }

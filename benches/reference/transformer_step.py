@@ -101,19 +101,25 @@ def main():
     targets = torch.arange(BATCH) % CLASSES
     params = sum(p.numel() for p in model.parameters())
     print(f"torch {torch.__version__} transformer step: {params} parameters, {args.attention} attention, {args.threads} threads")
-    times = []
+    times, cpu_times = [], []
     for step in range(args.steps + 1):  # step 0 is an untimed warm-up
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = F.cross_entropy(model(tokens), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        seconds = time.perf_counter() - start
-        print(f"step {step}: {seconds:.3f} s, loss {loss.item():.4f}")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        print(f"step {step}: {seconds:.3f} s wall, {cpu:.2f} CPU-s, loss {loss.item():.4f}")
         if step > 0:
             times.append(seconds)
-    print(f"median step: {statistics.median(times):.3f} s over {args.steps} steps; peak memory (VmHWM): {peak_rss_mib():.0f} MiB")
+            cpu_times.append(cpu)
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(
+        f"median step: {statistics.median(times):.3f} s wall, {statistics.median(cpu_times):.2f} CPU-s over {args.steps} steps; "
+        f"peak memory (VmHWM): {peak_rss_mib():.0f} MiB; load average {load}"
+    )
 
 
 if __name__ == "__main__":

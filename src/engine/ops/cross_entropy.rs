@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
 
 const ROWS_PER_TASK: usize = 16;
 
@@ -83,7 +83,6 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
                     }
                 });
         }
-        restore_grad!(grads, &out_ghost, g);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -6,7 +6,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
 const ROWS_PER_TASK: usize = 64;
@@ -125,7 +125,6 @@ pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
         let (dgamma, dbeta) = backward(&saved, &host(&gamma), &g, grad_mut(grads, &x)?);
         accumulate(grad_mut(grads, &gamma)?, &dgamma);
         accumulate(grad_mut(grads, &beta)?, &dbeta);
-        restore_grad!(grads, &out_ghost, g);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blas::{gemm, MatRef};
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Rows of x per parallel task in the row-parallel products.
 const ROWS_PER_TASK: usize = 128;
@@ -132,7 +132,6 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
         for row in g.chunks_exact(outputs) {
             db.iter_mut().zip(row).for_each(|(a, &d)| *a += d);
         }
-        restore_grad!(grads, &out_ghost, g);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -80,22 +80,21 @@ pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
 
 /// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of
 /// `$grads`, allocating zeros if nothing flowed into it, so a backward closure can read it
-/// while it writes the inputs' gradients; give it back with `restore_grad!`. (dfdx's own
-/// two-borrow helpers are crate-private, and its ghost type cannot be named outside dfdx,
-/// hence macros rather than functions.)
+/// while it writes the inputs' gradients. (dfdx's own two-borrow helpers are crate-private,
+/// and its ghost type cannot be named outside dfdx, hence a macro.)
+///
+/// The buffer is not put back: an op's output gradient is complete once its backward runs
+/// (consumers run first) and nothing reads it afterwards, so it is freed here rather than at
+/// the end of the backward pass, where dfdx would drop it. This keeps the peak memory of a
+/// training step near PyTorch's, which frees gradients as it goes. Reading an intermediate
+/// gradient of one of these ops after `backward()` therefore gives an empty buffer.
 macro_rules! take_grad {
     ($grads:expr, $t:expr) => {
         std::mem::take(&mut **$grads.get_or_alloc_mut($t)?)
     };
 }
 
-macro_rules! restore_grad {
-    ($grads:expr, $t:expr, $g:expr) => {
-        **$grads.get_or_alloc_mut($t)? = $g
-    };
-}
-
-pub(crate) use {restore_grad, take_grad};
+pub(crate) use take_grad;
 
 /// The gradient buffer of `t`, to accumulate into.
 pub(crate) fn grad_mut<'a, S: Shape, E: Unit>(

@@ -8,7 +8,7 @@ mod mask;
 
 use dfdx::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, KernelFloat};
+use super::{grad_mut, host, take_grad, KernelFloat};
 pub use composed::attention_composed;
 pub use mask::AttentionSpec;
 
@@ -109,7 +109,6 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 *x += y;
             }
         }
-        restore_grad!(grads, &out_kept, g);
         Ok(())
     });
     Ok(out.put_tape(tape))
