@@ -26,6 +26,15 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
+    /// Rows `start..start + count` of this matrix, without copying.
+    pub fn row_block(self, start: usize, count: usize) -> Self {
+        MatRef {
+            data: &self.data[(start * self.row_stride).min(self.data.len())..],
+            rows: count,
+            ..self
+        }
+    }
+
     /// The transpose of a row-major matrix, without copying.
     pub fn t(self) -> Self {
         MatRef {

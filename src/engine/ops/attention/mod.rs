@@ -93,21 +93,11 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             out: host(&out_kept),
             lse: std::mem::take(&mut lse),
         };
-        // The three inputs may be one tensor (self-attention without projections), so each
-        // gradient is accumulated through its own borrow.
-        let mut parts = [
-            vec![E::zero(); qh.len()],
-            vec![E::zero(); qh.len()],
-            vec![E::zero(); qh.len()],
-        ];
-        {
-            let [a, b, c] = &mut parts;
-            flash::backward(&qh, &kh, &vh, &fwd, &g, dims, &spec, &lengths, [a, b, c]);
-        }
+        let parts = flash::backward(&qh, &kh, &vh, &fwd, &g, dims, &spec, &lengths);
+        // q, k and v may be one tensor (self-attention without projections): each gradient
+        // is added through its own borrow.
         for (t, part) in [&q, &k, &v].into_iter().zip(&parts) {
-            for (x, &y) in grad_mut(grads, t)?.iter_mut().zip(part) {
-                *x += y;
-            }
+            flash::scatter_grad(dims, grad_mut(grads, t)?, part);
         }
         Ok(())
     });
