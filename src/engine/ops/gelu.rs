@@ -8,37 +8,21 @@ use rayon::prelude::*;
 use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
 
 const CHUNK: usize = 4096;
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 fn gelu_forward<E: KernelFloat>(x: &[E]) -> Vec<E> {
-    let half = E::of(0.5);
-    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
     let mut out = vec![E::zero(); x.len()];
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| {
-            for (o, &x) in o.iter_mut().zip(x) {
-                *o = half * x * (E::one() + (x * inv_sqrt2).erf());
-            }
-        });
+        .for_each(|(o, x)| E::gelu_forward(x, o));
     out
 }
 
 /// Accumulates ∂L/∂x = g · (Φ(x) + x·φ(x)) into `grad_x`.
 fn gelu_backward<E: KernelFloat>(x: &[E], grad_out: &[E], grad_x: &mut [E]) {
-    let half = E::of(0.5);
-    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
-    let inv_sqrt_2pi = E::of(FRAC_1_SQRT_2PI);
     grad_x
         .par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(grad_out.par_chunks(CHUNK)))
-        .for_each(|(gx, (x, g))| {
-            for ((gx, &x), &g) in gx.iter_mut().zip(x).zip(g) {
-                let cdf = half * (E::one() + (x * inv_sqrt2).erf());
-                let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
-                *gx += g * (cdf + x * pdf);
-            }
-        });
+        .for_each(|(gx, (x, g))| E::gelu_backward(x, g, gx));
 }
 
 /// Fused GELU on the CPU, multi-threaded over chunks.

@@ -48,23 +48,16 @@ pub trait KernelFloat:
     + std::fmt::Debug
     + 'static
 {
-    fn erf(self) -> Self;
     fn of(x: f64) -> Self;
 }
 
 impl KernelFloat for f32 {
-    fn erf(self) -> Self {
-        libm::erff(self)
-    }
     fn of(x: f64) -> Self {
         x as f32
     }
 }
 
 impl KernelFloat for f64 {
-    fn erf(self) -> Self {
-        libm::erf(self)
-    }
     fn of(x: f64) -> Self {
         x
     }

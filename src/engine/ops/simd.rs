@@ -76,6 +76,52 @@ fn softmax_grad_f32_body(ds: &mut [f32], p: &[f32], delta: f32) {
     }
 }
 
+/// erfc(z) after Numerical Recipes §6.2 (`erfcc`, Chebyshev fit; relative error < 1.2e-7
+/// everywhere), branch-free so it vectorises: t = 1/(1 + |z|/2),
+/// erfc(|z|) = t·exp(−z² − 1.26551223 + t·P(t)), erfc(−|z|) = 2 − erfc(|z|).
+#[inline(always)]
+fn erfc_f32(z: f32) -> f32 {
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let mut p = 0.170_872_77f32;
+    p = p * t - 0.822_152_23;
+    p = p * t + 1.488_515_9;
+    p = p * t - 1.135_204;
+    p = p * t + 0.278_868_07;
+    p = p * t - 0.186_288_06;
+    p = p * t + 0.096_784_18;
+    p = p * t + 0.374_091_96;
+    p = p * t + 1.000_023_7;
+    let r = t * exp_f32(-a * a - 1.265_512_2 + t * p);
+    if z < 0.0 {
+        2.0 - r
+    } else {
+        r
+    }
+}
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// 1/√(2π).
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2).
+#[inline(always)]
+fn gelu_forward_f32_body(x: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = 0.5 * x * erfc_f32(-x * FRAC_1_SQRT_2);
+    }
+}
+
+/// gx += g·(Φ(x) + x·φ(x)), φ(x) = e^{−x²/2}/√(2π).
+#[inline(always)]
+fn gelu_backward_f32_body(x: &[f32], g: &[f32], gx: &mut [f32]) {
+    for ((d, &x), &g) in gx.iter_mut().zip(x).zip(g) {
+        let cdf = 0.5 * erfc_f32(-x * FRAC_1_SQRT_2);
+        let pdf = FRAC_1_SQRT_2PI * exp_f32(-0.5 * x * x);
+        *d += g * (cdf + x * pdf);
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     #[target_feature(enable = "avx2,fma")]
@@ -97,6 +143,16 @@ mod avx2 {
 /// The same bodies compiled for AVX-512: twice the lanes per instruction.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn gelu_forward(x: &[f32], out: &mut [f32]) {
+        super::gelu_forward_f32_body(x, out)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
+        super::gelu_backward_f32_body(x, g, gx)
+    }
+
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn exp_shift_sum(row: &mut [f32], shift: f32) -> f32 {
         super::exp_shift_sum_f32_body(row, shift)
@@ -126,6 +182,10 @@ pub trait RowOps: Sized {
     fn row_max(row: &[Self], init: Self) -> Self;
     /// dsᵢ ← pᵢ·(dsᵢ − delta) (the softmax Jacobian-vector product).
     fn softmax_grad(ds: &mut [Self], p: &[Self], delta: Self);
+    /// out = gelu(x), exact (erf) form.
+    fn gelu_forward(x: &[Self], out: &mut [Self]);
+    /// gx += g·gelu'(x).
+    fn gelu_backward(x: &[Self], g: &[Self], gx: &mut [Self]);
     /// A faster matrix product for this type and CPU, if there is one; false when the caller
     /// must do the product itself.
     fn fast_gemm(
@@ -141,6 +201,24 @@ pub trait RowOps: Sized {
 }
 
 impl RowOps for f32 {
+    fn gelu_forward(x: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
+            return unsafe { avx512::gelu_forward(x, out) };
+        }
+        gelu_forward_f32_body(x, out)
+    }
+
+    fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: as above.
+            return unsafe { avx512::gelu_backward(x, g, gx) };
+        }
+        gelu_backward_f32_body(x, g, gx)
+    }
+
     fn fast_gemm(
         dst: &mut [f32],
         dst_row_stride: usize,
@@ -191,6 +269,20 @@ impl RowOps for f32 {
 }
 
 impl RowOps for f64 {
+    fn gelu_forward(x: &[f64], out: &mut [f64]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
+        }
+    }
+
+    fn gelu_backward(x: &[f64], g: &[f64], gx: &mut [f64]) {
+        let inv_sqrt_2pi = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+        for ((d, &x), &g) in gx.iter_mut().zip(x).zip(g) {
+            let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
+            *d += g * (cdf + x * inv_sqrt_2pi * (-0.5 * x * x).exp());
+        }
+    }
+
     fn exp_shift_sum(row: &mut [f64], shift: f64) -> f64 {
         row.iter_mut()
             .map(|x| {
@@ -226,6 +318,32 @@ mod tests {
         assert!(worst < 3e-7, "relative error {worst}");
         assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_f32(-100.0), 0.0);
+    }
+
+    #[test]
+    fn fast_gelu_matches_the_erf_form() {
+        let x: Vec<f32> = (-800..=800).map(|i| i as f32 * 0.01).collect();
+        let mut fast = vec![0.0; x.len()];
+        f32::gelu_forward(&x, &mut fast);
+        let mut grad = vec![0.0; x.len()];
+        f32::gelu_backward(&x, &vec![1.0; x.len()], &mut grad);
+        let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let mut exact = vec![0.0; x.len()];
+        f64::gelu_forward(&x64, &mut exact);
+        let mut exact_grad = vec![0.0; x.len()];
+        f64::gelu_backward(&x64, &vec![1.0; x.len()], &mut exact_grad);
+        for i in 0..x.len() {
+            assert!(
+                (fast[i] as f64 - exact[i]).abs() < 1e-6 * (1.0 + exact[i].abs()),
+                "gelu({})",
+                x[i]
+            );
+            assert!(
+                (grad[i] as f64 - exact_grad[i]).abs() < 1e-6,
+                "gelu'({})",
+                x[i]
+            );
+        }
     }
 
     #[test]
