@@ -14,7 +14,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::attention::MultiHeadAttention;
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::feed_forward::FeedForward;
-use crate::engine::layers::heads::{pair_features, ClassifierHead};
+use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
 use crate::engine::layers::norm::LayerNorm;
 use crate::engine::layers::pool::{pool, PoolKind};
 use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
@@ -262,6 +262,27 @@ impl Transformer {
         let pooled = self.pooled::<D, T>(params, inputs, train)?;
         self.head.forward(
             pooled,
+            &Ctx {
+                params,
+                train,
+                lengths: inputs.lengths,
+            },
+        )
+    }
+
+    /// Per-position outputs of a self-pretraining head (built with
+    /// `PredictionHead::build(Scope::root(store).sub("pretrain_head"), d_model, outputs)`),
+    /// (batch·length, outputs), row b·L + i for position i of example b.
+    pub fn position_outputs<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        head: &PredictionHead,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        head.forward(
+            x,
             &Ctx {
                 params,
                 train,

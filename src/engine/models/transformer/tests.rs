@@ -308,3 +308,116 @@ fn continuous_inputs_are_encoded_linearly() {
         .logits::<Cpu, NoneTape>(&store, &tokens_instead, false)
         .is_err());
 }
+
+/// Masked self-pretraining: the loss counts masked positions only, and training lowers it.
+#[test]
+fn masked_pretraining_learns_and_ignores_unmasked_positions() {
+    use crate::engine::layers::heads::PredictionHead;
+    use crate::engine::layers::Scope;
+    const MASK: usize = 11;
+    let mut store = ParamStore::new(Cpu::default(), 7);
+    let model = Transformer::build(config(), &mut store).unwrap();
+    let head = PredictionHead::build(Scope::root(&mut store).sub("pretrain_head"), 16, 12).unwrap();
+    assert!(store.find("pretrain_head.out.weight").is_some());
+    let (batch, seq) = (4, 8);
+    // Sequences of a repeated token, the second half of each example masked.
+    let original: Vec<usize> = (0..batch * seq).map(|i| (i / seq) * 2 + 1).collect();
+    let masked: Vec<usize> = original
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| if i % seq >= 4 { MASK } else { t })
+        .collect();
+    let weights: Vec<f32> = (0..batch * seq)
+        .map(|i| if i % seq >= 4 { 1.0 } else { 0.0 })
+        .collect();
+    let lengths = [seq; 4];
+    let inputs = Inputs {
+        batch,
+        seq,
+        lengths: &lengths,
+        data: InputData::Tokens(&masked),
+    };
+    let loss_with = |store: &ParamStore<Cpu>, targets: &[usize]| {
+        let outputs = model
+            .position_outputs::<Cpu, NoneTape>(store, &head, &inputs, false)
+            .unwrap();
+        Cpu::cross_entropy(outputs, targets, &weights)
+            .unwrap()
+            .as_vec()[0]
+    };
+    let mut shuffled = original.clone();
+    for (i, t) in shuffled.iter_mut().enumerate() {
+        if i % seq < 4 {
+            *t = (*t + 3) % 12;
+        }
+    }
+    assert_eq!(loss_with(&store, &original), loss_with(&store, &shuffled));
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let first = loss_with(&store, &original);
+    for _ in 0..30 {
+        let outputs = model
+            .position_outputs::<Cpu, OwnedTape<f32, Cpu>>(&store, &head, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(outputs, &original, &weights).unwrap();
+        optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).unwrap();
+    }
+    assert!(loss_with(&store, &original) < 0.5 * first);
+}
+
+/// A checkpoint restores the model's function exactly; fine-tuning loads it without the
+/// pretraining head.
+#[test]
+fn checkpoints_restore_the_model() {
+    use crate::engine::checkpoint::{load, save, LoadFilter};
+    use crate::engine::layers::heads::PredictionHead;
+    use crate::engine::layers::Scope;
+    let mut store = ParamStore::new(Cpu::default(), 8);
+    let model = Transformer::build(config(), &mut store).unwrap();
+    PredictionHead::build(Scope::root(&mut store).sub("pretrain_head"), 16, 12).unwrap();
+    let ids = tokens(2, 8, 4);
+    let inputs = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[8, 6],
+        data: InputData::Tokens(&ids),
+    };
+    let before = model
+        .logits::<Cpu, NoneTape>(&store, &inputs, false)
+        .unwrap()
+        .as_vec();
+    let dir = std::env::temp_dir().join(format!("lra-engine-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pretrained.safetensors");
+    save(&path, &store, None).unwrap();
+
+    let mut fresh = ParamStore::new(Cpu::default(), 9);
+    let fresh_model = Transformer::build(config(), &mut fresh).unwrap();
+    assert_ne!(
+        fresh_model
+            .logits::<Cpu, NoneTape>(&fresh, &inputs, false)
+            .unwrap()
+            .as_vec(),
+        before
+    );
+    load(&path, &mut fresh, None, LoadFilter::All).unwrap();
+    assert_eq!(
+        fresh_model
+            .logits::<Cpu, NoneTape>(&fresh, &inputs, false)
+            .unwrap()
+            .as_vec(),
+        before
+    );
+
+    // A fine-tuning store has no pretraining head and a fresh classifier head.
+    let mut finetune = ParamStore::new(Cpu::default(), 10);
+    Transformer::build(config(), &mut finetune).unwrap();
+    let head_weight = finetune.find("head.out.weight").unwrap();
+    let fresh_head = finetune.values(head_weight);
+    load(&path, &mut finetune, None, LoadFilter::Except(&["head."])).unwrap();
+    assert_eq!(finetune.values(head_weight), fresh_head);
+    let first_layer = finetune.find("layers.0.attn.q.weight").unwrap();
+    assert_eq!(
+        finetune.values(first_layer),
+        store.values(store.find("layers.0.attn.q.weight").unwrap())
+    );
+}
