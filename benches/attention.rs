@@ -2,7 +2,7 @@
 //! 32, on a rayon pool of 2 threads, with achieved GFLOP/s (4·L²·d per head forward, 10·L²·d
 //! backward with the recomputation, halved for causal attention).
 //!
-//! `cargo bench --bench attention [-- --seq 1024 --threads 2 --causal]`
+//! `cargo bench --bench attention [-- --seq 1024 --threads 2 --causal --window 4096]`
 
 use std::time::Instant;
 
@@ -30,7 +30,8 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .expect("rayon pool");
-    let (batch, heads, width) = (8, 4, 128);
+    let batch: usize = arg("--batch").and_then(|s| s.parse().ok()).unwrap_or(8);
+    let (heads, width) = (4, 128);
     let dev = Cpu::seed_from_u64(0);
     let q: Tensor<(usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(batch, seq, width));
     let k = dev.sample_normal_like(&(batch, seq, width));
