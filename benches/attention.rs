@@ -36,15 +36,23 @@ fn main() {
     let q: Tensor<(usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&(batch, seq, width));
     let k = dev.sample_normal_like(&(batch, seq, width));
     let v = dev.sample_normal_like(&(batch, seq, width));
-    let kind = if causal {
-        AttentionKind::Causal
-    } else {
-        AttentionKind::Full
+    let window: Option<usize> = arg("--window").and_then(|s| s.parse().ok());
+    let kind = match window {
+        Some(window) => AttentionKind::Local { window, causal },
+        None if causal => AttentionKind::Causal,
+        None => AttentionKind::Full,
     };
     let spec = AttentionSpec::new(heads, kind);
     let lengths = vec![seq; batch];
+    // Visible (query, key) pairs per head, for the FLOP count.
+    let pairs = match window {
+        Some(w) => (0..seq)
+            .map(|i| ((i / w + 2) * w).min(seq) - (i / w).saturating_sub(1) * w)
+            .sum::<usize>() as f64,
+        None => (seq * seq) as f64,
+    };
     let flops_unit =
-        (batch * heads * seq * seq * (width / heads)) as f64 * if causal { 0.5 } else { 1.0 };
+        (batch * heads * (width / heads)) as f64 * pairs * if causal { 0.5 } else { 1.0 };
     let (mut forward, mut backward) = (Vec::new(), Vec::new());
     for _ in 0..4 {
         let start = Instant::now();
