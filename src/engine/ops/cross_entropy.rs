@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 const ROWS_PER_TASK: usize = 16;
 
@@ -58,6 +58,8 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
     let z = host(&logits);
     let (lse, loss) = forward(&z, classes, targets, weights);
     let out = logits.device().try_tensor_from_vec(vec![loss], ())?;
+    // The backward pass needs the logits: keep the host copy and only the tensor's ghost.
+    let logits = logits.ghost();
     let out_ghost = out.ghost();
     let targets = targets.to_vec();
     let weights = weights.to_vec();
@@ -66,7 +68,7 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
         let total_weight = weights.iter().copied().sum::<E>();
         if total_weight != E::zero() {
             let scale = g[0] / total_weight;
-            grad_mut(grads, &logits)?
+            grad_of!(grads, &logits)
                 .par_chunks_mut(classes)
                 .zip(z.par_chunks(classes))
                 .zip(

@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 const CHUNK: usize = 4096;
 
@@ -31,13 +31,16 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
     let x = x.try_contiguous()?;
     let (x, mut tape) = x.split_tape();
+    // Backward reads x: keep its host copy and only the tensor's ghost (no second copy).
+    let x_host = host(&x);
     let out = x
         .device()
-        .try_tensor_from_vec(gelu_forward(&host(&x)), *x.shape())?;
+        .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;
     let out_ghost = out.ghost();
+    let x = x.ghost();
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
-        gelu_backward(&host(&x), &g, grad_mut(grads, &x)?);
+        gelu_backward(&x_host, &g, grad_of!(grads, &x));
         Ok(())
     });
     Ok(out.put_tape(tape))

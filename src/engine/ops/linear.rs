@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blas::{gemm, MatRef};
-use super::{grad_mut, host, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Rows of x per parallel task in the row-parallel products.
 const ROWS_PER_TASK: usize = 128;
@@ -109,14 +109,16 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (w, tw) = w.try_contiguous()?.split_tape();
     let (b, tb) = b.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tw).merge(tb);
-    let out = forward(&host(&x), &host(&w), &host(&b), inputs, outputs);
+    // Backward reads x and W: keep their host copies and only the tensors' ghosts.
+    let (x_host, w_host) = (host(&x), host(&w));
+    let out = forward(&x_host, &w_host, &host(&b), inputs, outputs);
     let out = x.device().try_tensor_from_vec(out, (rows, outputs))?;
     let out_ghost = out.ghost();
+    let (x, w, b) = (x.ghost(), w.ghost(), b.ghost());
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
-        let (x_host, w_host) = (host(&x), host(&w));
         rows_times(
-            grad_mut(grads, &x)?,
+            grad_of!(grads, &x),
             &g,
             &transpose(&w_host, inputs, outputs),
             outputs,
@@ -124,11 +126,11 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             true,
         );
         let dw = weight_grad(&x_host, &g, inputs, outputs);
-        grad_mut(grads, &w)?
+        grad_of!(grads, &w)
             .iter_mut()
             .zip(&dw)
             .for_each(|(a, &d)| *a += d);
-        let db = grad_mut(grads, &b)?;
+        let db = grad_of!(grads, &b);
         for row in g.chunks_exact(outputs) {
             db.iter_mut().zip(row).for_each(|(a, &d)| *a += d);
         }

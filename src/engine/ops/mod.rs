@@ -63,11 +63,20 @@ impl KernelFloat for f64 {
     }
 }
 
+/// A host buffer from the device's allocation cache (returned to it when dropped).
+pub(crate) type HostVec<E> = <Cpu as Storage<E>>::Vec;
+
 /// The values of a tensor in row-major order. Callers pass tensors made contiguous first
 /// (`try_contiguous` is free for a contiguous tensor), so a plain copy of the buffer is right.
-pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
-    let mut buf = vec![E::default(); t.shape().num_elements()];
-    t.copy_into(&mut buf);
+/// The copy comes from the device's allocation cache: the ops keep it for their backward pass
+/// and drop the tensor, whose buffer then goes to the cache, so the two recycle each other
+/// instead of doubling the memory.
+pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> HostVec<E> {
+    let mut buf = t
+        .device()
+        .try_alloc_len(t.shape().num_elements())
+        .expect("host buffer allocation");
+    t.copy_into(&mut buf[..]);
     buf
 }
 
@@ -89,10 +98,11 @@ macro_rules! take_grad {
 
 pub(crate) use take_grad;
 
-/// The gradient buffer of `t`, to accumulate into.
-pub(crate) fn grad_mut<'a, S: Shape, E: Unit>(
-    grads: &'a mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-) -> Result<&'a mut [E], CpuError> {
-    Ok(grads.get_or_alloc_mut(t)?.as_mut_slice())
+/// The gradient buffer of `$t` (a tensor or its ghost), as `&mut [E]` to accumulate into.
+macro_rules! grad_of {
+    ($grads:expr, $t:expr) => {
+        $grads.get_or_alloc_mut($t)?.as_mut_slice()
+    };
 }
+
+pub(crate) use grad_of;

@@ -327,7 +327,8 @@ pub(crate) fn backward<E: KernelFloat>(
     q: &[E],
     k: &[E],
     v: &[E],
-    fwd: &ForwardOut<E>,
+    out: &[E],
+    lse: &[E],
     grad_out: &[E],
     dims: Dims,
     spec: &AttentionSpec,
@@ -360,9 +361,9 @@ pub(crate) fn backward<E: KernelFloat>(
                     v_t: &v_t,
                 };
                 let grads = HeadGrads {
-                    out: dims.head(&fwd.out, b, h),
+                    out: dims.head(out, b, h),
                     grad_out: dims.head(grad_out, b, h),
-                    lse: &fwd.lse[bh * dims.seq..(bh + 1) * dims.seq],
+                    lse: &lse[bh * dims.seq..(bh + 1) * dims.seq],
                 };
                 backward_head(&views, &grads, &vis, scale, ws, [dq, dk, dv]);
                 (ws.k_t, ws.v_t) = (k_t, v_t);

@@ -8,7 +8,7 @@ mod mask;
 
 use dfdx::prelude::*;
 
-use super::{grad_mut, host, take_grad, KernelFloat};
+use super::{grad_of, host, take_grad, KernelFloat};
 pub use composed::attention_composed;
 pub use mask::AttentionSpec;
 
@@ -79,25 +79,33 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (k, tk) = k.try_contiguous()?.split_tape();
     let (v, tv) = v.try_contiguous()?.split_tape();
     let mut tape = tq.merge(tk).merge(tv);
-    let fwd = flash::forward(&host(&q), &host(&k), &host(&v), dims, spec, lengths);
+    // Backward reads q, k, v: keep their host copies and only the tensors' ghosts.
+    let (qh, kh, vh) = (host(&q), host(&k), host(&v));
+    let fwd = flash::forward(&qh, &kh, &vh, dims, spec, lengths);
     let out = q.device().try_tensor_from_vec(fwd.out, shape)?;
+    let (q, k, v) = (q.ghost(), k.ghost(), v.ghost());
     // The backward pass reads O (for Dᵢ = rowsum(dO ⊙ O)): keep the output's data, shared
     // with the tensor handed on, rather than a copy.
     let out_kept = out.clone();
-    let mut lse = fwd.lse;
+    let lse = fwd.lse;
     let (spec, lengths) = (*spec, lengths.to_vec());
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_kept);
-        let (qh, kh, vh) = (host(&q), host(&k), host(&v));
-        let fwd = flash::ForwardOut {
-            out: host(&out_kept),
-            lse: std::mem::take(&mut lse),
-        };
-        let parts = flash::backward(&qh, &kh, &vh, &fwd, &g, dims, &spec, &lengths);
+        let parts = flash::backward(
+            &qh,
+            &kh,
+            &vh,
+            &host(&out_kept),
+            &lse,
+            &g,
+            dims,
+            &spec,
+            &lengths,
+        );
         // q, k and v may be one tensor (self-attention without projections): each gradient
         // is added through its own borrow.
         for (t, part) in [&q, &k, &v].into_iter().zip(&parts) {
-            flash::scatter_grad(dims, grad_mut(grads, t)?, part);
+            flash::scatter_grad(dims, grad_of!(grads, t), part);
         }
         Ok(())
     });
