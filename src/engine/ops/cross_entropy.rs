@@ -55,7 +55,7 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
         "cross entropy: target out of range"
     );
     let (logits, mut tape) = logits.try_contiguous()?.split_tape();
-    let z = host(&logits);
+    let z = host(&logits)?;
     let (lse, loss) = forward(&z, classes, targets, weights);
     let out = logits.device().try_tensor_from_vec(vec![loss], ())?;
     // The backward pass needs the logits: keep the host copy and only the tensor's ghost.

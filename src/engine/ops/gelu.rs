@@ -32,7 +32,7 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
     let x = x.try_contiguous()?;
     let (x, mut tape) = x.split_tape();
     // Backward reads x: keep its host copy and only the tensor's ghost (no second copy).
-    let x_host = host(&x);
+    let x_host = host(&x)?;
     let out = x
         .device()
         .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;

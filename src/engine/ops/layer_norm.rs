@@ -113,8 +113,8 @@ pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (beta, tb) = beta.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tg).merge(tb);
     // Backward reads x and γ: keep their host copies and only the tensors' ghosts.
-    let (x_host, gamma_host) = (host(&x), host(&gamma));
-    let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta), E::of(eps));
+    let (x_host, gamma_host) = (host(&x)?, host(&gamma)?);
+    let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta)?, E::of(eps));
     let out = x.device().try_tensor_from_vec(out, *x.shape())?;
     let out_ghost = out.ghost();
     let (x, gamma, beta) = (x.ghost(), gamma.ghost(), beta.ghost());

@@ -110,8 +110,8 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (b, tb) = b.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tw).merge(tb);
     // Backward reads x and W: keep their host copies and only the tensors' ghosts.
-    let (x_host, w_host) = (host(&x), host(&w));
-    let out = forward(&x_host, &w_host, &host(&b), inputs, outputs);
+    let (x_host, w_host) = (host(&x)?, host(&w)?);
+    let out = forward(&x_host, &w_host, &host(&b)?, inputs, outputs);
     let out = x.device().try_tensor_from_vec(out, (rows, outputs))?;
     let out_ghost = out.ghost();
     let (x, w, b) = (x.ghost(), w.ghost(), b.ghost());

@@ -71,13 +71,10 @@ pub(crate) type HostVec<E> = <Cpu as Storage<E>>::Vec;
 /// The copy comes from the device's allocation cache: the ops keep it for their backward pass
 /// and drop the tensor, whose buffer then goes to the cache, so the two recycle each other
 /// instead of doubling the memory.
-pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> HostVec<E> {
-    let mut buf = t
-        .device()
-        .try_alloc_len(t.shape().num_elements())
-        .expect("host buffer allocation");
+pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Result<HostVec<E>, CpuError> {
+    let mut buf = t.device().try_alloc_len(t.shape().num_elements())?;
     t.copy_into(&mut buf[..]);
-    buf
+    Ok(buf)
 }
 
 /// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of
