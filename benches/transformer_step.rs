@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use dfdx::prelude::*;
 use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::norm::NormKind;
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::position::PositionKind;
 use lra::engine::layers::sequence::NormPlacement;
@@ -80,6 +81,7 @@ fn main() {
         ffn: 512,
         dropout: 0.0,
         norm: NormPlacement::Pre,
+        norm_kind: NormKind::Layer,
         position: PositionKind::Sinusoidal,
         attention,
         pool: PoolKind::Mean,

@@ -7,6 +7,7 @@
 //! ```no_run
 //! use dfdx::prelude::*;
 //! use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+//! use lra::engine::layers::norm::NormKind;
 //! use lra::engine::layers::pool::PoolKind;
 //! use lra::engine::layers::position::PositionKind;
 //! use lra::engine::layers::sequence::NormPlacement;
@@ -27,6 +28,7 @@
 //!     ffn: 2048,
 //!     dropout: 0.1,
 //!     norm: NormPlacement::Pre,
+//!     norm_kind: NormKind::Layer,
 //!     position: PositionKind::Sinusoidal,
 //!     attention: AttentionKind::Full,
 //!     pool: PoolKind::Mean,

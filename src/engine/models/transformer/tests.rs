@@ -3,6 +3,7 @@ use dfdx::prelude::*;
 use super::*;
 use super::{Transformer, TransformerConfig};
 use crate::engine::layers::encoder::InputData;
+use crate::engine::layers::norm::NormKind;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
 
@@ -16,6 +17,7 @@ fn config() -> TransformerConfig {
         ffn: 32,
         dropout: 0.0,
         norm: NormPlacement::Pre,
+        norm_kind: NormKind::Layer,
         position: PositionKind::Sinusoidal,
         attention: AttentionKind::Full,
         pool: PoolKind::Mean,
@@ -42,6 +44,11 @@ fn parameter_count_matches_the_configuration() {
         TransformerConfig {
             input: InputKind::Continuous { channels: 2 },
             two_tower: true,
+            ..config()
+        },
+        TransformerConfig {
+            norm_kind: NormKind::Batch,
+            norm: NormPlacement::Post,
             ..config()
         },
         TransformerConfig {
@@ -102,14 +109,24 @@ fn invalid_configurations_are_rejected() {
 /// tape (the dfdx `retaped` trap), for every position kind and both norm placements.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for (position, norm) in [
-        (PositionKind::Learned, NormPlacement::Pre),
-        (PositionKind::Rotary, NormPlacement::Post),
-        (PositionKind::Sinusoidal, NormPlacement::Pre),
+    for (position, norm, norm_kind) in [
+        (PositionKind::Learned, NormPlacement::Pre, NormKind::Layer),
+        (PositionKind::Rotary, NormPlacement::Post, NormKind::Layer),
+        (
+            PositionKind::Sinusoidal,
+            NormPlacement::Pre,
+            NormKind::Layer,
+        ),
+        (
+            PositionKind::Sinusoidal,
+            NormPlacement::Post,
+            NormKind::Batch,
+        ),
     ] {
         let cfg = TransformerConfig {
             position,
             norm,
+            norm_kind,
             pool: PoolKind::Max,
             ..config()
         };
