@@ -23,7 +23,7 @@ pub(crate) mod gradcheck;
 use dfdx::prelude::*;
 
 pub use attention::{AttentionKind, AttentionSpec};
-pub use device::EngineDevice;
+pub use device::{with_composed_ops, EngineDevice};
 
 /// The element types the composed (device-generic) ops run in.
 pub trait ComposedFloat:
