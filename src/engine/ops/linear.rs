@@ -57,31 +57,40 @@ fn forward<E: KernelFloat>(x: &[E], w: &[E], b: &[E], inputs: usize, outputs: us
     out
 }
 
-/// xᵀ·∂y summed over all rows, one partial per thread.
-fn weight_grad<E: KernelFloat>(x: &[E], g: &[E], inputs: usize, outputs: usize) -> Vec<E> {
+/// (xᵀ·∂y, Σ_rows ∂y): the weight and bias gradients, one partial per thread over its rows.
+fn parameter_grads<E: KernelFloat>(
+    x: &[E],
+    g: &[E],
+    inputs: usize,
+    outputs: usize,
+) -> (Vec<E>, Vec<E>) {
     let rows = x.len() / inputs;
     let per_task = rows
         .div_ceil(rayon::current_num_threads())
         .max(ROWS_PER_TASK);
-    let zero = || vec![E::zero(); inputs * outputs];
+    let zero = || (vec![E::zero(); inputs * outputs], vec![E::zero(); outputs]);
     x.par_chunks(per_task * inputs)
         .zip(g.par_chunks(per_task * outputs))
         .map(|(x, g)| {
             let r = x.len() / inputs;
-            let mut partial = zero();
+            let (mut dw, mut db) = zero();
             gemm(
-                &mut partial,
+                &mut dw,
                 outputs,
                 MatRef::rows(x, r, inputs, inputs).t(),
                 MatRef::rows(g, r, outputs, outputs),
                 E::one(),
                 false,
             );
-            partial
+            for row in g.chunks_exact(outputs) {
+                db.iter_mut().zip(row).for_each(|(a, &d)| *a += d);
+            }
+            (dw, db)
         })
-        .reduce(zero, |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, &b)| *a += b);
-            a
+        .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
+            dw.iter_mut().zip(&dw2).for_each(|(a, &b)| *a += b);
+            db.iter_mut().zip(&db2).for_each(|(a, &b)| *a += b);
+            (dw, db)
         })
 }
 
@@ -125,15 +134,10 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             inputs,
             true,
         );
-        let dw = weight_grad(&x_host, &g, inputs, outputs);
-        grad_of!(grads, &w)
-            .iter_mut()
-            .zip(&dw)
-            .for_each(|(a, &d)| *a += d);
-        let db = grad_of!(grads, &b);
-        for row in g.chunks_exact(outputs) {
-            db.iter_mut().zip(row).for_each(|(a, &d)| *a += d);
-        }
+        let (dw, db) = parameter_grads(&x_host, &g, inputs, outputs);
+        let add = |dst: &mut [E], src: &[E]| dst.iter_mut().zip(src).for_each(|(a, &d)| *a += d);
+        add(grad_of!(grads, &w), &dw);
+        add(grad_of!(grads, &b), &db);
         Ok(())
     });
     Ok(out.put_tape(tape))
