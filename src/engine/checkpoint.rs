@@ -1,6 +1,7 @@
 //! Saving and loading parameters and optimizer state as safetensors.
 //!
-//! Parameters keep their dotted names and logical shapes; the optimizer's moments are stored
+//! Parameters and buffers (batch-norm running statistics) keep their dotted names and
+//! logical shapes; the optimizer's moments are stored
 //! as `optim.m.<name>` and `optim.v.<name>`, the per-parameter step counts as
 //! `optim.steps.<name>` (a one-element f32 would lose precision, so they are u64 in the
 //! metadata). The file is written under a temporary name in the same folder and renamed, so a
@@ -49,6 +50,13 @@ pub fn save<D: Device<f32>>(
             p.name.clone(),
             p.shape.clone(),
             f32_bytes(&store.values(id)),
+        ));
+    }
+    for (id, b) in store.buffers() {
+        entries.push((
+            b.name.clone(),
+            b.shape.clone(),
+            f32_bytes(&store.buffer_values(id)),
         ));
     }
     if let Some(opt) = optimizer {
@@ -145,6 +153,15 @@ pub fn load<D: Device<f32>>(
         if !skipped(name) {
             let values = read(name, shape)?;
             store.set_values(*id, &values)?;
+        }
+    }
+    let buffers: Vec<_> = store
+        .buffers()
+        .map(|(id, b)| (id, b.name.clone(), b.shape.clone()))
+        .collect();
+    for (id, name, shape) in &buffers {
+        if !skipped(name) {
+            store.set_buffer(*id, &read(name, shape)?)?;
         }
     }
     if let Some(opt) = optimizer {

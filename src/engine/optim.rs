@@ -183,8 +183,9 @@ mod tests {
         (store, id)
     }
 
-    /// Reference values from `torch.optim.AdamW([w], lr=0.1, weight_decay=0.5)` with
-    /// w = [1, -2], two steps of gradient [0.5, 0.25] (computed by hand from Alg. 2).
+    /// w = [1, −2], two steps of gradient [0.5, 0.25] with lr 0.1 and weight decay 0.5: the
+    /// values follow from Alg. 2 by hand and match `torch.optim.AdamW` (2.15: [0.85, −2.0],
+    /// then [0.7075, −2.0]).
     #[test]
     fn adamw_matches_the_decoupled_update() {
         let (mut store, id) = store_with(&[1.0, -2.0]);
@@ -215,7 +216,8 @@ mod tests {
             ..OptimizerConfig::adamw(0.1)
         };
         let mut opt = Optimizer::new(config, &store);
-        // g + λθ = −0.5 + 1 = 0.5 > 0, so the step goes down although the raw gradient is < 0.
+        // g + λθ = −0.5 + 1 = 0.5 > 0, so the step goes down although the raw gradient is < 0
+        // (`torch.optim.Adam(lr=0.1, weight_decay=1.0)` gives 0.9 too).
         let grads = ParamGrads {
             values: vec![Some(vec![-0.5])],
         };

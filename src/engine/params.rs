@@ -8,7 +8,7 @@
 //! tape type before any op touches it: an op applied to an untraced parameter would silently
 //! lose its gradient (a known dfdx 0.13 trap).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
@@ -24,6 +24,20 @@ pub struct ParamId(pub(crate) usize);
 /// Index of an optimisation group in its store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GroupId(pub(crate) usize);
+
+/// Index of a non-trainable state tensor (batch-norm running statistics) in its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufferId(pub(crate) usize);
+
+/// Non-trainable state saved with the parameters. Its values live on the host and change
+/// during training forward passes (hence the interior mutability: a forward pass only borrows
+/// the store).
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    pub name: String,
+    pub shape: Vec<usize>,
+    values: RefCell<Vec<f32>>,
+}
 
 /// How a parameter's values are drawn when it is created.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,6 +133,7 @@ pub struct ParamStore<D: Storage<f32>> {
     device: D,
     params: Vec<Param<D>>,
     groups: Vec<ParamGroup>,
+    buffers: Vec<Buffer>,
     /// Which parameters a forward pass has viewed since the last `gradients` call.
     used: Vec<Cell<bool>>,
     rng: StdRng,
@@ -140,6 +155,7 @@ impl<D: Device<f32>> ParamStore<D> {
                 ParamGroup::new("no_decay").with_weight_decay(0.0),
             ],
             used: Vec::new(),
+            buffers: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }
@@ -174,9 +190,7 @@ impl<D: Device<f32>> ParamStore<D> {
         group: GroupId,
     ) -> Result<ParamId> {
         let name = name.into();
-        if self.params.iter().any(|p| p.name == name) {
-            return Err(EngineError::DuplicateParameter { name });
-        }
+        self.check_new_name(&name)?;
         let numel = shape.iter().product();
         let values = init.sample(numel, &mut self.rng);
         let tensor = self
@@ -192,6 +206,67 @@ impl<D: Device<f32>> ParamStore<D> {
         });
         self.used.push(Cell::new(false));
         Ok(ParamId(self.params.len() - 1))
+    }
+
+    fn check_new_name(&self, name: &str) -> Result<()> {
+        if self.params.iter().any(|p| p.name == name) || self.buffers.iter().any(|b| b.name == name)
+        {
+            return Err(EngineError::DuplicateParameter {
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates a non-trainable state tensor with initial `values`.
+    pub fn add_buffer(
+        &mut self,
+        name: impl Into<String>,
+        shape: &[usize],
+        values: Vec<f32>,
+    ) -> Result<BufferId> {
+        let name = name.into();
+        self.check_new_name(&name)?;
+        let numel: usize = shape.iter().product();
+        if values.len() != numel {
+            return Err(EngineError::WrongSize {
+                name,
+                expected: numel,
+                actual: values.len(),
+            });
+        }
+        self.buffers.push(Buffer {
+            name,
+            shape: shape.to_vec(),
+            values: RefCell::new(values),
+        });
+        Ok(BufferId(self.buffers.len() - 1))
+    }
+
+    pub fn buffers(&self) -> impl Iterator<Item = (BufferId, &Buffer)> {
+        self.buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (BufferId(i), b))
+    }
+
+    pub fn buffer_values(&self, id: BufferId) -> Vec<f32> {
+        self.buffers[id.0].values.borrow().clone()
+    }
+
+    /// Replaces a buffer's values (a training forward pass updating running statistics).
+    pub fn set_buffer(&self, id: BufferId, values: &[f32]) -> Result<()> {
+        let buffer = &self.buffers[id.0];
+        let mut current = buffer.values.borrow_mut();
+        if values.len() != current.len() {
+            return Err(EngineError::WrongSize {
+                name: buffer.name.clone(),
+                expected: current.len(),
+                actual: values.len(),
+            });
+        }
+        current.copy_from_slice(values);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

@@ -45,14 +45,14 @@ impl MultiHeadAttention {
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let mut q = self.q.forward_seq(x.with_empty_tape(), ctx);
-        let mut k = self.k.forward_seq(x.with_empty_tape(), ctx);
-        let v = self.v.forward_seq(x, ctx);
+        let mut q = self.q.forward_seq(x.with_empty_tape(), ctx)?;
+        let mut k = self.k.forward_seq(x.with_empty_tape(), ctx)?;
+        let v = self.v.forward_seq(x, ctx)?;
         if let Some(rotary) = &self.rotary {
             q = rotary.apply(q, ctx);
             k = rotary.apply(k, ctx);
         }
         let mixed = D::attention(q, k, v, &self.spec, ctx.lengths)?;
-        Ok(self.o.forward_seq(mixed, ctx))
+        self.o.forward_seq(mixed, ctx)
     }
 }

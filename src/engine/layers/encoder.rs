@@ -122,7 +122,7 @@ impl InputEncoder {
                 let x = ctx
                     .device()
                     .tensor_from_vec(values.to_vec(), (batch * seq, channels));
-                Ok(linear.forward(x.retaped::<T>(), ctx).reshape_like(&(
+                Ok(linear.forward(x.retaped::<T>(), ctx)?.reshape_like(&(
                     batch,
                     seq,
                     linear.outputs,

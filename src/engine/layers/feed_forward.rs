@@ -37,9 +37,8 @@ impl FeedForward {
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let hidden = D::gelu(self.up.forward_seq(x, ctx))?;
-        Ok(self
-            .down
-            .forward_seq(ctx.dropout(hidden, self.dropout), ctx))
+        let hidden = D::gelu(self.up.forward_seq(x, ctx)?)?;
+        self.down
+            .forward_seq(ctx.dropout(hidden, self.dropout), ctx)
     }
 }

@@ -38,8 +38,8 @@ impl ClassifierHead {
         x: Rows<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Rows<D, T>> {
-        let hidden = D::gelu(self.dense.forward(x, ctx))?;
-        Ok(self.out.forward(hidden, ctx))
+        let hidden = D::gelu(self.dense.forward(x, ctx)?)?;
+        self.out.forward(hidden, ctx)
     }
 }
 
@@ -79,7 +79,7 @@ impl PredictionHead {
         &self,
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
-    ) -> Rows<D, T> {
+    ) -> Result<Rows<D, T>> {
         let (batch, seq, width) = *x.shape();
         self.out.forward(x.reshape_like(&(batch * seq, width)), ctx)
     }

@@ -42,14 +42,10 @@ impl Linear {
         &self,
         x: Rows<D, T>,
         ctx: &Ctx<'_, D>,
-    ) -> Rows<D, T> {
-        let rows = x.shape().0;
+    ) -> Result<Rows<D, T>> {
         let w = ctx.params.matrix::<T>(self.weight);
-        let b = ctx
-            .params
-            .vector::<T>(self.bias)
-            .broadcast_like::<_, Axis<0>>(&(rows, self.outputs));
-        x.matmul(w) + b
+        let b = ctx.params.vector::<T>(self.bias);
+        D::linear(x, w, b)
     }
 
     /// Applies the map to every position of a sequence.
@@ -57,10 +53,11 @@ impl Linear {
         &self,
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
-    ) -> Seq<D, T> {
+    ) -> Result<Seq<D, T>> {
         let (batch, seq, _) = *x.shape();
         let rows = x.reshape_like(&(batch * seq, self.inputs));
-        self.forward(rows, ctx)
-            .reshape_like(&(batch, seq, self.outputs))
+        Ok(self
+            .forward(rows, ctx)?
+            .reshape_like(&(batch, seq, self.outputs)))
     }
 }

@@ -19,7 +19,7 @@ use dfdx::prelude::*;
 
 use super::error::Result;
 use super::ops::EngineDevice;
-use super::params::{GroupId, Init, ParamId, ParamStore};
+use super::params::{BufferId, GroupId, Init, ParamId, ParamStore};
 
 /// Activations of a sequence model: (batch, length, width).
 pub type Seq<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
@@ -94,6 +94,17 @@ impl<'a, D: EngineDevice> Scope<'a, D> {
             format!("{}.{name}", self.prefix)
         };
         self.store.add(full, shape, init, group)
+    }
+
+    /// A non-trainable state tensor `prefix.name`, saved with the parameters.
+    pub fn buffer(&mut self, name: &str, values: Vec<f32>) -> Result<BufferId> {
+        let full = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        let shape = [values.len()];
+        self.store.add_buffer(full, &shape, values)
     }
 
     pub fn store(&self) -> &ParamStore<D> {

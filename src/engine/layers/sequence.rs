@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attention::MultiHeadAttention;
 use super::feed_forward::FeedForward;
-use super::norm::LayerNorm;
+use super::norm::{Norm, NormKind};
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
 use crate::engine::ops::EngineDevice;
@@ -74,7 +74,7 @@ pub enum NormPlacement {
 /// One sub-layer with its norm, dropout and residual connection.
 #[derive(Clone, Debug)]
 pub struct Residual<L> {
-    pub norm: LayerNorm,
+    pub norm: Norm,
     pub layer: L,
     pub placement: NormPlacement,
     pub dropout: f32,
@@ -85,11 +85,12 @@ impl<L: SequenceLayer> Residual<L> {
         scope: Scope<'_, D>,
         width: usize,
         layer: L,
+        norm: NormKind,
         placement: NormPlacement,
         dropout: f32,
     ) -> Result<Self> {
         Ok(Residual {
-            norm: LayerNorm::build(scope, width)?,
+            norm: Norm::build(scope, norm, width)?,
             layer,
             placement,
             dropout,

@@ -14,8 +14,8 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::attention::MultiHeadAttention;
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::feed_forward::FeedForward;
-use crate::engine::layers::heads::{pair_features, ClassifierHead};
-use crate::engine::layers::norm::LayerNorm;
+use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
+use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::{pool, PoolKind};
 use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
 use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual, SequenceLayer};
@@ -36,12 +36,19 @@ pub struct TransformerConfig {
     pub ffn: usize,
     pub dropout: f32,
     pub norm: NormPlacement,
+    /// Layer norm (Transformers) or batch norm (as S4 on ListOps).
+    #[serde(default = "default_norm_kind")]
+    pub norm_kind: NormKind,
     pub position: PositionKind,
     pub attention: AttentionKind,
     pub pool: PoolKind,
     pub n_classes: usize,
     /// Retrieval: classify the pair features of two separately encoded documents.
     pub two_tower: bool,
+}
+
+fn default_norm_kind() -> NormKind {
+    NormKind::Layer
 }
 
 impl TransformerConfig {
@@ -76,13 +83,13 @@ impl TransformerConfig {
                 "d_model, layers, heads, ffn, n_classes and max_len must be positive".into(),
             );
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return fail(format!(
                 "heads ({}) must divide d_model ({})",
                 self.heads, self.d_model
             ));
         }
-        if self.position == PositionKind::Rotary && self.d_head() % 2 != 0 {
+        if self.position == PositionKind::Rotary && !self.d_head().is_multiple_of(2) {
             return fail(format!(
                 "rotary positions need an even head size, got {}",
                 self.d_head()
@@ -102,9 +109,9 @@ impl TransformerConfig {
         let d = self.d_model;
         let block = MultiHeadAttention::parameter_count(d)
             + FeedForward::parameter_count(d, self.ffn)
-            + 2 * LayerNorm::parameter_count(d);
+            + 2 * Norm::parameter_count(d);
         let final_norm = if self.norm == NormPlacement::Pre {
-            LayerNorm::parameter_count(d)
+            Norm::parameter_count(d)
         } else {
             0
         };
@@ -122,7 +129,7 @@ pub struct Transformer {
     pub encoder: InputEncoder,
     pub positions: AddedPositions,
     pub blocks: Vec<Block>,
-    pub final_norm: Option<LayerNorm>,
+    pub final_norm: Option<Norm>,
     pub head: ClassifierHead,
     /// The store indices of this model's parameters.
     params: Range<usize>,
@@ -158,14 +165,22 @@ impl Transformer {
                     layer.sub("attn_norm"),
                     d,
                     Mixer::Attention(attention),
+                    config.norm_kind,
                     config.norm,
                     config.dropout,
                 )?,
-                ffn: Residual::build(layer.sub("ffn_norm"), d, ffn, config.norm, config.dropout)?,
+                ffn: Residual::build(
+                    layer.sub("ffn_norm"),
+                    d,
+                    ffn,
+                    config.norm_kind,
+                    config.norm,
+                    config.dropout,
+                )?,
             });
         }
         let final_norm = match config.norm {
-            NormPlacement::Pre => Some(LayerNorm::build(root.sub("final_norm"), d)?),
+            NormPlacement::Pre => Some(Norm::build(root.sub("final_norm"), config.norm_kind, d)?),
             NormPlacement::Post => None,
         };
         let head =
@@ -262,6 +277,27 @@ impl Transformer {
         let pooled = self.pooled::<D, T>(params, inputs, train)?;
         self.head.forward(
             pooled,
+            &Ctx {
+                params,
+                train,
+                lengths: inputs.lengths,
+            },
+        )
+    }
+
+    /// Per-position outputs of a self-pretraining head (built with
+    /// `PredictionHead::build(Scope::root(store).sub("pretrain_head"), d_model, outputs)`),
+    /// (batch·length, outputs), row b·L + i for position i of example b.
+    pub fn position_outputs<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        head: &PredictionHead,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        head.forward(
+            x,
             &Ctx {
                 params,
                 train,

@@ -6,7 +6,7 @@ use super::KernelFloat;
 
 /// A read-only strided matrix: element (r, c) lives at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a, E> {
+pub struct MatRef<'a, E> {
     pub data: &'a [E],
     pub rows: usize,
     pub cols: usize,
@@ -26,6 +26,15 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
+    /// Rows `start..start + count` of this matrix, without copying.
+    pub fn row_block(self, start: usize, count: usize) -> Self {
+        MatRef {
+            data: &self.data[(start * self.row_stride).min(self.data.len())..],
+            rows: count,
+            ..self
+        }
+    }
+
     /// The transpose of a row-major matrix, without copying.
     pub fn t(self) -> Self {
         MatRef {
@@ -37,7 +46,7 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
-    fn check(&self) {
+    pub(crate) fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
             assert!(last < self.data.len(), "matrix view out of bounds");
@@ -55,6 +64,9 @@ pub(crate) fn gemm<E: KernelFloat>(
     scale: E,
     accumulate: bool,
 ) {
+    if E::fast_gemm(dst, dst_row_stride, a, b, scale, accumulate) {
+        return;
+    }
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {

@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 const ROWS_PER_TASK: usize = 16;
 
@@ -55,18 +55,20 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
         "cross entropy: target out of range"
     );
     let (logits, mut tape) = logits.try_contiguous()?.split_tape();
-    let z = host(&logits);
+    let z = host(&logits)?;
     let (lse, loss) = forward(&z, classes, targets, weights);
     let out = logits.device().try_tensor_from_vec(vec![loss], ())?;
-    let out_id = out.clone();
+    // The backward pass needs the logits: keep the host copy and only the tensor's ghost.
+    let logits = logits.ghost();
+    let out_ghost = out.ghost();
     let targets = targets.to_vec();
     let weights = weights.to_vec();
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
+        let g = take_grad!(grads, &out_ghost);
         let total_weight = weights.iter().copied().sum::<E>();
         if total_weight != E::zero() {
             let scale = g[0] / total_weight;
-            grad_mut(grads, &logits)?
+            grad_of!(grads, &logits)
                 .par_chunks_mut(classes)
                 .zip(z.par_chunks(classes))
                 .zip(
@@ -83,7 +85,7 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
                     }
                 });
         }
-        restore_grad(grads, &out_id, g)
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

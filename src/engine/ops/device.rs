@@ -1,16 +1,49 @@
 //! Dispatch of the engine's ops per device: the CPU runs the fused kernels, other devices the
 //! compositions of dfdx ops (the same math, checked against each other in the op tests).
 
+use std::cell::Cell;
+
 use dfdx::prelude::*;
 
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
+use super::linear::{linear_composed, linear_cpu};
 use crate::engine::error::{EngineError, Result};
+
+thread_local! {
+    static COMPOSED_ON_CPU: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the CPU dispatching to the composed ops (the code path CUDA takes) on this
+/// thread: the oracle for whole models, and a way to rule the fused kernels in or out when
+/// debugging.
+pub fn with_composed_ops<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            COMPOSED_ON_CPU.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(COMPOSED_ON_CPU.with(|c| c.replace(true)));
+    f()
+}
+
+fn composed_on_cpu() -> bool {
+    COMPOSED_ON_CPU.with(Cell::get)
+}
 
 /// A device the engine trains on, with its implementation of each op.
 pub trait EngineDevice: Device<f32> {
+    fn linear<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        w: Tensor<(usize, usize), f32, Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        Ok(linear_composed(x, w, b))
+    }
+
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {
@@ -46,9 +79,23 @@ pub trait EngineDevice: Device<f32> {
 }
 
 impl EngineDevice for Cpu {
+    fn linear<T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<(usize, usize), f32, Self, T>,
+        w: Tensor<(usize, usize), f32, Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(linear_composed(x, w, b));
+        }
+        linear_cpu(x, w, b).map_err(EngineError::device)
+    }
+
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(gelu_composed(x));
+        }
         gelu_cpu(x).map_err(EngineError::device)
     }
 
@@ -58,6 +105,9 @@ impl EngineDevice for Cpu {
         beta: Tensor<(usize,), f32, Self, T>,
         eps: f64,
     ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(layer_norm_composed(x, gamma, beta, eps));
+        }
         layer_norm_cpu(x, gamma, beta, eps).map_err(EngineError::device)
     }
 
@@ -68,6 +118,9 @@ impl EngineDevice for Cpu {
         spec: &AttentionSpec,
         lengths: &[usize],
     ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(attention_composed(q, k, v, spec, lengths));
+        }
         attention_cpu(q, k, v, spec, lengths).map_err(EngineError::device)
     }
 
@@ -76,6 +129,9 @@ impl EngineDevice for Cpu {
         targets: &[usize],
         weights: &[f32],
     ) -> Result<Tensor<(), f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(cross_entropy_composed(logits, targets, weights));
+        }
         cross_entropy_cpu(logits, targets, weights).map_err(EngineError::device)
     }
 }

@@ -5,40 +5,24 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 const CHUNK: usize = 4096;
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 fn gelu_forward<E: KernelFloat>(x: &[E]) -> Vec<E> {
-    let half = E::of(0.5);
-    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
     let mut out = vec![E::zero(); x.len()];
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| {
-            for (o, &x) in o.iter_mut().zip(x) {
-                *o = half * x * (E::one() + (x * inv_sqrt2).erf());
-            }
-        });
+        .for_each(|(o, x)| E::gelu_forward(x, o));
     out
 }
 
 /// Accumulates ∂L/∂x = g · (Φ(x) + x·φ(x)) into `grad_x`.
 fn gelu_backward<E: KernelFloat>(x: &[E], grad_out: &[E], grad_x: &mut [E]) {
-    let half = E::of(0.5);
-    let inv_sqrt2 = E::of(std::f64::consts::FRAC_1_SQRT_2);
-    let inv_sqrt_2pi = E::of(FRAC_1_SQRT_2PI);
     grad_x
         .par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(grad_out.par_chunks(CHUNK)))
-        .for_each(|(gx, (x, g))| {
-            for ((gx, &x), &g) in gx.iter_mut().zip(x).zip(g) {
-                let cdf = half * (E::one() + (x * inv_sqrt2).erf());
-                let pdf = inv_sqrt_2pi * (-(half * x * x)).exp();
-                *gx += g * (cdf + x * pdf);
-            }
-        });
+        .for_each(|(gx, (x, g))| E::gelu_backward(x, g, gx));
 }
 
 /// Fused GELU on the CPU, multi-threaded over chunks.
@@ -47,15 +31,17 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
     let x = x.try_contiguous()?;
     let (x, mut tape) = x.split_tape();
-    let x_host = host(&x);
+    // Backward reads x: keep its host copy and only the tensor's ghost (no second copy).
+    let x_host = host(&x)?;
     let out = x
         .device()
         .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;
-    let out_id = out.clone();
+    let out_ghost = out.ghost();
+    let x = x.ghost();
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
-        gelu_backward(&x_host, &g, grad_mut(grads, &x)?);
-        restore_grad(grads, &out_id, g)
+        let g = take_grad!(grads, &out_ghost);
+        gelu_backward(&x_host, &g, grad_of!(grads, &x));
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

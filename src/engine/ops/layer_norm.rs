@@ -6,13 +6,13 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, HostVec, KernelFloat};
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
 const ROWS_PER_TASK: usize = 64;
 
-struct Saved<E> {
-    x: Vec<E>,
+struct Saved<E: Unit> {
+    x: HostVec<E>,
     mean: Vec<E>,
     rstd: Vec<E>,
 }
@@ -112,22 +112,23 @@ pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (gamma, tg) = gamma.try_contiguous()?.split_tape();
     let (beta, tb) = beta.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tg).merge(tb);
-    let x_host = host(&x);
-    let gamma_host = host(&gamma);
-    let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta), E::of(eps));
+    // Backward reads x and γ: keep their host copies and only the tensors' ghosts.
+    let (x_host, gamma_host) = (host(&x)?, host(&gamma)?);
+    let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta)?, E::of(eps));
     let out = x.device().try_tensor_from_vec(out, *x.shape())?;
-    let out_id = out.clone();
-    let saved = Saved {
-        x: x_host,
-        mean,
-        rstd,
-    };
+    let out_ghost = out.ghost();
+    let (x, gamma, beta) = (x.ghost(), gamma.ghost(), beta.ghost());
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
-        let (dgamma, dbeta) = backward(&saved, &gamma_host, &g, grad_mut(grads, &x)?);
-        accumulate(grad_mut(grads, &gamma)?, &dgamma);
-        accumulate(grad_mut(grads, &beta)?, &dbeta);
-        restore_grad(grads, &out_id, g)
+        let g = take_grad!(grads, &out_ghost);
+        let saved = Saved {
+            x: x_host,
+            mean,
+            rstd,
+        };
+        let (dgamma, dbeta) = backward(&saved, &gamma_host, &g, grad_of!(grads, &x));
+        accumulate(grad_of!(grads, &gamma), &dgamma);
+        accumulate(grad_of!(grads, &beta), &dbeta);
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

@@ -10,9 +10,12 @@ pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear;
 
-mod blas;
+mod avx512;
+pub mod blas;
 pub mod device;
+pub mod simd;
 
 #[cfg(test)]
 pub(crate) mod gradcheck;
@@ -20,7 +23,7 @@ pub(crate) mod gradcheck;
 use dfdx::prelude::*;
 
 pub use attention::{AttentionKind, AttentionSpec};
-pub use device::EngineDevice;
+pub use device::{with_composed_ops, EngineDevice};
 
 /// The element types the composed (device-generic) ops run in.
 pub trait ComposedFloat:
@@ -37,6 +40,7 @@ impl<E: Dtype + num_traits::Float + num_traits::FromPrimitive + std::iter::Sum> 
 pub trait KernelFloat:
     num_traits::Float
     + num_traits::NumAssign
+    + simd::RowOps
     + Dtype
     + Send
     + Sync
@@ -44,59 +48,58 @@ pub trait KernelFloat:
     + std::fmt::Debug
     + 'static
 {
-    fn erf(self) -> Self;
     fn of(x: f64) -> Self;
 }
 
 impl KernelFloat for f32 {
-    fn erf(self) -> Self {
-        libm::erff(self)
-    }
     fn of(x: f64) -> Self {
         x as f32
     }
 }
 
 impl KernelFloat for f64 {
-    fn erf(self) -> Self {
-        libm::erf(self)
-    }
     fn of(x: f64) -> Self {
         x
     }
 }
 
+/// A host buffer from the device's allocation cache (returned to it when dropped).
+pub(crate) type HostVec<E> = <Cpu as Storage<E>>::Vec;
+
 /// The values of a tensor in row-major order. Callers pass tensors made contiguous first
 /// (`try_contiguous` is free for a contiguous tensor), so a plain copy of the buffer is right.
-pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
-    let mut buf = vec![E::default(); t.shape().num_elements()];
-    t.copy_into(&mut buf);
-    buf
+/// The copy comes from the device's allocation cache: the ops keep it for their backward pass
+/// and drop the tensor, whose buffer then goes to the cache, so the two recycle each other
+/// instead of doubling the memory.
+pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Result<HostVec<E>, CpuError> {
+    let mut buf = t.device().try_alloc_len(t.shape().num_elements())?;
+    t.copy_into(&mut buf[..]);
+    Ok(buf)
 }
 
-/// Moves `t`'s gradient out of `grads` (allocating zeros if nothing flowed into it), so a
-/// backward closure can read it while it writes the inputs' gradients; give it back with
-/// [`restore_grad`]. dfdx's own two-borrow helpers are crate-private.
-pub(crate) fn take_grad<S: Shape, E: Unit>(
-    grads: &mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-) -> Result<Vec<E>, CpuError> {
-    Ok(std::mem::take(&mut **grads.get_or_alloc_mut(t)?))
+/// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of
+/// `$grads`, allocating zeros if nothing flowed into it, so a backward closure can read it
+/// while it writes the inputs' gradients. (dfdx's own two-borrow helpers are crate-private,
+/// and its ghost type cannot be named outside dfdx, hence a macro.)
+///
+/// The buffer is not put back: an op's output gradient is complete once its backward runs
+/// (consumers run first) and nothing reads it afterwards, so it is freed here rather than at
+/// the end of the backward pass, where dfdx would drop it. This keeps the peak memory of a
+/// training step near PyTorch's, which frees gradients as it goes. Reading an intermediate
+/// gradient of one of these ops after `backward()` therefore gives an empty buffer.
+macro_rules! take_grad {
+    ($grads:expr, $t:expr) => {
+        std::mem::take(&mut **$grads.get_or_alloc_mut($t)?)
+    };
 }
 
-pub(crate) fn restore_grad<S: Shape, E: Unit>(
-    grads: &mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-    grad: Vec<E>,
-) -> Result<(), CpuError> {
-    **grads.get_or_alloc_mut(t)? = grad;
-    Ok(())
+pub(crate) use take_grad;
+
+/// The gradient buffer of `$t` (a tensor or its ghost), as `&mut [E]` to accumulate into.
+macro_rules! grad_of {
+    ($grads:expr, $t:expr) => {
+        $grads.get_or_alloc_mut($t)?.as_mut_slice()
+    };
 }
 
-/// The gradient buffer of `t`, to accumulate into.
-pub(crate) fn grad_mut<'a, S: Shape, E: Unit>(
-    grads: &'a mut Gradients<E, Cpu>,
-    t: &Tensor<S, E, Cpu>,
-) -> Result<&'a mut [E], CpuError> {
-    Ok(grads.get_or_alloc_mut(t)?.as_mut_slice())
-}
+pub(crate) use grad_of;

@@ -3,6 +3,7 @@ use dfdx::prelude::*;
 use super::*;
 use super::{Transformer, TransformerConfig};
 use crate::engine::layers::encoder::InputData;
+use crate::engine::layers::norm::NormKind;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
 
@@ -16,6 +17,7 @@ fn config() -> TransformerConfig {
         ffn: 32,
         dropout: 0.0,
         norm: NormPlacement::Pre,
+        norm_kind: NormKind::Layer,
         position: PositionKind::Sinusoidal,
         attention: AttentionKind::Full,
         pool: PoolKind::Mean,
@@ -42,6 +44,11 @@ fn parameter_count_matches_the_configuration() {
         TransformerConfig {
             input: InputKind::Continuous { channels: 2 },
             two_tower: true,
+            ..config()
+        },
+        TransformerConfig {
+            norm_kind: NormKind::Batch,
+            norm: NormPlacement::Post,
             ..config()
         },
         TransformerConfig {
@@ -102,14 +109,24 @@ fn invalid_configurations_are_rejected() {
 /// tape (the dfdx `retaped` trap), for every position kind and both norm placements.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for (position, norm) in [
-        (PositionKind::Learned, NormPlacement::Pre),
-        (PositionKind::Rotary, NormPlacement::Post),
-        (PositionKind::Sinusoidal, NormPlacement::Pre),
+    for (position, norm, norm_kind) in [
+        (PositionKind::Learned, NormPlacement::Pre, NormKind::Layer),
+        (PositionKind::Rotary, NormPlacement::Post, NormKind::Layer),
+        (
+            PositionKind::Sinusoidal,
+            NormPlacement::Pre,
+            NormKind::Layer,
+        ),
+        (
+            PositionKind::Sinusoidal,
+            NormPlacement::Post,
+            NormKind::Batch,
+        ),
     ] {
         let cfg = TransformerConfig {
             position,
             norm,
+            norm_kind,
             pool: PoolKind::Max,
             ..config()
         };
@@ -307,4 +324,164 @@ fn continuous_inputs_are_encoded_linearly() {
     assert!(model
         .logits::<Cpu, NoneTape>(&store, &tokens_instead, false)
         .is_err());
+}
+
+/// Masked self-pretraining: the loss counts masked positions only, and training lowers it.
+#[test]
+fn masked_pretraining_learns_and_ignores_unmasked_positions() {
+    use crate::engine::layers::heads::PredictionHead;
+    use crate::engine::layers::Scope;
+    const MASK: usize = 11;
+    let mut store = ParamStore::new(Cpu::default(), 7);
+    let model = Transformer::build(config(), &mut store).unwrap();
+    let head = PredictionHead::build(Scope::root(&mut store).sub("pretrain_head"), 16, 12).unwrap();
+    assert!(store.find("pretrain_head.out.weight").is_some());
+    let (batch, seq) = (4, 8);
+    // Sequences of a repeated token, the second half of each example masked.
+    let original: Vec<usize> = (0..batch * seq).map(|i| (i / seq) * 2 + 1).collect();
+    let masked: Vec<usize> = original
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| if i % seq >= 4 { MASK } else { t })
+        .collect();
+    let weights: Vec<f32> = (0..batch * seq)
+        .map(|i| if i % seq >= 4 { 1.0 } else { 0.0 })
+        .collect();
+    let lengths = [seq; 4];
+    let inputs = Inputs {
+        batch,
+        seq,
+        lengths: &lengths,
+        data: InputData::Tokens(&masked),
+    };
+    let loss_with = |store: &ParamStore<Cpu>, targets: &[usize]| {
+        let outputs = model
+            .position_outputs::<Cpu, NoneTape>(store, &head, &inputs, false)
+            .unwrap();
+        Cpu::cross_entropy(outputs, targets, &weights)
+            .unwrap()
+            .as_vec()[0]
+    };
+    let mut shuffled = original.clone();
+    for (i, t) in shuffled.iter_mut().enumerate() {
+        if i % seq < 4 {
+            *t = (*t + 3) % 12;
+        }
+    }
+    assert_eq!(loss_with(&store, &original), loss_with(&store, &shuffled));
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let first = loss_with(&store, &original);
+    for _ in 0..30 {
+        let outputs = model
+            .position_outputs::<Cpu, OwnedTape<f32, Cpu>>(&store, &head, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(outputs, &original, &weights).unwrap();
+        optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).unwrap();
+    }
+    assert!(loss_with(&store, &original) < 0.5 * first);
+}
+
+/// A checkpoint restores the model's function exactly; fine-tuning loads it without the
+/// pretraining head.
+#[test]
+fn checkpoints_restore_the_model() {
+    use crate::engine::checkpoint::{load, save, LoadFilter};
+    use crate::engine::layers::heads::PredictionHead;
+    use crate::engine::layers::Scope;
+    let mut store = ParamStore::new(Cpu::default(), 8);
+    let model = Transformer::build(config(), &mut store).unwrap();
+    PredictionHead::build(Scope::root(&mut store).sub("pretrain_head"), 16, 12).unwrap();
+    let ids = tokens(2, 8, 4);
+    let inputs = Inputs {
+        batch: 2,
+        seq: 8,
+        lengths: &[8, 6],
+        data: InputData::Tokens(&ids),
+    };
+    let before = model
+        .logits::<Cpu, NoneTape>(&store, &inputs, false)
+        .unwrap()
+        .as_vec();
+    let dir = std::env::temp_dir().join(format!("lra-engine-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pretrained.safetensors");
+    save(&path, &store, None).unwrap();
+
+    let mut fresh = ParamStore::new(Cpu::default(), 9);
+    let fresh_model = Transformer::build(config(), &mut fresh).unwrap();
+    assert_ne!(
+        fresh_model
+            .logits::<Cpu, NoneTape>(&fresh, &inputs, false)
+            .unwrap()
+            .as_vec(),
+        before
+    );
+    load(&path, &mut fresh, None, LoadFilter::All).unwrap();
+    assert_eq!(
+        fresh_model
+            .logits::<Cpu, NoneTape>(&fresh, &inputs, false)
+            .unwrap()
+            .as_vec(),
+        before
+    );
+
+    // A fine-tuning store has no pretraining head and a fresh classifier head.
+    let mut finetune = ParamStore::new(Cpu::default(), 10);
+    Transformer::build(config(), &mut finetune).unwrap();
+    let head_weight = finetune.find("head.out.weight").unwrap();
+    let fresh_head = finetune.values(head_weight);
+    load(&path, &mut finetune, None, LoadFilter::Except(&["head."])).unwrap();
+    assert_eq!(finetune.values(head_weight), fresh_head);
+    let first_layer = finetune.find("layers.0.attn.q.weight").unwrap();
+    assert_eq!(
+        finetune.values(first_layer),
+        store.values(store.find("layers.0.attn.q.weight").unwrap())
+    );
+}
+
+/// The whole model on the fused CPU kernels agrees with the composed ops (the CUDA code path):
+/// logits and every parameter's gradient, with rotary positions, causal attention, padding,
+/// post-norm and max pooling.
+#[test]
+fn fused_and_composed_models_agree() {
+    use crate::engine::ops::with_composed_ops;
+    let cfg = TransformerConfig {
+        position: PositionKind::Rotary,
+        attention: AttentionKind::Causal,
+        norm: NormPlacement::Post,
+        pool: PoolKind::Max,
+        ..config()
+    };
+    let mut store = ParamStore::new(Cpu::default(), 13);
+    let model = Transformer::build(cfg, &mut store).unwrap();
+    let ids = tokens(3, 10, 5);
+    let inputs = Inputs {
+        batch: 3,
+        seq: 10,
+        lengths: &[10, 4, 7],
+        data: InputData::Tokens(&ids),
+    };
+    let run = || {
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let values = logits.as_vec();
+        let loss = Cpu::cross_entropy(logits, &[0, 1, 2], &[1.0, 0.5, 1.0]).unwrap();
+        let mut grads = loss.backward();
+        (values, store.gradients(&mut grads).unwrap())
+    };
+    let (fused_logits, fused_grads) = run();
+    let (composed_logits, composed_grads) = with_composed_ops(run);
+    crate::engine::ops::gradcheck::assert_close(&fused_logits, &composed_logits, 1e-4, "logits");
+    for ((_, p), (f, c)) in store
+        .iter()
+        .zip(fused_grads.values.iter().zip(&composed_grads.values))
+    {
+        crate::engine::ops::gradcheck::assert_close(
+            f.as_ref().unwrap(),
+            c.as_ref().unwrap(),
+            1e-3,
+            &p.name,
+        );
+    }
 }

@@ -9,7 +9,14 @@
 //! Backward: Alg. 2, recomputing P = exp(s·Qᵢ Kⱼᵀ − LSE) block by block, with
 //! Dᵢ = rowsum(dO ⊙ O): dVⱼ += Pᵀ dOᵢ, dP = dOᵢ Vⱼᵀ, dS = P ⊙ (dP − D),
 //! dQᵢ += s·dS Kⱼ, dKⱼ += s·dSᵀ Qᵢ.
-//! Heads run in parallel (rayon over batch × heads); rows with no visible key output 0.
+//!
+//! Heads run in parallel (rayon over batch × heads), each thread with one reused workspace.
+//! Q, K, V, O and dO are read in place as strided views of the (batch, length, heads·d_head)
+//! buffers; only Kᵀ and Vᵀ are packed per head, so every block product has a row-major
+//! right-hand side. Per-head results go to head-major buffers (disjoint slices per task) and
+//! are scattered back once. Rows with no visible key output 0.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -36,51 +43,94 @@ impl Dims {
         self.heads * self.d_head
     }
 
-    /// Copies head `h` of example `b` out of a (batch, seq, d_model) buffer into seq × d_head.
-    fn gather<E: Copy>(&self, src: &[E], b: usize, h: usize) -> Vec<E> {
-        let d = self.d_model();
-        let mut out = Vec::with_capacity(self.seq * self.d_head);
-        for i in 0..self.seq {
-            let at = (b * self.seq + i) * d + h * self.d_head;
-            out.extend_from_slice(&src[at..at + self.d_head]);
-        }
-        out
+    fn head_len(&self) -> usize {
+        self.seq * self.d_head
     }
 
-    /// Adds a seq × d_head head buffer into its place in a (batch, seq, d_model) buffer.
-    fn scatter_add<E: KernelFloat>(&self, dst: &mut [E], head: &[E], b: usize, h: usize) {
+    /// Head `h` of example `b` as a seq × d_head view into a (batch, seq, d_model) buffer.
+    fn head<'a, E>(&self, src: &'a [E], b: usize, h: usize) -> MatRef<'a, E> {
         let d = self.d_model();
-        for (i, row) in head.chunks_exact(self.d_head).enumerate() {
+        MatRef::rows(
+            &src[b * self.seq * d + h * self.d_head..],
+            self.seq,
+            self.d_head,
+            d,
+        )
+    }
+
+    /// Writes head `h` of example `b`, transposed to d_head × seq, into `dst`.
+    fn pack_transposed<E: Copy>(&self, src: &[E], b: usize, h: usize, dst: &mut [E]) {
+        let d = self.d_model();
+        for i in 0..self.seq {
             let at = (b * self.seq + i) * d + h * self.d_head;
-            for (x, &y) in dst[at..at + self.d_head].iter_mut().zip(row) {
-                *x += y;
+            for (c, &x) in src[at..at + self.d_head].iter().enumerate() {
+                dst[c * self.seq + i] = x;
             }
         }
     }
+
+    /// Moves head-major (batch, heads, seq, d_head) values into a (batch, seq, d_model)
+    /// buffer, adding to it when `accumulate`.
+    fn scatter_heads<E: KernelFloat>(&self, dst: &mut [E], heads: &[E], accumulate: bool) {
+        let (d, dh, hl) = (self.d_model(), self.d_head, self.head_len());
+        dst.par_chunks_mut(self.seq * d)
+            .zip(heads.par_chunks(self.heads * hl))
+            .for_each(|(dst, src)| {
+                for (h, head) in src.chunks_exact(hl).enumerate() {
+                    for (i, row) in head.chunks_exact(dh).enumerate() {
+                        let out = &mut dst[i * d + h * dh..i * d + (h + 1) * dh];
+                        if accumulate {
+                            out.iter_mut().zip(row).for_each(|(o, &x)| *o += x);
+                        } else {
+                            out.copy_from_slice(row);
+                        }
+                    }
+                }
+            });
+    }
 }
 
-/// What the forward pass keeps for the backward pass besides its inputs.
+/// The forward result: the output and what the backward pass needs besides its inputs.
 pub(crate) struct ForwardOut<E> {
+    /// (batch, seq, d_model).
     pub out: Vec<E>,
     /// Per (batch, head, row) log-sum-exp of the scaled scores; +∞ for rows that see no key.
     pub lse: Vec<E>,
 }
 
-fn blocks(
-    range: std::ops::Range<usize>,
-    size: usize,
-) -> impl Iterator<Item = std::ops::Range<usize>> {
+/// Scratch memory of one thread, reused across the heads it processes.
+struct Workspace<E> {
+    k_t: Vec<E>,
+    v_t: Vec<E>,
+    scores: Vec<E>,
+    grad_scores: Vec<E>,
+    row_max: Vec<E>,
+    row_sum: Vec<E>,
+    delta: Vec<E>,
+}
+
+impl<E: KernelFloat> Workspace<E> {
+    fn new(dims: &Dims) -> Self {
+        let zeros = |n| vec![E::zero(); n];
+        Workspace {
+            k_t: zeros(dims.head_len()),
+            v_t: zeros(dims.head_len()),
+            scores: zeros(BLOCK_Q * BLOCK_K),
+            grad_scores: zeros(BLOCK_Q * BLOCK_K),
+            row_max: zeros(BLOCK_Q),
+            row_sum: zeros(BLOCK_Q),
+            delta: zeros(dims.seq),
+        }
+    }
+}
+
+fn blocks(range: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {
     let end = range.end;
     range.step_by(size).map(move |s| s..(s + size).min(end))
 }
 
 /// Sets masked scores of the block to −∞.
-fn mask_scores<E: KernelFloat>(
-    s: &mut [E],
-    vis: &Visibility,
-    q: &std::ops::Range<usize>,
-    k: &std::ops::Range<usize>,
-) {
+fn mask_scores<E: KernelFloat>(s: &mut [E], vis: &Visibility, q: &Range<usize>, k: &Range<usize>) {
     let width = k.len();
     for (r, i) in q.clone().enumerate() {
         for (c, j) in k.clone().enumerate() {
@@ -91,34 +141,41 @@ fn mask_scores<E: KernelFloat>(
     }
 }
 
+/// Per-head inputs, as views.
+struct HeadViews<'a, E> {
+    q: MatRef<'a, E>,
+    k: MatRef<'a, E>,
+    v: MatRef<'a, E>,
+    /// Kᵀ and Vᵀ (d_head × seq, row-major).
+    k_t: &'a [E],
+    v_t: &'a [E],
+}
+
+/// Alg. 1 for one head; `out` (seq × d_head) starts at zero.
 fn forward_head<E: KernelFloat>(
-    q: &[E],
-    k: &[E],
-    v: &[E],
+    x: &HeadViews<'_, E>,
     vis: &Visibility,
-    dh: usize,
     scale: E,
-) -> (Vec<E>, Vec<E>) {
-    let seq = vis.seq;
-    let mut out = vec![E::zero(); seq * dh];
-    let mut lse = vec![E::infinity(); seq];
-    let mut s = [E::zero(); BLOCK_Q * BLOCK_K];
-    let mut row_max = [E::neg_infinity(); BLOCK_Q];
-    let mut row_sum = [E::zero(); BLOCK_Q];
+    ws: &mut Workspace<E>,
+    out: &mut [E],
+    lse: &mut [E],
+) {
+    let (seq, dh) = (vis.seq, x.q.cols);
     for qb in blocks(0..seq, BLOCK_Q) {
         let nq = qb.len();
         let acc = &mut out[qb.start * dh..qb.end * dh];
-        row_max[..nq].fill(E::neg_infinity());
-        row_sum[..nq].fill(E::zero());
-        let q_blk = MatRef::rows(&q[qb.start * dh..], nq, dh, dh);
+        let (row_max, row_sum) = (&mut ws.row_max[..nq], &mut ws.row_sum[..nq]);
+        row_max.fill(E::neg_infinity());
+        row_sum.fill(E::zero());
+        let q_blk = x.q.row_block(qb.start, nq);
         for kb in blocks(vis.key_range(qb.clone()), BLOCK_K) {
             let nk = kb.len();
-            let s = &mut s[..nq * nk];
+            let s = &mut ws.scores[..nq * nk];
             gemm(
                 s,
                 nk,
                 q_blk,
-                MatRef::rows(&k[kb.start * dh..], nk, dh, dh).t(),
+                MatRef::rows(&x.k_t[kb.start..], dh, nk, seq),
                 scale,
                 false,
             );
@@ -127,18 +184,13 @@ fn forward_head<E: KernelFloat>(
             }
             for r in 0..nq {
                 let row = &mut s[r * nk..(r + 1) * nk];
-                let m_new = row.iter().copied().fold(row_max[r], E::max);
+                let m_new = E::row_max(row, row_max[r]);
                 if m_new == E::neg_infinity() {
                     row.fill(E::zero()); // nothing visible yet in this row: P = 0
                     continue;
                 }
                 let alpha = (row_max[r] - m_new).exp();
-                let mut sum = E::zero();
-                for x in row.iter_mut() {
-                    *x = (*x - m_new).exp();
-                    sum += *x;
-                }
-                row_sum[r] = row_sum[r] * alpha + sum;
+                row_sum[r] = row_sum[r] * alpha + E::exp_shift_sum(row, m_new);
                 row_max[r] = m_new;
                 if alpha != E::one() {
                     acc[r * dh..(r + 1) * dh]
@@ -150,7 +202,7 @@ fn forward_head<E: KernelFloat>(
                 acc,
                 dh,
                 MatRef::rows(s, nq, nk, nk),
-                MatRef::rows(&v[kb.start * dh..], nk, dh, dh),
+                x.v.row_block(kb.start, nk),
                 E::one(),
                 true,
             );
@@ -160,10 +212,11 @@ fn forward_head<E: KernelFloat>(
                 let inv = row_sum[r].recip();
                 acc[r * dh..(r + 1) * dh].iter_mut().for_each(|o| *o *= inv);
                 lse[qb.start + r] = row_max[r] + row_sum[r].ln();
+            } else {
+                lse[qb.start + r] = E::infinity();
             }
         }
     }
-    (out, lse)
 }
 
 /// Attention of (batch, seq, heads·d_head) inputs; `lengths` are the true lengths per example.
@@ -176,71 +229,77 @@ pub(crate) fn forward<E: KernelFloat>(
     lengths: &[usize],
 ) -> ForwardOut<E> {
     let scale = E::of(1.0 / (dims.d_head as f64).sqrt());
-    let heads: Vec<(Vec<E>, Vec<E>)> = (0..dims.batch * dims.heads)
-        .into_par_iter()
-        .map(|bh| {
-            let (b, h) = (bh / dims.heads, bh % dims.heads);
-            let vis = Visibility::new(spec, lengths[b], dims.seq);
-            let (qh, kh, vh) = (
-                dims.gather(q, b, h),
-                dims.gather(k, b, h),
-                dims.gather(v, b, h),
-            );
-            forward_head(&qh, &kh, &vh, &vis, dims.d_head, scale)
-        })
-        .collect();
+    let mut heads = vec![E::zero(); q.len()];
+    let mut lse = vec![E::zero(); dims.batch * dims.heads * dims.seq];
+    heads
+        .par_chunks_mut(dims.head_len())
+        .zip(lse.par_chunks_mut(dims.seq))
+        .enumerate()
+        .for_each_init(
+            || Workspace::new(&dims),
+            |ws, (bh, (out, lse))| {
+                let (b, h) = (bh / dims.heads, bh % dims.heads);
+                let vis = Visibility::new(spec, lengths[b], dims.seq);
+                dims.pack_transposed(k, b, h, &mut ws.k_t);
+                let (k_t, v_t) = (std::mem::take(&mut ws.k_t), std::mem::take(&mut ws.v_t));
+                let views = HeadViews {
+                    q: dims.head(q, b, h),
+                    k: dims.head(k, b, h),
+                    v: dims.head(v, b, h),
+                    k_t: &k_t,
+                    v_t: &v_t,
+                };
+                forward_head(&views, &vis, scale, ws, out, lse);
+                (ws.k_t, ws.v_t) = (k_t, v_t);
+            },
+        );
     let mut out = vec![E::zero(); q.len()];
-    let mut lse = Vec::with_capacity(dims.batch * dims.heads * dims.seq);
-    for (bh, (o, l)) in heads.into_iter().enumerate() {
-        dims.scatter_add(&mut out, &o, bh / dims.heads, bh % dims.heads);
-        lse.extend_from_slice(&l);
-    }
+    dims.scatter_heads(&mut out, &heads, false);
     ForwardOut { out, lse }
 }
 
-/// The gathered per-head tensors the backward pass reads.
-struct HeadInputs<'a, E> {
-    q: &'a [E],
-    k: &'a [E],
-    v: &'a [E],
-    grad_out: &'a [E],
+/// Per-head backward inputs besides the forward views.
+struct HeadGrads<'a, E> {
+    out: MatRef<'a, E>,
+    grad_out: MatRef<'a, E>,
     lse: &'a [E],
-    /// Dᵢ = rowsum(dO ⊙ O).
-    delta: &'a [E],
 }
 
-/// Returns (dQ, dK, dV) of one head, each seq × d_head.
+/// Alg. 2 for one head; writes (adds) dQ, dK, dV (each seq × d_head, zeroed by the caller).
 fn backward_head<E: KernelFloat>(
-    x: &HeadInputs<'_, E>,
+    x: &HeadViews<'_, E>,
+    g: &HeadGrads<'_, E>,
     vis: &Visibility,
-    dh: usize,
     scale: E,
-) -> [Vec<E>; 3] {
-    let seq = vis.seq;
-    let (mut dq, mut dk, mut dv) = (
-        vec![E::zero(); seq * dh],
-        vec![E::zero(); seq * dh],
-        vec![E::zero(); seq * dh],
-    );
-    let mut p = [E::zero(); BLOCK_Q * BLOCK_K];
-    let mut dp = [E::zero(); BLOCK_Q * BLOCK_K];
+    ws: &mut Workspace<E>,
+    [dq, dk, dv]: [&mut [E]; 3],
+) {
+    let (seq, dh) = (vis.seq, x.q.cols);
+    // Dᵢ = rowsum(dO ⊙ O).
+    for (i, d) in ws.delta.iter_mut().enumerate() {
+        let (o, go) = (
+            &g.out.data[i * g.out.row_stride..],
+            &g.grad_out.data[i * g.grad_out.row_stride..],
+        );
+        *d = (0..dh).map(|c| o[c] * go[c]).sum();
+    }
     for kb in blocks(0..seq, BLOCK_K) {
         let nk = kb.len();
-        let k_blk = MatRef::rows(&x.k[kb.start * dh..], nk, dh, dh);
-        let v_blk = MatRef::rows(&x.v[kb.start * dh..], nk, dh, dh);
+        let k_blk = x.k.row_block(kb.start, nk);
+        let k_t_blk = MatRef::rows(&x.k_t[kb.start..], dh, nk, seq);
+        let v_t_blk = MatRef::rows(&x.v_t[kb.start..], dh, nk, seq);
         for qb in blocks(vis.query_range(kb.clone()), BLOCK_Q) {
             let nq = qb.len();
-            let p = &mut p[..nq * nk];
-            let dp = &mut dp[..nq * nk];
-            let q_blk = MatRef::rows(&x.q[qb.start * dh..], nq, dh, dh);
-            let do_blk = MatRef::rows(&x.grad_out[qb.start * dh..], nq, dh, dh);
-            gemm(p, nk, q_blk, k_blk.t(), scale, false);
+            let p = &mut ws.scores[..nq * nk];
+            let dp = &mut ws.grad_scores[..nq * nk];
+            let q_blk = x.q.row_block(qb.start, nq);
+            let do_blk = g.grad_out.row_block(qb.start, nq);
+            gemm(p, nk, q_blk, k_t_blk, scale, false);
             if !vis.all_visible(qb.clone(), kb.clone()) {
                 mask_scores(p, vis, &qb, &kb);
             }
             for (r, row) in p.chunks_exact_mut(nk).enumerate() {
-                let lse = x.lse[qb.start + r];
-                row.iter_mut().for_each(|s| *s = (*s - lse).exp());
+                E::exp_shift_sum(row, g.lse[qb.start + r]);
             }
             gemm(
                 &mut dv[kb.start * dh..],
@@ -250,63 +309,70 @@ fn backward_head<E: KernelFloat>(
                 E::one(),
                 true,
             );
-            gemm(dp, nk, do_blk, v_blk.t(), E::one(), false);
+            gemm(dp, nk, do_blk, v_t_blk, E::one(), false);
             for (r, (ds, pr)) in dp.chunks_exact_mut(nk).zip(p.chunks_exact(nk)).enumerate() {
-                let d = x.delta[qb.start + r];
-                for (ds, &pv) in ds.iter_mut().zip(pr) {
-                    *ds = pv * (*ds - d);
-                }
+                E::softmax_grad(ds, pr, ws.delta[qb.start + r]);
             }
             let ds = MatRef::rows(&dp[..], nq, nk, nk);
             gemm(&mut dq[qb.start * dh..], dh, ds, k_blk, scale, true);
             gemm(&mut dk[kb.start * dh..], dh, ds.t(), q_blk, scale, true);
         }
     }
-    [dq, dk, dv]
 }
 
-/// Accumulates the gradients of q, k and v into `grads` (each batch × seq × d_model).
+/// The gradients of q, k and v, each head-major (batch, heads, seq, d_head); add them into the
+/// inputs' gradients with [`scatter_grad`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<E: KernelFloat>(
     q: &[E],
     k: &[E],
     v: &[E],
-    fwd: &ForwardOut<E>,
+    out: &[E],
+    lse: &[E],
     grad_out: &[E],
     dims: Dims,
     spec: &AttentionSpec,
     lengths: &[usize],
-    grads: [&mut [E]; 3],
-) {
+) -> [Vec<E>; 3] {
     let scale = E::of(1.0 / (dims.d_head as f64).sqrt());
-    let dh = dims.d_head;
-    let heads: Vec<[Vec<E>; 3]> = (0..dims.batch * dims.heads)
-        .into_par_iter()
-        .map(|bh| {
-            let (b, h) = (bh / dims.heads, bh % dims.heads);
-            let vis = Visibility::new(spec, lengths[b], dims.seq);
-            let (o, go) = (dims.gather(&fwd.out, b, h), dims.gather(grad_out, b, h));
-            let delta: Vec<E> = o
-                .chunks_exact(dh)
-                .zip(go.chunks_exact(dh))
-                .map(|(o, g)| o.iter().zip(g).map(|(&a, &b)| a * b).sum())
-                .collect();
-            let inputs = HeadInputs {
-                q: &dims.gather(q, b, h),
-                k: &dims.gather(k, b, h),
-                v: &dims.gather(v, b, h),
-                grad_out: &go,
-                lse: &fwd.lse[bh * dims.seq..(bh + 1) * dims.seq],
-                delta: &delta,
-            };
-            backward_head(&inputs, &vis, dh, scale)
-        })
-        .collect();
-    let [gq, gk, gv] = grads;
-    for (bh, [dq, dk, dv]) in heads.into_iter().enumerate() {
-        let (b, h) = (bh / dims.heads, bh % dims.heads);
-        dims.scatter_add(gq, &dq, b, h);
-        dims.scatter_add(gk, &dk, b, h);
-        dims.scatter_add(gv, &dv, b, h);
-    }
+    let hl = dims.head_len();
+    let [mut dq, mut dk, mut dv] = [
+        vec![E::zero(); q.len()],
+        vec![E::zero(); q.len()],
+        vec![E::zero(); q.len()],
+    ];
+    dq.par_chunks_mut(hl)
+        .zip(dk.par_chunks_mut(hl))
+        .zip(dv.par_chunks_mut(hl))
+        .enumerate()
+        .for_each_init(
+            || Workspace::new(&dims),
+            |ws, (bh, ((dq, dk), dv))| {
+                let (b, h) = (bh / dims.heads, bh % dims.heads);
+                let vis = Visibility::new(spec, lengths[b], dims.seq);
+                dims.pack_transposed(k, b, h, &mut ws.k_t);
+                dims.pack_transposed(v, b, h, &mut ws.v_t);
+                let (k_t, v_t) = (std::mem::take(&mut ws.k_t), std::mem::take(&mut ws.v_t));
+                let views = HeadViews {
+                    q: dims.head(q, b, h),
+                    k: dims.head(k, b, h),
+                    v: dims.head(v, b, h),
+                    k_t: &k_t,
+                    v_t: &v_t,
+                };
+                let grads = HeadGrads {
+                    out: dims.head(out, b, h),
+                    grad_out: dims.head(grad_out, b, h),
+                    lse: &lse[bh * dims.seq..(bh + 1) * dims.seq],
+                };
+                backward_head(&views, &grads, &vis, scale, ws, [dq, dk, dv]);
+                (ws.k_t, ws.v_t) = (k_t, v_t);
+            },
+        );
+    [dq, dk, dv]
+}
+
+/// Adds a head-major gradient from [`backward`] into a (batch, seq, d_model) gradient buffer.
+pub(crate) fn scatter_grad<E: KernelFloat>(dims: Dims, dst: &mut [E], heads: &[E]) {
+    dims.scatter_heads(dst, heads, true);
 }

@@ -40,7 +40,7 @@ impl Visibility {
     pub fn sees(&self, i: usize, j: usize) -> bool {
         j < self.len
             && (!self.causal || j <= i)
-            && self.window.map_or(true, |w| (i / w).abs_diff(j / w) <= 1)
+            && self.window.is_none_or(|w| (i / w).abs_diff(j / w) <= 1)
     }
 
     /// The smallest key range holding every key visible to some query in `queries`.
@@ -82,9 +82,9 @@ impl Visibility {
         let (kj, ko) = (keys.start, keys.end - 1);
         ko < self.len
             && (!self.causal || ko <= qi)
-            && self.window.map_or(true, |w| {
-                (qo / w).abs_diff(kj / w) <= 1 && (qi / w).abs_diff(ko / w) <= 1
-            })
+            && self
+                .window
+                .is_none_or(|w| (qo / w).abs_diff(kj / w) <= 1 && (qi / w).abs_diff(ko / w) <= 1)
     }
 }
 

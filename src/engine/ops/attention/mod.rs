@@ -8,7 +8,7 @@ mod mask;
 
 use dfdx::prelude::*;
 
-use super::{grad_mut, host, restore_grad, take_grad, KernelFloat};
+use super::{grad_of, host, take_grad, KernelFloat};
 pub use composed::attention_composed;
 pub use mask::AttentionSpec;
 
@@ -53,7 +53,7 @@ fn check_inputs(
         "attention: q, k and v must have one shape"
     );
     assert!(
-        spec.heads > 0 && shape.2 % spec.heads == 0,
+        spec.heads > 0 && shape.2.is_multiple_of(spec.heads),
         "attention: heads must divide the width"
     );
     assert_eq!(lengths.len(), shape.0, "attention: one length per example");
@@ -79,30 +79,35 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (k, tk) = k.try_contiguous()?.split_tape();
     let (v, tv) = v.try_contiguous()?.split_tape();
     let mut tape = tq.merge(tk).merge(tv);
-    let (qh, kh, vh) = (host(&q), host(&k), host(&v));
+    // Backward reads q, k, v: keep their host copies and only the tensors' ghosts.
+    let (qh, kh, vh) = (host(&q)?, host(&k)?, host(&v)?);
     let fwd = flash::forward(&qh, &kh, &vh, dims, spec, lengths);
-    let out = q.device().try_tensor_from_vec(fwd.out.clone(), shape)?;
-    let out_id = out.clone();
+    let out = q.device().try_tensor_from_vec(fwd.out, shape)?;
+    let (q, k, v) = (q.ghost(), k.ghost(), v.ghost());
+    // The backward pass reads O (for Dᵢ = rowsum(dO ⊙ O)): keep the output's data, shared
+    // with the tensor handed on, rather than a copy.
+    let out_kept = out.clone();
+    let lse = fwd.lse;
     let (spec, lengths) = (*spec, lengths.to_vec());
     tape.add_backward_op(move |grads| {
-        let g = take_grad(grads, &out_id)?;
-        // The three inputs may be one tensor (self-attention without projections), so each
-        // gradient is accumulated through its own borrow.
-        let mut parts = [
-            vec![E::zero(); qh.len()],
-            vec![E::zero(); qh.len()],
-            vec![E::zero(); qh.len()],
-        ];
-        {
-            let [a, b, c] = &mut parts;
-            flash::backward(&qh, &kh, &vh, &fwd, &g, dims, &spec, &lengths, [a, b, c]);
-        }
+        let g = take_grad!(grads, &out_kept);
+        let parts = flash::backward(
+            &qh,
+            &kh,
+            &vh,
+            &host(&out_kept)?,
+            &lse,
+            &g,
+            dims,
+            &spec,
+            &lengths,
+        );
+        // q, k and v may be one tensor (self-attention without projections): each gradient
+        // is added through its own borrow.
         for (t, part) in [&q, &k, &v].into_iter().zip(&parts) {
-            for (x, &y) in grad_mut(grads, t)?.iter_mut().zip(part) {
-                *x += y;
-            }
+            flash::scatter_grad(dims, grad_of!(grads, t), part);
         }
-        restore_grad(grads, &out_id, g)
+        Ok(())
     });
     Ok(out.put_tape(tape))
 }

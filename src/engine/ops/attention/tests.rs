@@ -141,3 +141,60 @@ fn fused_matches_composed_across_blocks() {
         .collect();
     assert_close(&gf, &gc, 2e-4, "shared input");
 }
+
+/// Path-X length: local attention in windows of 4096 over 16,384 positions, checked row by row
+/// against a direct f64 softmax over each row's visible keys. Slow in debug builds.
+#[test]
+#[ignore = "acceptance length: run with `cargo test --release -- --ignored`"]
+fn local_attention_at_path_x_length() {
+    let dev = Cpu::default();
+    let (seq, width, window) = (16_384, 32, 4096);
+    let make = |seed| {
+        let v: Vec<f32> = random_values(seq * width, seed)
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        dev.tensor_from_vec(v, (1, seq, width))
+    };
+    let (q, k, v) = (make(70), make(71), make(72));
+    let spec = AttentionSpec::new(
+        1,
+        AttentionKind::Local {
+            window,
+            causal: false,
+        },
+    );
+    let out = attention_cpu(q.clone(), k.clone(), v.clone(), &spec, &[seq])
+        .unwrap()
+        .as_vec();
+    let (q, k, v) = (q.as_vec(), k.as_vec(), v.as_vec());
+    let scale = 1.0 / (width as f64).sqrt();
+    for &i in &[0, 4095, 4096, 9000, 16_383] {
+        let block = i / window;
+        let keys = block.saturating_sub(1) * window..((block + 2) * window).min(seq);
+        let scores: Vec<f64> = keys
+            .clone()
+            .map(|j| {
+                (0..width)
+                    .map(|c| q[i * width + c] as f64 * k[j * width + c] as f64)
+                    .sum::<f64>()
+                    * scale
+            })
+            .collect();
+        let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        for c in 0..width {
+            let expected: f64 = keys
+                .clone()
+                .zip(&weights)
+                .map(|(j, w)| w * v[j * width + c] as f64)
+                .sum::<f64>()
+                / total;
+            assert!(
+                (out[i * width + c] as f64 - expected).abs() < 1e-4,
+                "row {i}, column {c}"
+            );
+        }
+    }
+}
