@@ -78,13 +78,8 @@ fn masked_pretraining_then_fine_tuning_in_one_run_folder() {
         Some(&summary.run_dir.join("vocab.json")),
     )
     .unwrap();
-    lra::train::compile::build_model(
-        &x,
-        &dataset,
-        lra::train::compile::Role::Finetune,
-        &mut store,
-    )
-    .unwrap();
+    let shape = lra::train::compile::DataShape::of(&dataset, lra::train::compile::Role::Finetune);
+    lra::train::compile::build_model(&x, shape, &mut store).unwrap();
     let transferred = lra::train::transfer::load_pretrained(from, &mut store).unwrap();
     let mut checked = 0;
     for (id, p) in store.iter() {

@@ -122,7 +122,7 @@ impl RSection {
 
     /// Sets `name` only if it still holds its built-in default (or nothing).
     pub fn set_if_default(&mut self, name: &'static str, value: ValueKind, origin: Origin) {
-        if self.get(name).map_or(true, |f| f.origin.is_default()) {
+        if self.get(name).is_none_or(|f| f.origin.is_default()) {
             self.set(name, value, origin);
         }
     }

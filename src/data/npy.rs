@@ -153,7 +153,7 @@ pub fn write_strings(rows: &[Vec<String>]) -> Vec<u8> {
             out.extend((c as u32).to_le_bytes());
             n += 1;
         }
-        out.extend(std::iter::repeat(0u8).take(4 * (chars - n)));
+        out.extend(std::iter::repeat_n(0u8, 4 * (chars - n)));
     }
     out
 }

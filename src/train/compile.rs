@@ -5,6 +5,7 @@ use super::error::{Result, RunError};
 use super::objective::{Corruption, Denoiser};
 use crate::data::{self, DataConfig, Dataset};
 use crate::engine::layers::encoder::InputKind;
+use crate::engine::layers::norm::NormKind;
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
@@ -71,26 +72,50 @@ pub enum Role {
     Finetune,
 }
 
-/// The model's input layer for this dataset.
-pub fn input_kind(dataset: &Dataset, role: Role) -> InputKind {
-    match (dataset.input, role) {
-        (data::InputKind::Tokens, _) => InputKind::Tokens {
-            vocab: dataset.vocab.len(),
-        },
-        (data::InputKind::Continuous { .. }, Role::Pretrain(corruption)) => InputKind::Continuous {
-            channels: Denoiser::channels(corruption),
-        },
-        (data::InputKind::Continuous { .. }, Role::Finetune) => {
-            InputKind::Continuous { channels: 1 }
+/// What the data decides about a model: its input layer, its classes, and whether it
+/// classifies pairs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DataShape {
+    pub input: InputKind,
+    pub n_classes: usize,
+    pub paired: bool,
+}
+
+impl DataShape {
+    /// The shape `dataset` gives a model built for `role`.
+    pub fn of(dataset: &Dataset, role: Role) -> Self {
+        let tokens = matches!(dataset.input, data::InputKind::Tokens);
+        DataShape {
+            input: input_kind(tokens, dataset.vocab.len(), role),
+            n_classes: dataset.num_classes,
+            paired: dataset.paired,
+        }
+    }
+
+    /// The shape from the spec alone, with the task's nominal vocabulary (what `check`'s
+    /// estimate assumes).
+    pub fn nominal(x: &ExperimentSpec, role: Role) -> Self {
+        DataShape {
+            input: input_kind(!x.task.is_continuous(), x.task.nominal_vocab(), role),
+            n_classes: x.task.n_classes,
+            paired: x.task.documents() == 2,
         }
     }
 }
 
-pub fn transformer_config(
-    x: &ExperimentSpec,
-    dataset: &Dataset,
-    role: Role,
-) -> Result<TransformerConfig> {
+/// The model's input layer: a token embedding, or a linear map of pixel values (with the
+/// mask-indicator channel during masked pretraining).
+fn input_kind(tokens: bool, vocab: usize, role: Role) -> InputKind {
+    match (tokens, role) {
+        (true, _) => InputKind::Tokens { vocab },
+        (false, Role::Pretrain(corruption)) => InputKind::Continuous {
+            channels: Denoiser::channels(corruption),
+        },
+        (false, Role::Finetune) => InputKind::Continuous { channels: 1 },
+    }
+}
+
+pub fn transformer_config(x: &ExperimentSpec, shape: DataShape) -> Result<TransformerConfig> {
     let m = &x.model;
     let LayerSpec::Transformer(t) = &m.layer else {
         return Err(RunError::UnsupportedModel {
@@ -103,12 +128,6 @@ pub fn transformer_config(
             why: "the Transformer's feed-forward uses GELU".into(),
         });
     }
-    if m.norm_kind == spec::NormKind::Batch {
-        return Err(RunError::Unsupported {
-            what: "norm_kind batch".into(),
-            why: "the Transformer uses layer norm".into(),
-        });
-    }
     let attention = match (t.attention, m.bidirectional) {
         (spec::Attention::Full, true) => AttentionKind::Full,
         (spec::Attention::Full, false) => AttentionKind::Causal,
@@ -118,7 +137,7 @@ pub fn transformer_config(
         },
     };
     Ok(TransformerConfig {
-        input: input_kind(dataset, role),
+        input: shape.input,
         max_len: x.task.max_len,
         d_model: m.d_model,
         layers: m.layers,
@@ -128,6 +147,10 @@ pub fn transformer_config(
         norm: match m.norm {
             spec::NormPlace::Pre => NormPlacement::Pre,
             spec::NormPlace::Post => NormPlacement::Post,
+        },
+        norm_kind: match m.norm_kind {
+            spec::NormKind::Layer => NormKind::Layer,
+            spec::NormKind::Batch => NormKind::Batch,
         },
         position: match t.position {
             spec::Position::None => PositionKind::None,
@@ -142,21 +165,21 @@ pub fn transformer_config(
             spec::Pool::Last => PoolKind::Last,
             spec::Pool::First => PoolKind::First,
         },
-        n_classes: dataset.num_classes,
-        two_tower: dataset.paired,
+        n_classes: shape.n_classes,
+        two_tower: shape.paired,
     })
 }
 
-/// Builds the spec's model in `store`, sized for `dataset` (vocabulary, classes, pairs).
+/// Builds the spec's model in `store`, sized by `shape` (usually [`DataShape::of`] the
+/// dataset).
 pub fn build_model<D: EngineDevice>(
     x: &ExperimentSpec,
-    dataset: &Dataset,
-    role: Role,
+    shape: DataShape,
     store: &mut ParamStore<D>,
 ) -> Result<Model> {
     match &x.model.layer {
         LayerSpec::Transformer(_) => Ok(Model::Transformer(Transformer::build(
-            transformer_config(x, dataset, role)?,
+            transformer_config(x, shape)?,
             store,
         )?)),
         _ => Err(RunError::UnsupportedModel {

@@ -30,7 +30,7 @@ use crate::engine::layers::Scope;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 use crate::spec::{Device, ExperimentSpec};
-use compile::Role;
+use compile::{DataShape, Role};
 use metrics::{MetricsLog, Record};
 use objective::{Corruption, Denoiser, Objective};
 use phase::{train_phase, PhaseContext};
@@ -148,7 +148,11 @@ fn run_on<D: EngineDevice>(
         (Some(pretrain), None) => {
             let corruption = Corruption::from(pretrain.objective);
             let mut store = ParamStore::new(device.clone(), x.seed);
-            let model = compile::build_model(x, &dataset, Role::Pretrain(corruption), &mut store)?;
+            let model = compile::build_model(
+                x,
+                DataShape::of(&dataset, Role::Pretrain(corruption)),
+                &mut store,
+            )?;
             let outputs = Denoiser::outputs(pretrain.loss, dataset.input, dataset.vocab.len());
             let head = PredictionHead::build(
                 Scope::root(&mut store).sub("pretrain_head"),
@@ -175,7 +179,7 @@ fn run_on<D: EngineDevice>(
     };
 
     let mut store = ParamStore::new(device, x.seed);
-    let model = compile::build_model(x, &dataset, Role::Finetune, &mut store)?;
+    let model = compile::build_model(x, DataShape::of(&dataset, Role::Finetune), &mut store)?;
     if let Some(path) = &pretrained {
         let count = transfer::load_pretrained(path, &mut store)?;
         if !options.quiet {

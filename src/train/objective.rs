@@ -235,7 +235,7 @@ impl Denoiser {
             train,
             lengths: &d.lengths,
         };
-        let predictions: Rows<D, T> = self.head.forward(encoded, &ctx);
+        let predictions: Rows<D, T> = self.head.forward(encoded, &ctx)?;
         let host = predictions.as_vec();
         let weight: f64 = d.weights.iter().map(|&w| w as f64).sum();
         let mut stats = Stats {
