@@ -29,13 +29,24 @@ pub fn count_tokens<'a>(
             }
         }
         VocabKind::Char => {
-            let mut chars: HashMap<char, usize> = HashMap::new();
+            // Most text is ASCII: count it in a table, the rest in a map.
+            let mut ascii = [0usize; 128];
+            let mut other: HashMap<char, usize> = HashMap::new();
             for text in texts {
                 for c in text.chars() {
-                    *chars.entry(c).or_default() += 1;
+                    match ascii.get_mut(c as usize) {
+                        Some(n) => *n += 1,
+                        None => *other.entry(c).or_default() += 1,
+                    }
                 }
             }
-            counts.extend(chars.into_iter().map(|(c, n)| (c.to_string(), n)));
+            let ascii = (0u8..128).map(|b| (b as char, ascii[b as usize]));
+            counts.extend(
+                ascii
+                    .chain(other)
+                    .filter(|&(_, n)| n > 0)
+                    .map(|(c, n)| (c.to_string(), n)),
+            );
         }
         VocabKind::Byte | VocabKind::Pixel => {}
     }
@@ -45,7 +56,8 @@ pub fn count_tokens<'a>(
 /// Turns text into ids with a fixed vocabulary.
 pub struct Encoder<'v> {
     vocab: &'v Vocab,
-    /// Character ids looked up once, for the per-character hot loop.
+    /// Character ids looked up once, for the per-character hot loop: ASCII in a table.
+    ascii: [u16; 128],
     chars: HashMap<char, u16>,
     max_len: usize,
 }
@@ -67,8 +79,15 @@ impl<'v> Encoder<'v> {
                 .collect(),
             _ => HashMap::new(),
         };
+        let mut ascii = [vocab.unk() as u16; 128];
+        for (&c, &id) in &chars {
+            if let Some(slot) = ascii.get_mut(c as usize) {
+                *slot = id;
+            }
+        }
         Encoder {
             vocab,
+            ascii,
             chars,
             max_len: max_len.max(1),
         }
@@ -89,7 +108,10 @@ impl<'v> Encoder<'v> {
                 out.extend(
                     text.chars()
                         .take(keep)
-                        .map(|c| self.chars.get(&c).copied().unwrap_or(unk)),
+                        .map(|c| match self.ascii.get(c as usize) {
+                            Some(&id) => id,
+                            None => self.chars.get(&c).copied().unwrap_or(unk),
+                        }),
                 )
             }
             VocabKind::Byte => out.extend(text.bytes().take(keep).map(|b| 4 + b as u16)),

@@ -229,6 +229,38 @@ pub fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
     out
 }
 
+/// The dilated value at one pixel: the maximum of the pixels at `offsets` from it.
+pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
+    offsets
+        .iter()
+        .filter(|&&(dy, dx)| grid.contains(y + dy, x + dx))
+        .map(|&(dy, dx)| grid.data[((y + dy) as usize) * grid.width + (x + dx) as usize])
+        .fold(0.0, f32::max)
+}
+
+/// The pixels whose dilated value is at most `threshold`, row-major, without building the
+/// dilated grid: a pixel is ruled out at the first neighbour above the threshold.
+pub fn free_after_dilation(grid: &Grid, offsets: &[(i64, i64)], threshold: f32) -> Vec<usize> {
+    let (h, w) = (grid.height as i64, grid.width as i64);
+    let mut free = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let blocked = offsets.iter().any(|&(dy, dx)| {
+                let (sy, sx) = (y + dy, x + dx);
+                sy >= 0
+                    && sx >= 0
+                    && sy < h
+                    && sx < w
+                    && grid.data[(sy * w + sx) as usize] > threshold
+            });
+            if !blocked {
+                free.push((y * w + x) as usize);
+            }
+        }
+    }
+    free
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +292,8 @@ mod tests {
         g.set(3, 3, 1.0);
         let d = dilate(&g, &disk(1));
         assert_eq!(d.data.iter().filter(|&&v| v > 0.0).count(), 5);
+        assert_eq!(dilated_at(&g, 2, 3, &disk(1)), 1.0);
+        assert_eq!(dilated_at(&g, 2, 2, &disk(1)), 0.0);
+        assert_eq!(free_after_dilation(&g, &disk(1), 0.5).len(), 49 - 5);
     }
 }
