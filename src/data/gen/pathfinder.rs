@@ -159,10 +159,11 @@ impl Placed {
         }
     }
 
-    /// Largest `mask + stencil mask` over the canvas.
+    /// Largest `mask + stencil mask` over the canvas. Only the stencil's window matters: mask
+    /// values never exceed 1, below the reference's 1.8 crossing threshold.
     fn overlap(&self, mask: &Grid) -> f32 {
         let stencil = &self.stencil.mask.data;
-        let mut best = mask.data.iter().copied().fold(0.0f32, f32::max);
+        let mut best = 0.0f32;
         self.for_each(mask, |c, s| best = best.max(mask.data[c] + stencil[s]));
         best
     }
@@ -314,22 +315,16 @@ impl<'p> Painter<'p> {
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            let mut lined = mask.clone();
-            let (h, w) = (lined.height, lined.width);
-            for y in 0..h {
-                for x in 0..w {
-                    if y < border || x < border || y + border >= h || x + border >= w {
-                        lined.set(y, x, 1.0);
-                    }
-                }
-            }
+            let (h, w) = (mask.height, mask.width);
             if let Some(min_share) = stop_with_availability {
-                let free = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-                if (free as f64) < min_share * (h * w) as f64 {
+                let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+                if (open as f64) < min_share * (h * w) as f64 {
                     return None;
                 }
             }
-            let free = free_after_dilation(&lined, &stencil.kernel, FREE_BELOW);
+            // The tail must leave room for the paddle and its margin: the mask dilated by the
+            // paddle's own shape must be free there.
+            let free = free_after_dilation(mask, border, &stencil.kernel, FREE_BELOW);
             if free.is_empty() {
                 return None;
             }
