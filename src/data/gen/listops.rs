@@ -126,18 +126,17 @@ impl ListOpsGen {
         loop {
             codes.clear();
             let mut length = 0;
-            if self.tree(rng, 1, &mut length, &mut codes).is_some() {
-                if length > self.min_len && length < self.max_len {
-                    // Only accepted trees are written out and evaluated.
-                    let mut text = Vec::with_capacity(4 * length);
-                    let value = render(&codes, &mut 0, &mut text);
-                    let source = String::from_utf8(text).expect("ASCII symbols");
-                    return Expression {
-                        source,
-                        value,
-                        length,
-                    };
-                }
+            let complete = self.tree(rng, 1, &mut length, &mut codes).is_some();
+            if complete && length > self.min_len && length < self.max_len {
+                // Only accepted trees are written out and evaluated.
+                let mut text = Vec::with_capacity(4 * length);
+                let value = render(&codes, &mut 0, &mut text);
+                let source = String::from_utf8(text).expect("ASCII symbols");
+                return Expression {
+                    source,
+                    value,
+                    length,
+                };
             }
         }
     }
