@@ -55,6 +55,9 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Make, describe and draw LRA data.
+    #[command(subcommand)]
+    Data(lra::data::cli::DataCommand),
     /// Print the fully resolved spec, each value with where it came from.
     Explain {
         file: PathBuf,
@@ -69,6 +72,13 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
         Command::Explain { file, json } => commands::explain::run(&file, json),
+        Command::Data(command) => match lra::data::cli::run(command) {
+            Ok(()) => commands::EXIT_OK,
+            Err(report) => {
+                eprintln!("{report:?}");
+                commands::EXIT_ERRORS
+            }
+        },
         Command::Run {
             file,
             only,

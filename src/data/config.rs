@@ -5,15 +5,17 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
+    #[value(name = "listops")]
     ListOps,
     Text,
     Retrieval,
     Image,
     Pathfinder,
     /// Pathfinder at resolution 128.
+    #[value(name = "pathx")]
     PathX,
 }
 

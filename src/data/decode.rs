@@ -4,11 +4,10 @@ use std::path::Path;
 
 use super::error::DataError;
 
-/// LRA's grayscale: `0.2989 R + 0.5870 G + 0.1140 B`, rounded.
+/// LRA's grayscale: `0.2989 R + 0.5870 G + 0.1140 B`, rounded half up (in exact integer
+/// arithmetic; the weights sum to 0.9999, so white stays 255).
 pub fn gray_from_rgb(r: u8, g: u8, b: u8) -> u8 {
-    (0.2989 * r as f32 + 0.5870 * g as f32 + 0.1140 * b as f32)
-        .round()
-        .clamp(0.0, 255.0) as u8
+    ((2989 * r as u32 + 5870 * g as u32 + 1140 * b as u32 + 5000) / 10000) as u8
 }
 
 /// Decodes a PNG or JPEG into `out` (row-major grayscale), checking it is `side` x `side`.

@@ -53,7 +53,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, DataError> {
         }
         let fields = tab_fields(path, number, line, 2, "Source<TAB>Target")?;
         let source = utf8(path, number, fields[0])?;
-        if !source.split_ascii_whitespace().all(is_symbol) {
+        if scan(source).any(|symbol| symbol.is_err()) {
             return Err(DataError::malformed(
                 path,
                 number,
@@ -69,11 +69,6 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, DataError> {
         Ok(())
     })?;
     Ok(rows)
-}
-
-fn is_symbol(token: &str) -> bool {
-    matches!(token, "(" | ")" | "]" | "[MIN" | "[MAX" | "[MED" | "[SM")
-        || (token.len() == 1 && token.as_bytes()[0].is_ascii_digit())
 }
 
 /// The four operators of LRA's ListOps.
@@ -99,10 +94,6 @@ impl Op {
         }
     }
 
-    fn parse(token: &str) -> Option<Op> {
-        Op::ALL.into_iter().find(|op| op.symbol() == token)
-    }
-
     pub fn apply(self, args: &mut [u8]) -> u8 {
         match self {
             Op::Min => *args.iter().min().expect("an operator has arguments"),
@@ -121,30 +112,89 @@ impl Op {
     }
 }
 
+/// One ListOps symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symbol {
+    /// `(` or `)`: grouping only, carries no meaning.
+    Paren,
+    Op(Op),
+    /// `]`, which closes an operator.
+    End,
+    Digit(u8),
+}
+
+impl Symbol {
+    /// Number of symbols that become tokens (all but parentheses).
+    pub const TOKENS: usize = 15;
+
+    /// Position among the token symbols: operators, `]`, digits; `None` for parentheses.
+    pub fn token_index(self) -> Option<usize> {
+        match self {
+            Symbol::Paren => None,
+            Symbol::Op(op) => Op::ALL.iter().position(|&o| o == op),
+            Symbol::End => Some(4),
+            Symbol::Digit(d) => Some(5 + d as usize),
+        }
+    }
+
+    /// The token text: operators as written, `]` as `X` (as LRA's tokenizer writes it), digits.
+    pub fn token(index: usize) -> &'static str {
+        const TOKENS: [&str; Symbol::TOKENS] = [
+            "[MIN", "[MAX", "[MED", "[SM", "X", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+        ];
+        TOKENS[index]
+    }
+}
+
+/// The symbols of an expression, or the first unknown word as `Err`. A byte-level scanner:
+/// the release holds tens of millions of symbols.
+pub fn scan(source: &str) -> impl Iterator<Item = Result<Symbol, &str>> {
+    let bytes = source.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        if at == bytes.len() {
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let word = &bytes[start..at];
+        Some(match word {
+            b"(" | b")" => Ok(Symbol::Paren),
+            b"]" => Ok(Symbol::End),
+            [d] if d.is_ascii_digit() => Ok(Symbol::Digit(d - b'0')),
+            b"[MIN" => Ok(Symbol::Op(Op::Min)),
+            b"[MAX" => Ok(Symbol::Op(Op::Max)),
+            b"[MED" => Ok(Symbol::Op(Op::Med)),
+            b"[SM" => Ok(Symbol::Op(Op::SumMod)),
+            _ => Err(&source[start..at]),
+        })
+    })
+}
+
 /// Evaluates an expression (parentheses are optional); `Err` says what is wrong.
 pub fn evaluate(source: &str) -> Result<u8, String> {
     let mut frames: Vec<(Op, Vec<u8>)> = Vec::new();
     let mut result = None;
-    for token in source.split_ascii_whitespace() {
-        let value = match token {
-            "(" | ")" => continue,
-            "]" => {
+    for symbol in scan(source) {
+        let value = match symbol.map_err(|word| format!("unknown symbol {word:?}"))? {
+            Symbol::Paren => continue,
+            Symbol::Op(op) => {
+                frames.push((op, Vec::new()));
+                continue;
+            }
+            Symbol::End => {
                 let (op, mut args) = frames.pop().ok_or("`]` without an operator")?;
                 if args.is_empty() {
                     return Err(format!("{} without arguments", op.symbol()));
                 }
                 op.apply(&mut args)
             }
-            _ => {
-                if let Some(op) = Op::parse(token) {
-                    frames.push((op, Vec::new()));
-                    continue;
-                }
-                match token.parse::<u8>() {
-                    Ok(d) if d < 10 => d,
-                    _ => return Err(format!("unknown symbol {token:?}")),
-                }
-            }
+            Symbol::Digit(d) => d,
         };
         match frames.last_mut() {
             Some((_, args)) => args.push(value),

@@ -5,9 +5,10 @@
 //! its splits into padded batches for the engine.
 
 pub mod batch;
-//pub mod cli;
+pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod error;
 pub mod gen;
 pub mod image;
@@ -15,9 +16,10 @@ pub mod listops;
 pub mod npy;
 pub mod pathfinder;
 pub mod retrieval;
+pub mod show;
 pub mod source;
 pub mod split;
-//pub mod stats;
+pub mod stats;
 pub mod store;
 pub mod text;
 pub mod tokenize;

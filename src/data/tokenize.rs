@@ -3,15 +3,17 @@
 
 use std::collections::HashMap;
 
+use super::listops::{scan, Symbol};
 use super::vocab::{Vocab, VocabKind};
 
-/// ListOps symbols: `]` becomes `X`, `(` and `)` are deleted, white space separates.
+/// ListOps tokens: `]` becomes `X`, `(` and `)` are deleted, white space separates.
 /// (Stripping the brackets too, as a historic LRA bug did, makes the task unsolvable.)
-pub fn listops_symbols(source: &str) -> impl Iterator<Item = &str> {
-    source
-        .split_ascii_whitespace()
-        .filter(|t| *t != "(" && *t != ")")
-        .map(|t| if t == "]" { "X" } else { t })
+/// Unknown words become `None` (`<unk>`).
+pub fn listops_tokens(source: &str) -> impl Iterator<Item = Option<usize>> + '_ {
+    scan(source).filter_map(|symbol| match symbol {
+        Ok(s) => s.token_index().map(Some),
+        Err(_) => Some(None),
+    })
 }
 
 /// Counts how often each token occurs in `texts` under `kind`.
@@ -22,20 +24,37 @@ pub fn count_tokens<'a>(
     let mut counts: HashMap<String, usize> = HashMap::new();
     match kind {
         VocabKind::ListOps => {
+            let mut symbols = [0usize; Symbol::TOKENS];
             for text in texts {
-                for symbol in listops_symbols(text) {
-                    *counts.entry(symbol.to_string()).or_default() += 1;
+                for index in listops_tokens(text).flatten() {
+                    symbols[index] += 1;
                 }
             }
+            counts.extend(
+                (0..Symbol::TOKENS)
+                    .filter(|&i| symbols[i] > 0)
+                    .map(|i| (Symbol::token(i).to_string(), symbols[i])),
+            );
         }
         VocabKind::Char => {
-            let mut chars: HashMap<char, usize> = HashMap::new();
+            // Most text is ASCII: count it in a table, the rest in a map.
+            let mut ascii = [0usize; 128];
+            let mut other: HashMap<char, usize> = HashMap::new();
             for text in texts {
                 for c in text.chars() {
-                    *chars.entry(c).or_default() += 1;
+                    match ascii.get_mut(c as usize) {
+                        Some(n) => *n += 1,
+                        None => *other.entry(c).or_default() += 1,
+                    }
                 }
             }
-            counts.extend(chars.into_iter().map(|(c, n)| (c.to_string(), n)));
+            let ascii = (0u8..128).map(|b| (b as char, ascii[b as usize]));
+            counts.extend(
+                ascii
+                    .chain(other)
+                    .filter(|&(_, n)| n > 0)
+                    .map(|(c, n)| (c.to_string(), n)),
+            );
         }
         VocabKind::Byte | VocabKind::Pixel => {}
     }
@@ -45,8 +64,11 @@ pub fn count_tokens<'a>(
 /// Turns text into ids with a fixed vocabulary.
 pub struct Encoder<'v> {
     vocab: &'v Vocab,
-    /// Character ids looked up once, for the per-character hot loop.
+    /// Character ids looked up once, for the per-character hot loop: ASCII in a table.
+    ascii: [u16; 128],
     chars: HashMap<char, u16>,
+    /// The id of each ListOps token symbol.
+    symbols: [u16; Symbol::TOKENS],
     max_len: usize,
 }
 
@@ -67,9 +89,18 @@ impl<'v> Encoder<'v> {
                 .collect(),
             _ => HashMap::new(),
         };
+        let mut ascii = [vocab.unk() as u16; 128];
+        for (&c, &id) in &chars {
+            if let Some(slot) = ascii.get_mut(c as usize) {
+                *slot = id;
+            }
+        }
+        let symbols = std::array::from_fn(|i| vocab.id(Symbol::token(i)) as u16);
         Encoder {
             vocab,
+            ascii,
             chars,
+            symbols,
             max_len: max_len.max(1),
         }
     }
@@ -79,17 +110,23 @@ impl<'v> Encoder<'v> {
         let keep = self.max_len - 1;
         let start = out.len();
         match self.vocab.kind {
-            VocabKind::ListOps => out.extend(
-                listops_symbols(text)
-                    .take(keep)
-                    .map(|s| self.vocab.id(s) as u16),
-            ),
+            VocabKind::ListOps => {
+                let unk = self.vocab.unk() as u16;
+                out.extend(
+                    listops_tokens(text)
+                        .take(keep)
+                        .map(|index| index.map_or(unk, |i| self.symbols[i])),
+                )
+            }
             VocabKind::Char => {
                 let unk = self.vocab.unk() as u16;
                 out.extend(
                     text.chars()
                         .take(keep)
-                        .map(|c| self.chars.get(&c).copied().unwrap_or(unk)),
+                        .map(|c| match self.ascii.get(c as usize) {
+                            Some(&id) => id,
+                            None => self.chars.get(&c).copied().unwrap_or(unk),
+                        }),
                 )
             }
             VocabKind::Byte => out.extend(text.bytes().take(keep).map(|b| 4 + b as u16)),
@@ -128,9 +165,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listops_symbols_keep_brackets_as_x_and_drop_parentheses() {
-        let symbols: Vec<&str> = listops_symbols("( ( ( [MAX 2 ) 9 ) ] )").collect();
-        assert_eq!(symbols, ["[MAX", "2", "9", "X"]);
+    fn listops_tokens_keep_brackets_as_x_and_drop_parentheses() {
+        let tokens: Vec<&str> = listops_tokens("( ( ( [MAX 2 ) 9 ) ] ) [FOO")
+            .map(|t| t.map_or("?", Symbol::token))
+            .collect();
+        assert_eq!(tokens, ["[MAX", "2", "9", "X", "?"]);
     }
 
     #[test]

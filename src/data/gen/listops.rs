@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
-use rand::Rng;
 use rand::SeedableRng;
+use rand::{Rng, RngCore};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
@@ -20,6 +20,39 @@ const LEAF_PROBABILITY: f64 = 0.75;
 /// Accepted expressions one task contributes; fixed so the output does not depend on the
 /// number of threads.
 const PER_TASK: usize = 16;
+
+/// Codes of a generated tree, in prefix order: a digit is its value; an operator is
+/// `OP_CODE + index` followed by its number of children, then the children.
+const OP_CODE: u8 = 10;
+/// The most children an operator may have (`max_args`).
+pub const MAX_CHILDREN: usize = 16;
+
+/// Writes the tree starting at `codes[*at]` as the reference serialises it (every binary
+/// tuple `( left right )`, left-nested, so `[MAX 2 9 ]` reads `( ( ( [MAX 2 ) 9 ) ] )`), and
+/// returns its value.
+fn render(codes: &[u8], at: &mut usize, out: &mut Vec<u8>) -> u8 {
+    let code = codes[*at];
+    *at += 1;
+    if code < OP_CODE {
+        out.push(b'0' + code);
+        return code;
+    }
+    let children = codes[*at] as usize;
+    *at += 1;
+    for _ in 0..=children {
+        out.extend_from_slice(b"( ");
+    }
+    let op = Op::ALL[(code - OP_CODE) as usize];
+    out.extend_from_slice(op.symbol().as_bytes());
+    let mut values = [0u8; MAX_CHILDREN];
+    for value in values.iter_mut().take(children) {
+        out.push(b' ');
+        *value = render(codes, at, out);
+        out.extend_from_slice(b" )");
+    }
+    out.extend_from_slice(b" ] )");
+    op.apply(&mut values[..children])
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOpsGen {
@@ -59,58 +92,61 @@ pub struct Expression {
 }
 
 impl ListOpsGen {
-    /// Generates a subtree at `depth` into `out`; `None` once the length reaches `max_len`,
-    /// since such a tree is rejected anyway (this leaves the accepted distribution unchanged).
+    /// Generates a subtree at `depth` as compact codes (see [`render`]); `None` once the
+    /// length reaches `max_len`, since such a tree is rejected anyway (this leaves the
+    /// accepted distribution unchanged, and saves drawing the rest of it).
     fn tree(
         &self,
         rng: &mut ChaCha8Rng,
         depth: usize,
         length: &mut usize,
-        out: &mut String,
-    ) -> Option<u8> {
-        if depth >= self.max_depth || rng.gen::<f64>() < LEAF_PROBABILITY {
-            let digit = rng.gen_range(0..10u8);
-            out.push((b'0' + digit) as char);
+        codes: &mut Vec<u8>,
+    ) -> Option<()> {
+        // The leaf test compares 32 random bits, cheaper than drawing a float.
+        const LEAF_BELOW: u32 = (LEAF_PROBABILITY * 4_294_967_296.0) as u32;
+        if depth >= self.max_depth || rng.next_u32() < LEAF_BELOW {
+            codes.push(rng.gen_range(0..10u8));
             *length += 1;
-            return (*length < self.max_len).then_some(digit);
+            return (*length < self.max_len).then_some(());
         }
         let children = rng.gen_range(2..=self.max_args);
-        let op = Op::ALL[rng.gen_range(0..Op::ALL.len())];
+        let op = rng.gen_range(0..Op::ALL.len());
         *length += 2;
-        for _ in 0..=children {
-            out.push_str("( ");
+        codes.push(OP_CODE + op as u8);
+        codes.push(children as u8);
+        for _ in 0..children {
+            self.tree(rng, depth + 1, length, codes)?;
         }
-        out.push_str(op.symbol());
-        let mut values = [0u8; 16];
-        for value in values.iter_mut().take(children) {
-            out.push(' ');
-            *value = self.tree(rng, depth + 1, length, out)?;
-            out.push_str(" )");
-        }
-        out.push_str(" ] )");
-        Some(op.apply(&mut values[..children]))
+        Some(())
     }
 
     /// Draws trees until one has an accepted length.
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> Expression {
-        let mut source = String::with_capacity(4 * self.max_len);
+        let mut codes = Vec::with_capacity(2 * self.max_len);
         loop {
-            source.clear();
+            codes.clear();
             let mut length = 0;
-            if let Some(value) = self.tree(rng, 1, &mut length, &mut source) {
-                if length > self.min_len && length < self.max_len {
-                    return Expression {
-                        source,
-                        value,
-                        length,
-                    };
-                }
+            let complete = self.tree(rng, 1, &mut length, &mut codes).is_some();
+            if complete && length > self.min_len && length < self.max_len {
+                // Only accepted trees are written out and evaluated.
+                let mut text = Vec::with_capacity(4 * length);
+                let value = render(&codes, &mut 0, &mut text);
+                let source = String::from_utf8(text).expect("ASCII symbols");
+                return Expression {
+                    source,
+                    value,
+                    length,
+                };
             }
         }
     }
 
     /// `n` distinct expressions, generated in parallel, identical for any thread count.
     pub fn generate(&self, n: usize) -> Vec<Expression> {
+        assert!(
+            (2..=MAX_CHILDREN).contains(&self.max_args),
+            "max_args must be 2 to {MAX_CHILDREN}"
+        );
         let mut seen = HashSet::with_capacity(n);
         let mut out = Vec::with_capacity(n);
         let mut task = 0u64;

@@ -16,7 +16,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::raster::{bytescale, dilate, disk, draw_line, imresize, Grid};
+use super::raster::{
+    bytescale, dilate, dilated_at, disk, draw_line, free_after_dilation, imresize, Grid,
+};
 use crate::data::config::Difficulty;
 use crate::data::error::DataError;
 
@@ -157,10 +159,11 @@ impl Placed {
         }
     }
 
-    /// Largest `mask + stencil mask` over the canvas.
+    /// Largest `mask + stencil mask` over the canvas. Only the stencil's window matters: mask
+    /// values never exceed 1, below the reference's 1.8 crossing threshold.
     fn overlap(&self, mask: &Grid) -> f32 {
         let stencil = &self.stencil.mask.data;
-        let mut best = mask.data.iter().copied().fold(0.0f32, f32::max);
+        let mut best = 0.0f32;
         self.for_each(mask, |c, s| best = best.max(mask.data[c] + stencil[s]));
         best
     }
@@ -312,25 +315,16 @@ impl<'p> Painter<'p> {
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            let mut lined = mask.clone();
-            let (h, w) = (lined.height, lined.width);
-            for y in 0..h {
-                for x in 0..w {
-                    if y < border || x < border || y + border >= h || x + border >= w {
-                        lined.set(y, x, 1.0);
-                    }
-                }
-            }
-            let dilated = dilate(&lined, &stencil.kernel);
+            let (h, w) = (mask.height, mask.width);
             if let Some(min_share) = stop_with_availability {
-                let free = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-                if (free as f64) < min_share * (h * w) as f64 {
+                let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+                if (open as f64) < min_share * (h * w) as f64 {
                     return None;
                 }
             }
-            let free: Vec<usize> = (0..h * w)
-                .filter(|&i| dilated.data[i] <= FREE_BELOW)
-                .collect();
+            // The tail must leave room for the paddle and its margin: the mask dilated by the
+            // paddle's own shape must be free there.
+            let free = free_after_dilation(mask, border, &stencil.kernel, FREE_BELOW);
             if free.is_empty() {
                 return None;
             }
@@ -356,13 +350,14 @@ impl<'p> Painter<'p> {
     }
 
     /// Candidate heads on the circle of `step` around `centre`, weighted by the continuity
-    /// prior and the free space (get_coords_cmf). Returns (heads, orientations, cmf).
+    /// prior and the free space of the mask dilated by the margin (get_coords_cmf). Returns (heads, orientations, cmf).
     fn candidates(
         &self,
         centre: (i64, i64),
         last: f64,
         step: f64,
-        dilated: &Grid,
+        mask: &Grid,
+        margin_disk: &[(i64, i64)],
     ) -> Option<Candidates> {
         let degrees_per_pixel = 360.0 / (2.0 * step * PI);
         let count = (360.0 / degrees_per_pixel).ceil() as usize;
@@ -372,7 +367,7 @@ impl<'p> Painter<'p> {
                 let y = centre.0 as f64 + step * angle.sin();
                 let x = centre.1 as f64 + step * angle.cos();
                 let inside =
-                    y >= 0.0 && x >= 0.0 && y < dilated.height as f64 && x < dilated.width as f64;
+                    y >= 0.0 && x >= 0.0 && y < mask.height as f64 && x < mask.width as f64;
                 inside.then_some((y as i64, x as i64))
             })
             .collect();
@@ -392,7 +387,8 @@ impl<'p> Painter<'p> {
                 let d = (o - last).abs();
                 let delta = (d.min(2.0 * PI - d) * self.params.continuity).min(0.5 * PI);
                 let weight = delta.cos().max(0.0).powi(2);
-                (1.0 - dilated.at(y as usize, x as usize) as f64) * weight
+                // The mask dilated by the margin, needed only at the candidates.
+                (1.0 - dilated_at(mask, y, x, margin_disk) as f64) * weight
             })
             .collect();
         let total: f64 = pmf.iter().sum();
@@ -422,9 +418,13 @@ impl<'p> Painter<'p> {
         let p = self.params;
         let length = p.paddle_length as f64;
         let pivot = translate(tip.pivot, tip.orientation, length + 2.0 * margin as f64);
-        let dilated = dilate(mask, small_disk);
-        let (heads, orientations, cmf) =
-            self.candidates(pivot, tip.orientation, length + margin as f64, &dilated)?;
+        let (heads, orientations, cmf) = self.candidates(
+            pivot,
+            tip.orientation,
+            length + margin as f64,
+            mask,
+            small_disk,
+        )?;
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let r: f64 = rng.gen();
             let k = cmf.iter().position(|&c| c > r).unwrap_or(0);

@@ -229,6 +229,84 @@ pub fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
     out
 }
 
+/// The dilated value at one pixel: the maximum of the pixels at `offsets` from it.
+pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
+    offsets
+        .iter()
+        .filter(|&&(dy, dx)| grid.contains(y + dy, x + dx))
+        .map(|&(dy, dx)| grid.data[((y + dy) as usize) * grid.width + (x + dx) as usize])
+        .fold(0.0, f32::max)
+}
+
+/// The pixels whose dilated value is at most `threshold`, row-major, without building the
+/// dilated grid: the pixels above the threshold, and those within `border` of an edge, become
+/// row bitsets, and each kernel offset ORs a shifted copy of them into the blocked set
+/// (64 pixels per operation).
+pub fn free_after_dilation(
+    grid: &Grid,
+    border: usize,
+    offsets: &[(i64, i64)],
+    threshold: f32,
+) -> Vec<usize> {
+    let (h, w) = (grid.height, grid.width);
+    let words = w.div_ceil(64);
+    let mut occupied = vec![0u64; h * words];
+    for y in 0..h {
+        let edge_row = y < border || y + border >= h;
+        for x in 0..w {
+            let edge = edge_row || x < border || x + border >= w;
+            if edge || grid.data[y * w + x] > threshold {
+                occupied[y * words + x / 64] |= 1 << (x % 64);
+            }
+        }
+    }
+    let mut blocked = vec![0u64; h * words];
+    for &(dy, dx) in offsets {
+        for y in 0..h {
+            let sy = y as i64 + dy;
+            if sy < 0 || sy >= h as i64 {
+                continue;
+            }
+            let source = &occupied[sy as usize * words..(sy as usize + 1) * words];
+            for (k, word) in blocked[y * words..(y + 1) * words].iter_mut().enumerate() {
+                *word |= bits_from(source, (k * 64) as i64 + dx);
+            }
+        }
+    }
+    let mut free = Vec::new();
+    for y in 0..h {
+        for k in 0..words {
+            // Walk the clear bits of each word only.
+            let mut clear = !blocked[y * words + k];
+            while clear != 0 {
+                let x = k * 64 + clear.trailing_zeros() as usize;
+                if x >= w {
+                    break;
+                }
+                free.push(y * w + x);
+                clear &= clear - 1;
+            }
+        }
+    }
+    free
+}
+
+/// The 64 bits of a row bitset starting at bit `start` (bits outside the row read as 0).
+fn bits_from(row: &[u64], start: i64) -> u64 {
+    if start < 0 {
+        let shift = -start;
+        return if shift >= 64 { 0 } else { row[0] << shift };
+    }
+    let (q, r) = ((start / 64) as usize, (start % 64) as u32);
+    let low = row.get(q).map_or(0, |&v| v >> r);
+    let high = if r > 0 {
+        row.get(q + 1).map_or(0, |&v| v << (64 - r))
+    } else {
+        0
+    };
+    low | high
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +338,33 @@ mod tests {
         g.set(3, 3, 1.0);
         let d = dilate(&g, &disk(1));
         assert_eq!(d.data.iter().filter(|&&v| v > 0.0).count(), 5);
+        assert_eq!(dilated_at(&g, 2, 3, &disk(1)), 1.0);
+        assert_eq!(dilated_at(&g, 2, 2, &disk(1)), 0.0);
+        assert_eq!(free_after_dilation(&g, 0, &disk(1), 0.5).len(), 49 - 5);
+        // A one-pixel border is occupied too, and dilated like the rest: of the inner 3x3,
+        // the point's cross leaves the 4 corners.
+        assert_eq!(free_after_dilation(&g, 1, &disk(1), 0.5), [16, 18, 30, 32]);
+    }
+
+    #[test]
+    fn bitset_dilation_matches_the_plain_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        for (h, w) in [(7, 9), (40, 130), (3, 64)] {
+            let mut g = Grid::zeros(h, w);
+            g.data
+                .iter_mut()
+                .for_each(|v| *v = if rng.gen_bool(0.05) { 1.0 } else { 0.0 });
+            let offsets: Vec<(i64, i64)> = (0..12)
+                .map(|_| (rng.gen_range(-3..=3), rng.gen_range(-70..=70)))
+                .collect();
+            let plain = dilate(&g, &offsets);
+            let expected: Vec<usize> = (0..h * w).filter(|&i| plain.data[i] <= 0.5).collect();
+            assert_eq!(
+                free_after_dilation(&g, 0, &offsets, 0.5),
+                expected,
+                "{h}x{w}"
+            );
+        }
     }
 }
