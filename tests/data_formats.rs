@@ -330,7 +330,7 @@ fn cifar_binary(dir: &Path, per_batch: usize) {
         for i in 0..per_batch {
             bytes.push((i % 10) as u8);
             for channel in [200u8, 100, 50] {
-                bytes.extend(std::iter::repeat(channel).take(1024));
+                bytes.extend(std::iter::repeat_n(channel, 1024));
             }
         }
         write(&dir.join(file), &bytes);
