@@ -144,3 +144,50 @@ fn missing_data_names_the_folder_and_the_command() {
     assert!(message.contains("nothing-here"), "{message}");
     assert!(message.contains("lra data gen listops"), "{message}");
 }
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint() {
+    let tmp = TempDir::new("nan");
+    // Decoupled weight decay of lr·λ = 100 multiplies every weight by −99 per step: the
+    // parameters overflow to infinity within a few dozen steps.
+    let source = tiny(
+        &tmp.0.join("data"),
+        "steps 200 batch 16 eval_every 2 optimizer adamw { lr 10 weight_decay 10 }",
+    );
+    let err = run(
+        &experiment(&source),
+        &run_options(&tmp.0.join("runs"), &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    let (step, checkpoint) = match &err {
+        RunError::Diverged {
+            step, checkpoint, ..
+        } => (*step, checkpoint.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert!(step > 2 && step < 200, "{step}");
+    // The last checkpoint is from an earlier evaluation, and its parameters are finite.
+    let saved: u64 = checkpoint
+        .rsplit("-step")
+        .next()
+        .and_then(|s| s.strip_suffix(".safetensors"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{checkpoint}"));
+    assert!(saved < step && saved % 2 == 0, "{saved} vs {step}");
+    let bytes = std::fs::read(&checkpoint).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, view) in tensors.tensors() {
+        if name.starts_with("optim.") {
+            continue;
+        }
+        let finite = view
+            .data()
+            .chunks_exact(4)
+            .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+        assert!(finite, "{name} is not finite in the kept checkpoint");
+    }
+    let message = format!("{:?}", miette::Report::new(err));
+    assert!(message.contains(&format!("step {step}")), "{message}");
+    assert!(message.contains("last good checkpoint"), "{message}");
+}

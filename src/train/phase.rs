@@ -77,6 +77,21 @@ fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
     }
 }
 
+/// The divergence error at `state.step`, naming the last good checkpoint.
+fn diverged(ctx: &PhaseContext<'_>, state: &PhaseState, loss: f32) -> RunError {
+    RunError::Diverged {
+        phase: ctx.name.into(),
+        step: state.step,
+        loss,
+        checkpoint: state
+            .checkpoint
+            .as_ref()
+            .map_or("(none yet: no evaluation had run)".into(), |c| {
+                ctx.dir.checkpoints().join(c).display().to_string()
+            }),
+    }
+}
+
 /// `loss 1.2345 acc 56.78%`, or MAE and R² for regression.
 fn describe(e: &Evaluation) -> String {
     match (e.mae, e.r2) {
@@ -173,17 +188,8 @@ pub fn train_phase<D: EngineDevice>(
                 Ok(report) => report,
                 Err(EngineError::Diverged { loss, .. }) => {
                     progress.finish();
-                    return Err(RunError::Diverged {
-                        phase: ctx.name.into(),
-                        step: state.step + 1,
-                        loss,
-                        checkpoint: state
-                            .checkpoint
-                            .as_ref()
-                            .map_or("(none yet: no evaluation had run)".into(), |c| {
-                                ctx.dir.checkpoints().join(c).display().to_string()
-                            }),
-                    });
+                    state.step += 1;
+                    return Err(diverged(ctx, &state, loss));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -213,6 +219,11 @@ pub fn train_phase<D: EngineDevice>(
                 let epoch_f = state.step as f64 / steps_per_epoch as f64;
                 let train_eval = state.sums.evaluation(objective.is_regression());
                 let val = evaluate(objective, model, store, dataset, &dataset.val, phase.batch)?;
+                if !val.loss.is_finite() {
+                    // The last update broke the parameters: never checkpoint them.
+                    progress.finish();
+                    return Err(diverged(ctx, &state, val.loss as f32));
+                }
                 let lr = schedule.lr_at(state.step.saturating_sub(1), optimizer.config.lr) as f64;
                 for (split, e, lr, tps) in [
                     ("train", train_eval, Some(lr), Some(tokens_per_s)),
