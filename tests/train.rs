@@ -174,7 +174,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint() {
         .and_then(|s| s.strip_suffix(".safetensors"))
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{checkpoint}"));
-    assert!(saved < step && saved % 2 == 0, "{saved} vs {step}");
+    assert!(saved < step && saved.is_multiple_of(2), "{saved} vs {step}");
     let bytes = std::fs::read(&checkpoint).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for (name, view) in tensors.tensors() {
