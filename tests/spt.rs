@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use common::{experiment, metrics, run_options, TempDir};
+use common::{experiment, metrics, run_options, run_to_end, TempDir};
 use lra::train::{run, RunError, RunOptions};
 
 fn listops(data: &Path, model: &str, pretrain: &str) -> String {
@@ -41,12 +41,7 @@ fn masked_pretraining_then_fine_tuning_in_one_run_folder() {
     let tmp = TempDir::new("spt-masked");
     let source = listops(&tmp.0.join("data"), "", MASKED);
     let x = experiment(&source);
-    let summary = run(
-        &x,
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = run_to_end(&x, &tmp.0.join("runs"), &source);
     let pretrain = phase_records(&summary.run_dir, "pretrain", "train");
     assert_eq!(pretrain.len(), 4);
     assert!(
@@ -91,12 +86,7 @@ fn masked_pretraining_then_fine_tuning_in_one_run_folder() {
             );
             continue;
         }
-        let view = pretrained.tensor(&name).unwrap();
-        let expected: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let expected = common::tensor_values(&pretrained.tensor(&name).unwrap());
         assert_eq!(store.values(id), expected, "{name}");
         checked += 1;
     }
@@ -110,12 +100,7 @@ fn causal_pretraining_of_a_causal_transformer() {
     let causal = "causal { steps 16 batch 16 eval_every 8 optimizer adamw { lr 3e-3 } }";
     let source = listops(&tmp.0.join("data"), "causal true", causal);
     let x = experiment(&source);
-    let summary = run(
-        &x,
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = run_to_end(&x, &tmp.0.join("runs"), &source);
     assert_eq!(phase_records(&summary.run_dir, "pretrain", "val").len(), 2);
     assert!(summary.pretrained_from.is_some());
 }
@@ -125,12 +110,7 @@ fn a_run_killed_during_pretraining_resumes_to_the_same_result() {
     let tmp = TempDir::new("spt-resume");
     let source = listops(&tmp.0.join("data"), "", MASKED);
     let x = experiment(&source);
-    let straight = run(
-        &x,
-        &run_options(&tmp.0.join("a"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let straight = run_to_end(&x, &tmp.0.join("a"), &source);
     let killed = RunOptions {
         stop_at: Some(11),
         ..run_options(&tmp.0.join("b"), &source)
@@ -153,12 +133,7 @@ fn fine_tuning_reuses_a_finished_pretraining_and_refuses_a_mismatched_one() {
     let tmp = TempDir::new("spt-reuse");
     let data = tmp.0.join("data");
     let source = listops(&data, "", MASKED);
-    let first = run(
-        &experiment(&source),
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let first = run_to_end(&experiment(&source), &tmp.0.join("runs"), &source);
 
     // Another fine-tuning learning rate from the same pretraining.
     let sweep = source.replace("lr 3e-3 } }\n        }", "lr 1e-3 } }\n        }");
@@ -211,12 +186,7 @@ fn continuous_masked_pretraining_with_l1_drops_the_indicator_column() {
         tmp.0.join("data").display()
     );
     let x = experiment(&source);
-    let summary = run(
-        &x,
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = run_to_end(&x, &tmp.0.join("runs"), &source);
     let val = phase_records(&summary.run_dir, "pretrain", "val");
     assert!(
         val.iter().all(|r| r.mae.is_some() && r.r2.is_some()),

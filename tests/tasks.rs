@@ -4,9 +4,8 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
-use common::{experiment, metrics, run_options, TempDir};
+use common::{experiment, metrics, run_to_end, TempDir};
 
 /// Trains `task` briefly with a tiny Transformer and returns the training losses reported at
 /// each evaluation.
@@ -19,12 +18,7 @@ fn training_losses(tmp: &TempDir, task: &str) -> Vec<f64> {
             finetune {{ steps 30 batch 8 eval_every 10 optimizer adamw {{ lr 3e-3 }} }}
         }}"#
     );
-    let summary = lra::train::run(
-        &experiment(&source),
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = run_to_end(&experiment(&source), &tmp.0.join("runs"), &source);
     metrics(&summary.run_dir)
         .into_iter()
         .filter(|r| r.split == "train")

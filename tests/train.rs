@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use common::{experiment, metrics, run_options, TempDir};
+use common::{experiment, metrics, run_options, run_to_end, TempDir};
 use lra::train::{run, RunError, RunOptions};
 
 /// A tiny ListOps experiment whose data is generated into `data`.
@@ -34,12 +34,7 @@ fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
     let tmp = TempDir::new("learns");
     let source = tiny(&tmp.0.join("data"), FINETUNE);
     let x = experiment(&source);
-    let summary = run(
-        &x,
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = run_to_end(&x, &tmp.0.join("runs"), &source);
     let records = metrics(&summary.run_dir);
     let train: Vec<_> = records.iter().filter(|r| r.split == "train").collect();
     assert_eq!(train.len(), 6);
@@ -79,12 +74,7 @@ fn a_tiny_transformer_learns_and_leaves_a_complete_run_folder() {
     }
 
     // A finished run is not trained again.
-    let again = run(
-        &x,
-        &run_options(&tmp.0.join("runs"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let again = run_to_end(&x, &tmp.0.join("runs"), &source);
     assert_eq!(again, summary);
 }
 
@@ -93,18 +83,8 @@ fn runs_are_deterministic_and_resume_to_the_same_result() {
     let tmp = TempDir::new("resume");
     let source = tiny(&tmp.0.join("data"), FINETUNE);
     let x = experiment(&source);
-    let straight = run(
-        &x,
-        &run_options(&tmp.0.join("a"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
-    let again = run(
-        &x,
-        &run_options(&tmp.0.join("b"), &source),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let straight = run_to_end(&x, &tmp.0.join("a"), &source);
+    let again = run_to_end(&x, &tmp.0.join("b"), &source);
     assert_eq!(metrics(&straight.run_dir), metrics(&again.run_dir));
 
     // Killed between evaluations (step 13 of 48), then resumed.
@@ -181,10 +161,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint() {
         if name.starts_with("optim.") {
             continue;
         }
-        let finite = view
-            .data()
-            .chunks_exact(4)
-            .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+        let finite = common::tensor_values(&view).iter().all(|v| v.is_finite());
         assert!(finite, "{name} is not finite in the kept checkpoint");
     }
     let message = format!("{:?}", miette::Report::new(err));

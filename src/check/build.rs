@@ -239,11 +239,7 @@ fn pair(value: &ValueKind) -> Option<(f64, f64)> {
     let ValueKind::Tuple(items) = value else {
         return None;
     };
-    let number = |v: &crate::syntax::ast::Value| match v.kind {
-        ValueKind::Float(x) => Some(x),
-        ValueKind::Int(i) => Some(i as f64),
-        _ => None,
-    };
+    let number = |v: &crate::syntax::ast::Value| super::typecheck::number(&v.kind);
     Some((number(items.first()?)?, number(items.get(1)?)?))
 }
 

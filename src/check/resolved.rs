@@ -139,11 +139,7 @@ impl RSection {
     }
 
     pub fn float(&self, name: &str) -> Option<f64> {
-        match self.get(name)?.value {
-            ValueKind::Float(x) => Some(x),
-            ValueKind::Int(i) => Some(i as f64),
-            _ => None,
-        }
+        super::typecheck::number(&self.get(name)?.value)
     }
 
     pub fn bool(&self, name: &str) -> Option<bool> {

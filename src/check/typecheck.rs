@@ -44,11 +44,7 @@ fn check(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
             }
         }
         (Ty::Float { min, max }, ValueKind::Int(_) | ValueKind::Float(_)) => {
-            let x = match value.kind {
-                ValueKind::Int(i) => i as f64,
-                ValueKind::Float(x) => x,
-                _ => unreachable!(),
-            };
+            let x = number(&value.kind).unwrap_or(f64::NAN);
             if x < *min || x > *max {
                 Err(out_of_range())
             } else {
@@ -71,21 +67,15 @@ fn check(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
             }
         }
         (Ty::FloatPair, ValueKind::Tuple(items)) => {
-            let numbers = items.len() == 2
-                && items
-                    .iter()
-                    .all(|v| matches!(v.kind, ValueKind::Int(_) | ValueKind::Float(_)));
-            if !numbers {
+            let numbers: Vec<Option<f64>> = items.iter().map(|v| number(&v.kind)).collect();
+            if numbers.len() != 2 || numbers.contains(&None) {
                 return Err(wrong_type());
             }
             let items = items
                 .iter()
-                .map(|v| Value {
-                    kind: ValueKind::Float(match v.kind {
-                        ValueKind::Int(i) => i as f64,
-                        ValueKind::Float(x) => x,
-                        _ => unreachable!(),
-                    }),
+                .zip(numbers)
+                .map(|(v, x)| Value {
+                    kind: ValueKind::Float(x.unwrap_or(f64::NAN)),
                     span: v.span,
                 })
                 .collect();
@@ -119,5 +109,14 @@ fn check(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
             }
         }
         _ => Err(wrong_type()),
+    }
+}
+
+/// An integer or a float as a float.
+pub fn number(value: &ValueKind) -> Option<f64> {
+    match value {
+        ValueKind::Int(i) => Some(*i as f64),
+        ValueKind::Float(x) => Some(*x),
+        _ => None,
     }
 }

@@ -257,8 +257,8 @@ impl Builder {
         Ok(Experiment { name, body, span })
     }
 
-    fn preset(&self, pair: Pair<Rule>) -> Result<Preset, SyntaxError> {
-        let span = self.span(&pair);
+    /// The names and the block of a preset or section header, in order.
+    fn names_and_block(&self, pair: Pair<Rule>) -> Result<(Vec<Ident>, Block), SyntaxError> {
         let mut names = Vec::new();
         let mut body = None;
         for p in pair.into_inner() {
@@ -268,12 +268,18 @@ impl Builder {
                 _ => {}
             }
         }
+        Ok((names, body.expect("grammar: a header ends with a block")))
+    }
+
+    fn preset(&self, pair: Pair<Rule>) -> Result<Preset, SyntaxError> {
+        let span = self.span(&pair);
+        let (names, body) = self.names_and_block(pair)?;
         let mut names = names.into_iter();
         Ok(Preset {
             section: names.next().expect("grammar: preset section"),
             name: names.next().expect("grammar: preset name"),
             base: names.next(),
-            body: body.expect("grammar: preset block"),
+            body,
             span,
         })
     }
@@ -293,20 +299,12 @@ impl Builder {
 
     fn section(&self, pair: Pair<Rule>) -> Result<Section, SyntaxError> {
         let span = self.span(&pair);
-        let mut names = Vec::new();
-        let mut body = None;
-        for p in pair.into_inner() {
-            match p.as_rule() {
-                Rule::name => names.push(self.ident(p)),
-                Rule::block => body = Some(self.block(p)?),
-                _ => {}
-            }
-        }
+        let (names, body) = self.names_and_block(pair)?;
         let mut names = names.into_iter();
         Ok(Section {
             key: names.next().expect("grammar: section key"),
             kind: names.next(),
-            body: body.expect("grammar: section block"),
+            body,
             span,
         })
     }

@@ -82,3 +82,21 @@ pub fn metrics(run_dir: &Path) -> Vec<lra::train::metrics::Record> {
         })
         .collect()
 }
+
+/// The values of an f32 safetensors tensor.
+pub fn tensor_values(view: &safetensors::tensor::TensorView<'_>) -> Vec<f32> {
+    view.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Runs `x` to its end with quiet options writing under `out`.
+pub fn run_to_end(
+    x: &lra::spec::ExperimentSpec,
+    out: &Path,
+    source: &str,
+) -> lra::train::RunSummary {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    lra::train::run(x, &run_options(out, source), &never).unwrap()
+}
