@@ -70,3 +70,54 @@ fn explain_shows_every_value_with_its_origin() {
     assert_eq!(value["spec"]["experiments"][1]["model"]["d_model"], 256);
     assert!(value["origins"].as_array().is_some_and(|o| !o.is_empty()));
 }
+
+#[test]
+fn run_trains_every_experiment_and_ends_with_a_table() {
+    let dir = std::env::temp_dir().join(format!("lra-cli-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("two.lra");
+    let data = dir.join("data");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"task tiny = listops {{
+                data "{}"
+                max_len 48
+                generate {{ train 64 val 16 test 16 min_length 8 max_length 30 }}
+            }}
+            model small = transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
+            experiment "a" {{ task tiny model small finetune {{ steps 2 batch 8 }} }}
+            experiment "b" {{ task tiny model small pretrain masked {{ steps 2 batch 8 }} finetune {{ steps 2 batch 8 }} }}"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("runs");
+    let (code, stdout, stderr) = lra(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("| experiment | model | self-pretraining | test accuracy | minutes |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| a | transformer 1×16 | none |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| b | transformer 1×16 | masked (0.1) |"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("generated"), "{stderr}");
+    let (code, _, stderr) = lra(&["run", spec.to_str().unwrap(), "--only", "c"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no experiment named \"c\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{machine, print_diagnostics, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
-use crate::spec::Device;
-use crate::train::{self, RunError, RunOptions};
+use crate::spec::{Device, ExperimentSpec, Objective};
+use crate::train::{self, RunError, RunOptions, RunSummary};
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -91,6 +91,7 @@ pub fn run(args: &RunArgs) -> u8 {
     let source = std::fs::read_to_string(&args.file).unwrap_or_default();
     let interrupt = interrupt_flag();
     let mut code = EXIT_OK;
+    let mut rows = Vec::new();
     for x in &spec.experiments {
         if !args.only.is_empty() && !args.only.contains(&x.name) {
             continue;
@@ -106,17 +107,21 @@ pub fn run(args: &RunArgs) -> u8 {
             from_pretrained: args.from_pretrained.clone(),
         };
         match train::run(x, &options, &interrupt) {
-            Ok(summary) => println!(
-                "{}: test accuracy {:.2}% (loss {:.4}, {} examples) after {} steps; run folder {}",
-                summary.experiment,
-                summary.test_accuracy * 100.0,
-                summary.test_loss,
-                summary.test_examples,
-                summary.finetune_steps,
-                summary.run_dir.display()
-            ),
+            Ok(summary) => {
+                println!(
+                    "{}: test accuracy {:.2}% (loss {:.4}, {} examples) after {} steps; run folder {}",
+                    summary.experiment,
+                    summary.test_accuracy * 100.0,
+                    summary.test_loss,
+                    summary.test_examples,
+                    summary.finetune_steps,
+                    summary.run_dir.display()
+                );
+                rows.push(Row::finished(x, &summary));
+            }
             Err(e) => {
                 let interrupted = matches!(e, RunError::Interrupted { .. });
+                rows.push(Row::failed(x, &e));
                 eprintln!("{:?}", miette::Report::new(e));
                 if interrupted {
                     return EXIT_INTERRUPTED;
@@ -125,7 +130,71 @@ pub fn run(args: &RunArgs) -> u8 {
             }
         }
     }
+    if rows.len() > 1 {
+        print!("\n{}", table(&rows));
+    }
     code
+}
+
+/// One line of the closing table.
+struct Row {
+    experiment: String,
+    model: String,
+    pretraining: String,
+    result: String,
+    minutes: String,
+}
+
+impl Row {
+    fn new(x: &ExperimentSpec, result: String, minutes: String) -> Self {
+        Row {
+            experiment: x.name.clone(),
+            model: format!(
+                "{} {}×{}",
+                x.model.kind.name(),
+                x.model.layers,
+                x.model.d_model
+            ),
+            pretraining: match &x.pretrain {
+                None => "none".into(),
+                Some(p) => match p.objective {
+                    Objective::Masked { rate, .. } => format!("masked ({rate})"),
+                    Objective::Causal => "causal".into(),
+                },
+            },
+            result,
+            minutes,
+        }
+    }
+
+    fn finished(x: &ExperimentSpec, summary: &RunSummary) -> Self {
+        Row::new(
+            x,
+            format!("{:.2}%", summary.test_accuracy * 100.0),
+            format!("{:.1}", summary.seconds / 60.0),
+        )
+    }
+
+    fn failed(x: &ExperimentSpec, error: &RunError) -> Self {
+        let what = match error {
+            RunError::Interrupted { .. } => "interrupted",
+            RunError::Diverged { .. } => "diverged",
+            _ => "failed",
+        };
+        Row::new(x, what.into(), "-".into())
+    }
+}
+
+/// The experiments of a file side by side, as a markdown table.
+fn table(rows: &[Row]) -> String {
+    let mut out = String::from("| experiment | model | self-pretraining | test accuracy | minutes |\n|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.experiment, r.model, r.pretraining, r.result, r.minutes
+        ));
+    }
+    out
 }
 
 fn display(path: &Path) -> String {
