@@ -35,7 +35,7 @@ fn composed_on_cpu() -> bool {
 }
 
 /// A device the engine trains on, with its implementation of each op.
-pub trait EngineDevice: Device<f32> {
+pub trait EngineDevice: Device<f32> + Cache {
     fn linear<T: Tape<f32, Self> + Merge<T>>(
         x: Tensor<(usize, usize), f32, Self, T>,
         w: Tensor<(usize, usize), f32, Self, T>,
