@@ -105,6 +105,7 @@ pub fn run(args: &RunArgs) -> u8 {
             source: source.clone(),
             stop_at: None,
             from_pretrained: args.from_pretrained.clone(),
+            eval_limit: None,
         };
         match train::run(x, &options, &interrupt) {
             Ok(summary) => {

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub stop_at: Option<u64>,
     /// Fine-tune from the pretraining of this finished run folder instead of pretraining.
     pub from_pretrained: Option<PathBuf>,
+    /// Evaluate on at most this many validation and test examples (smoke runs).
+    pub eval_limit: Option<usize>,
 }
 
 /// `summary.json`: what a finished run reports.
@@ -127,7 +129,11 @@ fn run_on<D: EngineDevice>(
             x.task.data.display()
         );
     }
-    let dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
+    let mut dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
+    if let Some(limit) = options.eval_limit {
+        dataset.val.indices.truncate(limit);
+        dataset.test.indices.truncate(limit);
+    }
     let metrics = MetricsLog::new(&dir.metrics());
     let phase = |name: &'static str, spec| PhaseContext {
         name,
