@@ -10,6 +10,7 @@ pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;
 pub mod layer_norm;
+pub mod ssm;
 
 mod blas;
 pub mod device;
