@@ -128,7 +128,11 @@ fn main() {
     }
     let exe = std::env::current_exe().unwrap();
     let all = ["s4d".to_string(), "lru".to_string()];
-    for name in if kinds.is_empty() { &all[..] } else { &kinds[..] } {
+    for name in if kinds.is_empty() {
+        &all[..]
+    } else {
+        &kinds[..]
+    } {
         let status = std::process::Command::new(&exe).arg(name).status().unwrap();
         assert!(status.success(), "{name} failed");
     }

@@ -313,6 +313,9 @@ fn path_x_length_trains_at_batch_one() {
         let loss = Cpu::cross_entropy(logits, &[1], &[1.0]).unwrap();
         let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store);
         let report = optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
-        assert!(report.loss.is_finite() && report.grad_norm > 0.0, "{report:?}");
+        assert!(
+            report.loss.is_finite() && report.grad_norm > 0.0,
+            "{report:?}"
+        );
     }
 }
