@@ -9,8 +9,11 @@ use crate::engine::layers::norm::NormKind;
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::layers::ssm::lru::LruConfig;
+use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
+use crate::engine::layers::ssm::Activation;
 use crate::engine::models::transformer::TransformerConfig;
-use crate::engine::models::{Model, Transformer};
+use crate::engine::models::{Model, SsmConfig, SsmKind, SsmModel, Transformer};
 use crate::engine::ops::AttentionKind;
 use crate::engine::ops::EngineDevice;
 use crate::engine::optim::{OptimizerConfig, OptimizerKind};
@@ -144,14 +147,8 @@ pub fn transformer_config(x: &ExperimentSpec, shape: DataShape) -> Result<Transf
         heads: t.heads,
         ffn: t.ffn,
         dropout: m.dropout as f32,
-        norm: match m.norm {
-            spec::NormPlace::Pre => NormPlacement::Pre,
-            spec::NormPlace::Post => NormPlacement::Post,
-        },
-        norm_kind: match m.norm_kind {
-            spec::NormKind::Layer => NormKind::Layer,
-            spec::NormKind::Batch => NormKind::Batch,
-        },
+        norm: norm_placement(m.norm),
+        norm_kind: norm_kind(m.norm_kind),
         position: match t.position {
             spec::Position::None => PositionKind::None,
             spec::Position::Learned => PositionKind::Learned,
@@ -159,12 +156,7 @@ pub fn transformer_config(x: &ExperimentSpec, shape: DataShape) -> Result<Transf
             spec::Position::Rotary => PositionKind::Rotary,
         },
         attention,
-        pool: match m.pool {
-            spec::Pool::Mean => PoolKind::Mean,
-            spec::Pool::Max => PoolKind::Max,
-            spec::Pool::Last => PoolKind::Last,
-            spec::Pool::First => PoolKind::First,
-        },
+        pool: pool_kind(m.pool),
         n_classes: shape.n_classes,
         two_tower: shape.paired,
     })
@@ -182,10 +174,104 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
+        LayerSpec::S4d(_) | LayerSpec::Lru(_) => {
+            Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
+        }
         _ => Err(RunError::UnsupportedModel {
             kind: x.model.kind.name(),
         }),
     }
+}
+
+fn norm_placement(norm: spec::NormPlace) -> NormPlacement {
+    match norm {
+        spec::NormPlace::Pre => NormPlacement::Pre,
+        spec::NormPlace::Post => NormPlacement::Post,
+    }
+}
+
+fn norm_kind(kind: spec::NormKind) -> NormKind {
+    match kind {
+        spec::NormKind::Layer => NormKind::Layer,
+        spec::NormKind::Batch => NormKind::Batch,
+    }
+}
+
+fn pool_kind(pool: spec::Pool) -> PoolKind {
+    match pool {
+        spec::Pool::Mean => PoolKind::Mean,
+        spec::Pool::Max => PoolKind::Max,
+        spec::Pool::Last => PoolKind::Last,
+        spec::Pool::First => PoolKind::First,
+    }
+}
+
+fn ssm_activation(activation: spec::Activation) -> Activation {
+    match activation {
+        spec::Activation::Gelu => Activation::Gelu,
+        spec::Activation::Relu => Activation::Relu,
+        spec::Activation::Silu => Activation::Silu,
+        spec::Activation::None => Activation::None,
+    }
+}
+
+/// The configuration of a state-space model (S4D or LRU; other kinds are not built yet).
+pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
+    let m = &x.model;
+    let (kind, activation, glu, group) = match &m.layer {
+        LayerSpec::S4d(s) => {
+            let init = match s.init {
+                spec::SsmInit::Lin => S4dInit::Lin,
+                spec::SsmInit::Inv => S4dInit::Inv,
+                other => {
+                    return Err(RunError::Unsupported {
+                        what: format!("s4d init {other:?}").to_lowercase(),
+                        why: "S4D is built with init lin or inv".into(),
+                    })
+                }
+            };
+            let kind = SsmKind::S4d(S4dConfig {
+                d_state: s.d_state,
+                init,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
+                channels: s.channels,
+                bidirectional: m.bidirectional,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
+        LayerSpec::Lru(s) => {
+            let kind = SsmKind::Lru(LruConfig {
+                d_state: s.d_state,
+                r_min: s.r_min,
+                r_max: s.r_max,
+                max_phase: s.max_phase,
+                bidirectional: m.bidirectional,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
+        _ => {
+            return Err(RunError::UnsupportedModel {
+                kind: m.kind.name(),
+            })
+        }
+    };
+    Ok(SsmConfig {
+        input: shape.input,
+        d_model: m.d_model,
+        layers: m.layers,
+        dropout: m.dropout as f32,
+        norm: norm_placement(m.norm),
+        norm_kind: norm_kind(m.norm_kind),
+        pool: pool_kind(m.pool),
+        n_classes: shape.n_classes,
+        two_tower: shape.paired,
+        kind,
+        activation: ssm_activation(activation),
+        glu,
+        ssm_lr: group.lr as f32,
+        ssm_weight_decay: group.weight_decay as f32,
+    })
 }
 
 pub fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod pool;
 pub mod position;
 pub mod sequence;
+pub mod ssm;
 
 use dfdx::prelude::*;
 

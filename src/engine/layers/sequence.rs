@@ -1,8 +1,8 @@
 //! The sequence-layer interface and the residual block around it.
 //!
 //! A token mixer maps (batch, length, d_model) to the same shape, reading true lengths from
-//! the context. Attention is the only mixer so far; a state-space layer is one more file and
-//! one more variant of [`Mixer`].
+//! the context. Attention and the state-space layers ([`super::ssm`]) are mixers; a new kind is
+//! one more file and one more variant of [`Mixer`].
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::attention::MultiHeadAttention;
 use super::feed_forward::FeedForward;
 use super::norm::{Norm, NormKind};
+use super::ssm::lru::Lru;
+use super::ssm::s4d::S4d;
+use super::ssm::SsmLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
 use crate::engine::ops::EngineDevice;
@@ -47,6 +50,8 @@ impl SequenceLayer for FeedForward {
 #[derive(Clone, Debug)]
 pub enum Mixer {
     Attention(MultiHeadAttention),
+    S4d(SsmLayer<S4d>),
+    Lru(SsmLayer<Lru>),
 }
 
 impl SequenceLayer for Mixer {
@@ -57,6 +62,8 @@ impl SequenceLayer for Mixer {
     ) -> Result<Seq<D, T>> {
         match self {
             Mixer::Attention(attention) => attention.forward(x, ctx),
+            Mixer::S4d(layer) => layer.forward(x, ctx),
+            Mixer::Lru(layer) => layer.forward(x, ctx),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Models assembled from layers, and [`Model`]: the one type the training loop drives,
 //! whatever the sequence layer.
 
+pub mod ssm;
 pub mod transformer;
 
 use dfdx::prelude::*;
 
+pub use ssm::{SsmConfig, SsmKind, SsmModel};
 pub use transformer::{Transformer, TransformerConfig};
 
 use super::error::Result;
@@ -18,6 +20,7 @@ use super::params::ParamStore;
 #[derive(Clone, Debug)]
 pub enum Model {
     Transformer(Transformer),
+    Ssm(SsmModel),
 }
 
 impl Model {
@@ -30,6 +33,7 @@ impl Model {
     ) -> Result<Seq<D, T>> {
         match self {
             Model::Transformer(m) => m.encode(params, inputs, train),
+            Model::Ssm(m) => m.encode(params, inputs, train),
         }
     }
 
@@ -42,6 +46,7 @@ impl Model {
     ) -> Result<Rows<D, T>> {
         match self {
             Model::Transformer(m) => m.logits(params, inputs, train),
+            Model::Ssm(m) => m.logits(params, inputs, train),
         }
     }
 
@@ -55,6 +60,7 @@ impl Model {
     ) -> Result<Rows<D, T>> {
         match self {
             Model::Transformer(m) => m.pair_logits(params, first, second, train),
+            Model::Ssm(m) => m.pair_logits(params, first, second, train),
         }
     }
 
@@ -62,6 +68,7 @@ impl Model {
     pub fn d_model(&self) -> usize {
         match self {
             Model::Transformer(m) => m.config.d_model,
+            Model::Ssm(m) => m.config.d_model,
         }
     }
 }

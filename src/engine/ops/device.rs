@@ -10,6 +10,8 @@ use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
+use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
+use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
 use crate::engine::error::{EngineError, Result};
 
 thread_local! {
@@ -76,6 +78,24 @@ pub trait EngineDevice: Device<f32> + Cache {
     ) -> Result<Tensor<(), f32, Self, T>> {
         Ok(cross_entropy_composed(logits, targets, weights))
     }
+
+    /// The diagonal complex recurrence x_t = λ ⊙ x_{t−1} + v_t (see [`super::ssm::scan`]).
+    fn complex_scan<T: Tape<f32, Self> + Merge<T>>(
+        v: Seq3<f32, Self, T>,
+        log_lambda: Tensor<(usize,), f32, Self, T>,
+        reverse: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(complex_scan_composed(v, log_lambda, reverse))
+    }
+
+    /// A diagonal SSM over a sequence (see [`super::ssm::diagonal`]).
+    fn diagonal_ssm<T: Tape<f32, Self> + Merge<T>>(
+        u: Seq3<f32, Self, T>,
+        params: DiagonalParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(diagonal_ssm_composed(u, params, bidirectional))
+    }
 }
 
 impl EngineDevice for Cpu {
@@ -133,6 +153,22 @@ impl EngineDevice for Cpu {
             return Ok(cross_entropy_composed(logits, targets, weights));
         }
         cross_entropy_cpu(logits, targets, weights).map_err(EngineError::device)
+    }
+
+    fn complex_scan<T: Tape<f32, Self> + Merge<T>>(
+        v: Seq3<f32, Self, T>,
+        log_lambda: Tensor<(usize,), f32, Self, T>,
+        reverse: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        complex_scan_cpu(v, log_lambda, reverse).map_err(EngineError::device)
+    }
+
+    fn diagonal_ssm<T: Tape<f32, Self> + Merge<T>>(
+        u: Seq3<f32, Self, T>,
+        params: DiagonalParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        diagonal_ssm_cpu(u, params, bidirectional).map_err(EngineError::device)
     }
 }
 

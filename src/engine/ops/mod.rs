@@ -11,6 +11,7 @@ pub mod cross_entropy;
 pub mod gelu;
 pub mod layer_norm;
 pub mod linear;
+pub mod ssm;
 
 mod avx512;
 pub mod blas;

@@ -1,0 +1,140 @@
+//! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
+//! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
+//! peak memory (VmHWM), for S4D and LRU. `benches/reference/{s4d,lru}_step.py` are the same
+//! models in PyTorch. Each kind runs in its own process so its peak memory is its own:
+//!
+//!     cargo bench --bench ssm_step            # both kinds
+//!     cargo bench --bench ssm_step -- s4d     # one kind
+
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::pool::PoolKind;
+use lra::engine::layers::sequence::NormPlacement;
+use lra::engine::layers::ssm::lru::LruConfig;
+use lra::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
+use lra::engine::layers::ssm::Activation;
+use lra::engine::models::{SsmConfig, SsmKind, SsmModel};
+use lra::engine::ops::EngineDevice;
+use lra::engine::optim::{Optimizer, OptimizerConfig};
+use lra::engine::params::ParamStore;
+use lra::engine::step::optimise;
+
+const LAYERS: usize = 4;
+const D_MODEL: usize = 128;
+const D_STATE: usize = 64;
+const LEN: usize = 1024;
+const BATCH: usize = 8;
+const VOCAB: usize = 32;
+const CLASSES: usize = 10;
+const WARMUP: usize = 2;
+const STEPS: usize = 10;
+
+fn kind(name: &str) -> SsmKind {
+    match name {
+        "s4d" => SsmKind::S4d(S4dConfig {
+            d_state: D_STATE,
+            init: S4dInit::Lin,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            channels: 1,
+            bidirectional: true,
+        }),
+        "lru" => SsmKind::Lru(LruConfig {
+            d_state: D_STATE,
+            r_min: 0.9,
+            r_max: 0.999,
+            max_phase: std::f64::consts::TAU,
+            bidirectional: true,
+        }),
+        other => panic!("unknown kind {other}: s4d or lru"),
+    }
+}
+
+/// Peak resident memory of this process, in MiB.
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn bench(name: &str) {
+    let config = SsmConfig {
+        input: InputKind::Tokens { vocab: VOCAB },
+        d_model: D_MODEL,
+        layers: LAYERS,
+        dropout: 0.0,
+        norm: NormPlacement::Pre,
+        norm_kind: lra::engine::layers::norm::NormKind::Layer,
+        pool: PoolKind::Mean,
+        n_classes: CLASSES,
+        two_tower: false,
+        kind: kind(name),
+        activation: Activation::Gelu,
+        glu: true,
+        ssm_lr: 1e-3,
+        ssm_weight_decay: 0.0,
+    };
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    let model = SsmModel::build(config, &mut store).unwrap();
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store);
+    let ids: Vec<usize> = (0..BATCH * LEN).map(|i| (i * 7 + i / 13) % VOCAB).collect();
+    let labels: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
+    let lengths = vec![LEN; BATCH];
+    let inputs = Inputs {
+        batch: BATCH,
+        seq: LEN,
+        lengths: &lengths,
+        data: InputData::Tokens(&ids),
+    };
+    let mut times = Vec::with_capacity(STEPS);
+    for step in 0..WARMUP + STEPS {
+        let start = Instant::now();
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(logits, &labels, &[1.0; BATCH]).unwrap();
+        optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
+        if step >= WARMUP {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{name}: {} parameters, median step {:.3} s (min {:.3}, max {:.3}) over {STEPS} steps, peak {:.0} MiB",
+        store.parameter_count(),
+        times[STEPS / 2],
+        times[0],
+        times[STEPS - 1],
+        peak_mib()
+    );
+}
+
+fn main() {
+    let kinds: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a == "s4d" || a == "lru")
+        .collect();
+    if kinds.len() == 1 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build_global()
+            .unwrap();
+        bench(&kinds[0]);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let all = ["s4d".to_string(), "lru".to_string()];
+    for name in if kinds.is_empty() {
+        &all[..]
+    } else {
+        &kinds[..]
+    } {
+        let status = std::process::Command::new(&exe).arg(name).status().unwrap();
+        assert!(status.success(), "{name} failed");
+    }
+}

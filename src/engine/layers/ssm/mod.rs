@@ -1,0 +1,146 @@
+//! State-space sequence layers. Each kind is one file implementing [`StateSpace`] (the SSM
+//! proper, (B, L, H) → (B, L, C·H)); [`SsmLayer`] wraps it as S4's layer does
+//! (state-spaces/s4, `models/s4/s4d.py`): SSM → activation → dropout → output linear, with a
+//! GLU (`post glu`) or plain. The residual block around it (norm before or after, dropout,
+//! skip) is [`Residual`](super::sequence::Residual); there is no feed-forward sub-layer.
+//! Padded positions are zeroed before the SSM, so a bidirectional layer never reads padding.
+
+pub mod lru;
+pub mod s4d;
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::linear::Linear;
+use super::sequence::SequenceLayer;
+use super::{Ctx, Scope, Seq};
+use crate::engine::error::Result;
+use crate::engine::ops::ssm::for_slicing;
+use crate::engine::ops::EngineDevice;
+use crate::engine::params::{GroupId, Init, ParamId};
+
+/// The SSM proper: (batch, length, H) → (batch, length, `output_width`).
+pub trait StateSpace {
+    fn output_width(&self) -> usize;
+
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        u: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>>;
+}
+
+/// The point-wise non-linearity after the SSM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Gelu,
+    Relu,
+    /// x·σ(x) (Ramachandran et al. 2017).
+    Silu,
+    None,
+}
+
+impl Activation {
+    fn apply<D: EngineDevice, T: Tape<f32, D>>(self, x: Seq<D, T>) -> Result<Seq<D, T>> {
+        Ok(match self {
+            Activation::Gelu => D::gelu(x)?,
+            Activation::Relu => x.relu(),
+            Activation::Silu => x.with_empty_tape().sigmoid() * x,
+            Activation::None => x,
+        })
+    }
+}
+
+/// An SSM with its activation, dropout and output projection.
+#[derive(Clone, Debug)]
+pub struct SsmLayer<K> {
+    pub ssm: K,
+    pub output: Linear,
+    /// Output linear to 2H then a gated linear unit a ⊙ σ(b) (Dauphin et al. 2017).
+    pub glu: bool,
+    pub activation: Activation,
+    pub dropout: f32,
+}
+
+impl<K: StateSpace> SsmLayer<K> {
+    /// The output projection is created in `scope` as `output.*`, beside the SSM's parameters.
+    pub fn build<D: EngineDevice>(
+        mut scope: Scope<'_, D>,
+        ssm: K,
+        width: usize,
+        glu: bool,
+        activation: Activation,
+        dropout: f32,
+    ) -> Result<Self> {
+        let outputs = if glu { 2 * width } else { width };
+        let output = Linear::build(scope.sub("output"), ssm.output_width(), outputs)?;
+        Ok(SsmLayer {
+            ssm,
+            output,
+            glu,
+            activation,
+            dropout,
+        })
+    }
+
+    pub fn output_parameter_count(inputs: usize, width: usize, glu: bool) -> usize {
+        Linear::parameter_count(inputs, if glu { 2 * width } else { width })
+    }
+}
+
+impl<K: StateSpace> SequenceLayer for SsmLayer<K> {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        let y = self.ssm.forward(zero_padding(x, ctx), ctx)?;
+        let y = ctx.dropout(self.activation.apply(y)?, self.dropout);
+        let y = self.output.forward_seq(y, ctx)?;
+        if !self.glu {
+            return Ok(y);
+        }
+        let width = y.shape().2 / 2;
+        let y = for_slicing(y);
+        let gate = y.with_empty_tape().slice((.., .., width..)).sigmoid();
+        Ok(y.slice((.., .., ..width)) * gate)
+    }
+}
+
+/// x with the positions after each example's true length set to zero.
+fn zero_padding<D: EngineDevice, T: Tape<f32, D>>(x: Seq<D, T>, ctx: &Ctx<'_, D>) -> Seq<D, T> {
+    let shape = *x.shape();
+    let (batch, len, _) = shape;
+    if ctx.lengths.iter().all(|&l| l >= len) {
+        return x;
+    }
+    let mask: Vec<f32> = (0..batch * len)
+        .map(|i| {
+            if i % len < ctx.lengths[i / len] {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = ctx.device().tensor_from_vec(mask, (batch, len));
+    x * mask.broadcast_like::<_, Axis<2>>(&shape)
+}
+
+/// A parameter whose initial values are `init`'s draws (from the store's seeded generator)
+/// passed through `transform`: the papers' initialisations (log-uniform Δ, ring-uniform λ, …)
+/// are functions of uniform or normal draws.
+pub(crate) fn param_with<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    name: &str,
+    shape: &[usize],
+    init: Init,
+    group: GroupId,
+    transform: impl FnOnce(Vec<f32>) -> Vec<f32>,
+) -> Result<ParamId> {
+    let id = scope.param(name, shape, init, group)?;
+    let values = transform(scope.store.values(id));
+    scope.store.set_values(id, &values)?;
+    Ok(id)
+}

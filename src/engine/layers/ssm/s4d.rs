@@ -1,0 +1,221 @@
+//! S4D (Gu, Gupta, Goel & Ré 2022, "On the Parameterization and Initialization of Diagonal
+//! State Space Models"), after the reference `models/s4/s4d.py` of state-spaces/s4.
+//!
+//! Per channel h of H: a diagonal complex A (N/2 modes; the conjugate half is implicit), B = 1,
+//! C learned (one per output channel and direction), a learned step Δ, and a skip D.
+//! Discretisation by zero-order hold (eq. 6): λ = exp(ΔA), W = C·(exp(ΔA) − 1)/A. The kernel
+//! K_l = 2·Re Σ_n W_n λ_n^l (eq. 5, a Vandermonde product) is convolved with the input; see
+//! [`crate::engine::ops::ssm::diagonal`].
+//!
+//! Parameters (under the layer's scope): `log_dt` (H), `log_A_real` (H, N/2), `A_imag`
+//! (H, N/2) in the SSM group (`ssm_lr`, `ssm_weight_decay`); `C` (2, C·dirs, H, N/2) with real
+//! parts then imaginary parts; `D` (C, H).
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{param_with, StateSpace};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::ops::ssm::diagonal::DiagonalParams;
+use crate::engine::ops::ssm::{complex_mul, for_slicing};
+use crate::engine::ops::EngineDevice;
+use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
+
+/// The initialisation of A's imaginary parts (S4D §4; Re A = −½ in both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum S4dInit {
+    /// S4D-Lin: Im A_n = π·n.
+    Lin,
+    /// S4D-Inv: Im A_n = (N/π)·(N/(2n + 1) − 1).
+    Inv,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct S4dConfig {
+    /// N, the state size counting both halves of each conjugate pair (N/2 modes are stored).
+    pub d_state: usize,
+    pub init: S4dInit,
+    pub dt_min: f64,
+    pub dt_max: f64,
+    /// Output channels C per input channel (S4's `channels`).
+    pub channels: usize,
+    pub bidirectional: bool,
+}
+
+impl S4dConfig {
+    fn modes(&self) -> usize {
+        self.d_state / 2
+    }
+
+    fn kernels(&self) -> usize {
+        self.channels * if self.bidirectional { 2 } else { 1 }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.d_state < 2 || self.channels == 0 {
+            return Err(EngineError::InvalidConfig(
+                "S4D needs d_state ≥ 2 and at least one channel".into(),
+            ));
+        }
+        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
+            return Err(EngineError::InvalidConfig(format!(
+                "S4D needs 0 < dt_min ≤ dt_max, got {} and {}",
+                self.dt_min, self.dt_max
+            )));
+        }
+        Ok(())
+    }
+
+    /// Trainable scalars of the SSM for `width` channels (output projection excluded).
+    pub fn parameter_count(&self, width: usize) -> usize {
+        let modes = self.modes();
+        width + 2 * width * modes + 2 * self.kernels() * width * modes + self.channels * width
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct S4d {
+    pub config: S4dConfig,
+    pub width: usize,
+    pub log_dt: ParamId,
+    pub log_a_real: ParamId,
+    pub a_imag: ParamId,
+    pub c: ParamId,
+    pub d: ParamId,
+}
+
+impl S4d {
+    /// Creates the parameters in `scope`, the SSM's own in `ssm_group`.
+    pub fn build<D: EngineDevice>(
+        scope: &mut Scope<'_, D>,
+        width: usize,
+        config: S4dConfig,
+        ssm_group: GroupId,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (h, n) = (width, config.modes());
+        let (log_min, log_max) = (config.dt_min.ln() as f32, config.dt_max.ln() as f32);
+        // Δ log-uniform in [dt_min, dt_max]: from U(−½, ½) draws.
+        let log_dt = param_with(
+            scope,
+            "log_dt",
+            &[h],
+            Init::Uniform { bound: 0.5 },
+            ssm_group,
+            |u| {
+                u.into_iter()
+                    .map(|u| log_min + (u + 0.5) * (log_max - log_min))
+                    .collect()
+            },
+        )?;
+        let log_a_real = scope.param(
+            "log_A_real",
+            &[h, n],
+            Init::Constant(0.5f32.ln()),
+            ssm_group,
+        )?;
+        let state = config.d_state as f32;
+        let init = config.init;
+        let a_imag = param_with(scope, "A_imag", &[h, n], Init::Zeros, ssm_group, |v| {
+            (0..v.len())
+                .map(|i| {
+                    let mode = (i % n) as f32;
+                    match init {
+                        S4dInit::Lin => std::f32::consts::PI * mode,
+                        S4dInit::Inv => {
+                            state / std::f32::consts::PI * (state / (2.0 * mode + 1.0) - 1.0)
+                        }
+                    }
+                })
+                .collect()
+        })?;
+        // C ~ CN(0, 1): real and imaginary parts each of variance ½ (torch.randn(cfloat)).
+        let c = scope.param(
+            "C",
+            &[2, config.kernels(), h, n],
+            Init::Normal {
+                std: std::f32::consts::FRAC_1_SQRT_2,
+            },
+            DEFAULT_GROUP,
+        )?;
+        let d = scope.param(
+            "D",
+            &[config.channels, h],
+            Init::Normal { std: 1.0 },
+            DEFAULT_GROUP,
+        )?;
+        Ok(S4d {
+            config,
+            width,
+            log_dt,
+            log_a_real,
+            a_imag,
+            c,
+            d,
+        })
+    }
+
+    /// The discrete parameters ζ = ΔA and W = C·(exp(ΔA) − 1)/A (ZOH with B = 1).
+    fn discretise<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        ctx: &Ctx<'_, D>,
+    ) -> DiagonalParams<f32, D, T> {
+        let p = ctx.params;
+        let (h, n, k) = (self.width, self.config.modes(), self.config.kernels());
+        let (hn, khn) = ((h, n), (k, h, n));
+        let dt = p
+            .vector::<T>(self.log_dt)
+            .exp()
+            .broadcast_like::<_, Axis<1>>(&hn);
+        let a_re = p.matrix::<T>(self.log_a_real).exp().negate();
+        let a_im = p.matrix::<T>(self.a_imag);
+        let zeta_re = a_re.with_empty_tape() * dt.with_empty_tape();
+        let zeta_im = a_im.with_empty_tape() * dt;
+        let magnitude = zeta_re.with_empty_tape().exp();
+        let e_re = magnitude.with_empty_tape() * zeta_im.with_empty_tape().cos() - 1.0;
+        let e_im = magnitude * zeta_im.with_empty_tape().sin();
+        // (exp(ΔA) − 1)/A = (exp(ΔA) − 1)·conj(A)/|A|².
+        let inv_norm = (a_re.with_empty_tape().square() + a_im.with_empty_tape().square()).recip();
+        let (q_re, q_im) = complex_mul((e_re, e_im), (a_re, a_im.negate()));
+        let q_re = (q_re * inv_norm.with_empty_tape()).broadcast_like::<_, Axis<0>>(&khn);
+        let q_im = (q_im * inv_norm).broadcast_like::<_, Axis<0>>(&khn);
+        let c = for_slicing(p.flat::<T>(self.c));
+        let half = k * h * n;
+        let c_re = c.with_empty_tape().slice((..half,)).reshape_like(&khn);
+        let c_im = c.slice((half..,)).reshape_like(&khn);
+        DiagonalParams {
+            zeta: (zeta_re, zeta_im),
+            w: complex_mul((c_re, c_im), (q_re, q_im)),
+        }
+    }
+}
+
+impl StateSpace for S4d {
+    fn output_width(&self) -> usize {
+        self.config.channels * self.width
+    }
+
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        u: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        let (batch, len, width) = *u.shape();
+        let channels = self.config.channels;
+        let params = self.discretise::<D, T>(ctx);
+        let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
+        // The skip D·u of every output channel.
+        let expanded = (batch, len, channels, width);
+        let skip = u.broadcast_like::<_, Axis<2>>(&expanded)
+            * ctx
+                .params
+                .matrix::<T>(self.d)
+                .broadcast_like::<_, Axes2<0, 1>>(&expanded);
+        Ok(y + skip.reshape_like(&(batch, len, channels * width)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,293 @@
+//! The state-space models of the LRA experiments (S4's architecture):
+//! input encoder → dropout → blocks (norm, SSM layer, residual; pre- or post-norm) → final
+//! norm (pre-norm only) → pooling over true lengths → classifier head. No positions and no
+//! feed-forward sub-layer: the SSM layer's GLU output is the block's only projection.
+//! Parameter names: `encoder.*`, `layers.<i>.norm.*`, `layers.<i>.ssm.*` (the kind's own, and
+//! `layers.<i>.ssm.output.*`), `final_norm.*`, `head.*`. SSM parameters go to a group `ssm`
+//! with their own learning rate and weight decay (S4 §4, "SSM parameters at lr 0.001 without
+//! weight decay").
+
+use std::ops::Range;
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
+use crate::engine::layers::heads::{pair_features, ClassifierHead};
+use crate::engine::layers::norm::{Norm, NormKind};
+use crate::engine::layers::pool::{pool, PoolKind};
+use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
+use crate::engine::layers::ssm::lru::{Lru, LruConfig};
+use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
+use crate::engine::layers::ssm::{Activation, SsmLayer};
+use crate::engine::layers::{Ctx, Rows, Scope, Seq};
+use crate::engine::ops::EngineDevice;
+use crate::engine::params::{GroupId, ParamGroup, ParamStore};
+
+/// The state-space kind of every block, with its own settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum SsmKind {
+    S4d(S4dConfig),
+    Lru(LruConfig),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SsmConfig {
+    pub input: InputKind,
+    pub d_model: usize,
+    pub layers: usize,
+    pub dropout: f32,
+    pub norm: NormPlacement,
+    pub norm_kind: NormKind,
+    pub pool: PoolKind,
+    pub n_classes: usize,
+    /// Retrieval: classify the pair features of two separately encoded documents.
+    pub two_tower: bool,
+    pub kind: SsmKind,
+    pub activation: Activation,
+    /// Output linear to 2·d_model followed by a GLU (`post glu`), or to d_model.
+    pub glu: bool,
+    /// Learning rate and weight decay of the SSM parameters (A, B, Δ and the like).
+    pub ssm_lr: f32,
+    pub ssm_weight_decay: f32,
+}
+
+impl SsmConfig {
+    pub fn head_inputs(&self) -> usize {
+        if self.two_tower {
+            4 * self.d_model
+        } else {
+            self.d_model
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.d_model == 0 || self.layers == 0 || self.n_classes == 0 {
+            return Err(EngineError::InvalidConfig(
+                "d_model, layers and n_classes must be positive".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(EngineError::InvalidConfig(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        match &self.kind {
+            SsmKind::S4d(c) => c.validate(),
+            SsmKind::Lru(c) => c.validate(),
+        }
+    }
+
+    /// The number of trainable parameters, from the configuration alone.
+    pub fn parameter_count(&self) -> usize {
+        let d = self.d_model;
+        let (ssm, ssm_outputs) = match &self.kind {
+            SsmKind::S4d(c) => (c.parameter_count(d), c.channels * d),
+            SsmKind::Lru(c) => (c.parameter_count(d), d),
+        };
+        let output = SsmLayer::<S4d>::output_parameter_count(ssm_outputs, d, self.glu);
+        let block = Norm::parameter_count(d) + ssm + output;
+        let final_norm = match self.norm {
+            NormPlacement::Pre => Norm::parameter_count(d),
+            NormPlacement::Post => 0,
+        };
+        InputEncoder::parameter_count(self.input, d)
+            + self.layers * block
+            + final_norm
+            + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+    }
+
+    fn mixer<D: EngineDevice>(&self, mut scope: Scope<'_, D>, group: GroupId) -> Result<Mixer> {
+        let d = self.d_model;
+        Ok(match &self.kind {
+            SsmKind::S4d(c) => {
+                let ssm = S4d::build(&mut scope, d, c.clone(), group)?;
+                Mixer::S4d(self.layer(scope, ssm)?)
+            }
+            SsmKind::Lru(c) => {
+                let ssm = Lru::build(&mut scope, d, c.clone(), group)?;
+                Mixer::Lru(self.layer(scope, ssm)?)
+            }
+        })
+    }
+
+    fn layer<D: EngineDevice, K: crate::engine::layers::ssm::StateSpace>(
+        &self,
+        scope: Scope<'_, D>,
+        ssm: K,
+    ) -> Result<SsmLayer<K>> {
+        SsmLayer::build(
+            scope,
+            ssm,
+            self.d_model,
+            self.glu,
+            self.activation,
+            self.dropout,
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SsmModel {
+    pub config: SsmConfig,
+    pub encoder: InputEncoder,
+    pub blocks: Vec<Residual<Mixer>>,
+    pub final_norm: Option<Norm>,
+    pub head: ClassifierHead,
+    /// The store indices of this model's parameters.
+    params: Range<usize>,
+}
+
+impl SsmModel {
+    /// Creates the model's parameters in `store` (names in the module documentation).
+    pub fn build<D: EngineDevice>(config: SsmConfig, store: &mut ParamStore<D>) -> Result<Self> {
+        config.validate()?;
+        let group = store.add_group(
+            ParamGroup::new("ssm")
+                .with_lr(config.ssm_lr)
+                .with_weight_decay(config.ssm_weight_decay),
+        );
+        let first = store.len();
+        let d = config.d_model;
+        let mut root = Scope::root(store);
+        let encoder = InputEncoder::build(root.sub("encoder"), config.input, d)?;
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let mut layer = root.sub(format!("layers.{i}"));
+            let mixer = config.mixer(layer.sub("ssm"), group)?;
+            blocks.push(Residual::build(
+                layer.sub("norm"),
+                d,
+                mixer,
+                config.norm_kind,
+                config.norm,
+                config.dropout,
+            )?);
+        }
+        let final_norm = match config.norm {
+            NormPlacement::Pre => Some(Norm::build(root.sub("final_norm"), config.norm_kind, d)?),
+            NormPlacement::Post => None,
+        };
+        let head =
+            ClassifierHead::build(root.sub("head"), config.head_inputs(), d, config.n_classes)?;
+        let params = first..store.len();
+        Ok(SsmModel {
+            config,
+            encoder,
+            blocks,
+            final_norm,
+            head,
+            params,
+        })
+    }
+
+    /// Trainable scalars of this model (its head included).
+    pub fn parameter_count<D: EngineDevice>(&self, store: &ParamStore<D>) -> usize {
+        store
+            .iter()
+            .filter(|(id, _)| self.params.contains(&id.0))
+            .map(|(_, p)| p.numel())
+            .sum()
+    }
+
+    /// The contextual representation of every position, (batch, length, d_model).
+    pub fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Seq<D, T>> {
+        if inputs.lengths.len() != inputs.batch {
+            return Err(EngineError::ShapeMismatch {
+                op: "ssm",
+                detail: format!(
+                    "batch of {} examples with {} lengths",
+                    inputs.batch,
+                    inputs.lengths.len()
+                ),
+            });
+        }
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        let mut x = ctx.dropout(
+            self.encoder.forward::<D, T>(inputs, &ctx)?,
+            self.config.dropout,
+        );
+        for block in &self.blocks {
+            x = block.forward(x, &ctx)?;
+        }
+        match &self.final_norm {
+            Some(norm) => norm.forward(x, &ctx),
+            None => Ok(x),
+        }
+    }
+
+    /// One pooled vector per example, (batch, d_model).
+    pub fn pooled<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        Ok(pool(self.config.pool, x, &ctx))
+    }
+
+    /// Class logits, (batch, n_classes).
+    pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if self.config.two_tower {
+            return Err(EngineError::InvalidConfig(
+                "a two-tower model classifies pairs: use `pair_logits`".into(),
+            ));
+        }
+        let pooled = self.pooled::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        self.head.forward(pooled, &ctx)
+    }
+
+    /// Class logits of document pairs (retrieval), from [u, v, u − v, u ⊙ v].
+    pub fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        first: &Inputs<'_>,
+        second: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if !self.config.two_tower || first.batch != second.batch {
+            return Err(EngineError::InvalidConfig(
+                "pair_logits needs a two-tower model and two batches of one size".into(),
+            ));
+        }
+        let u = self.pooled::<D, T>(params, first, train)?;
+        let v = self.pooled::<D, T>(params, second, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: first.lengths,
+        };
+        self.head.forward(pair_features(u, v), &ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

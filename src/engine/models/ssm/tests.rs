@@ -1,0 +1,322 @@
+use dfdx::prelude::*;
+
+use super::*;
+use crate::engine::layers::encoder::InputData;
+use crate::engine::optim::{Optimizer, OptimizerConfig};
+use crate::engine::step::optimise;
+
+const VOCAB: usize = 8;
+
+fn s4d(bidirectional: bool) -> SsmKind {
+    SsmKind::S4d(S4dConfig {
+        d_state: 8,
+        init: crate::engine::layers::ssm::s4d::S4dInit::Lin,
+        dt_min: 1e-3,
+        dt_max: 1e-1,
+        channels: 1,
+        bidirectional,
+    })
+}
+
+fn lru(bidirectional: bool) -> SsmKind {
+    SsmKind::Lru(LruConfig {
+        d_state: 8,
+        r_min: 0.9,
+        r_max: 0.999,
+        max_phase: std::f64::consts::TAU,
+        bidirectional,
+    })
+}
+
+fn config(kind: SsmKind) -> SsmConfig {
+    SsmConfig {
+        input: InputKind::Tokens { vocab: VOCAB },
+        d_model: 16,
+        layers: 2,
+        dropout: 0.0,
+        norm: NormPlacement::Pre,
+        norm_kind: crate::engine::layers::norm::NormKind::Layer,
+        pool: PoolKind::Mean,
+        n_classes: 2,
+        two_tower: false,
+        kind,
+        activation: Activation::Gelu,
+        glu: true,
+        ssm_lr: 1e-3,
+        ssm_weight_decay: 0.0,
+    }
+}
+
+fn kinds() -> Vec<SsmKind> {
+    vec![s4d(true), s4d(false), lru(true), lru(false)]
+}
+
+fn encode(model: &SsmModel, store: &ParamStore<Cpu>, ids: &[usize], lengths: &[usize]) -> Vec<f32> {
+    let inputs = Inputs {
+        batch: lengths.len(),
+        seq: ids.len() / lengths.len(),
+        lengths,
+        data: InputData::Tokens(ids),
+    };
+    model
+        .encode::<Cpu, NoneTape>(store, &inputs, false)
+        .unwrap()
+        .as_vec()
+}
+
+#[test]
+fn parameter_count_matches_the_configuration() {
+    for kind in kinds() {
+        for (glu, norm, channels) in [
+            (true, NormPlacement::Pre, 1),
+            (false, NormPlacement::Post, 2),
+        ] {
+            let kind = match kind.clone() {
+                SsmKind::S4d(c) => SsmKind::S4d(S4dConfig { channels, ..c }),
+                other => other,
+            };
+            let cfg = SsmConfig {
+                glu,
+                norm,
+                two_tower: !glu,
+                ..config(kind)
+            };
+            let mut store = ParamStore::new(Cpu::default(), 0);
+            let model = SsmModel::build(cfg.clone(), &mut store).unwrap();
+            assert_eq!(
+                model.parameter_count(&store),
+                cfg.parameter_count(),
+                "{cfg:?}"
+            );
+            assert_eq!(store.parameter_count(), cfg.parameter_count());
+        }
+    }
+}
+
+#[test]
+fn ssm_parameters_have_their_own_group_and_dotted_names() {
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    SsmModel::build(config(s4d(true)), &mut store).unwrap();
+    let group_of = |name: &str| {
+        let id = store
+            .find(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        store.group(store.param(id).group).clone()
+    };
+    for name in [
+        "layers.0.ssm.log_dt",
+        "layers.1.ssm.log_A_real",
+        "layers.0.ssm.A_imag",
+    ] {
+        let group = group_of(name);
+        assert_eq!(
+            (group.lr, group.weight_decay),
+            (Some(1e-3), Some(0.0)),
+            "{name}"
+        );
+    }
+    assert_eq!(group_of("layers.0.ssm.C").lr, None);
+    for name in [
+        "layers.0.ssm.D",
+        "layers.0.ssm.output.weight",
+        "layers.0.norm.weight",
+    ] {
+        assert!(store.find(name).is_some(), "{name}");
+    }
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    SsmModel::build(config(lru(true)), &mut store).unwrap();
+    for name in [
+        "layers.0.ssm.nu_log",
+        "layers.0.ssm.reverse.theta_log",
+        "layers.1.ssm.B",
+    ] {
+        let id = store
+            .find(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        assert_eq!(store.group(store.param(id).group).lr, Some(1e-3), "{name}");
+    }
+}
+
+#[test]
+fn initialisation_follows_the_papers() {
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    SsmModel::build(config(s4d(false)), &mut store).unwrap();
+    let values = |name: &str| store.values(store.find(name).unwrap());
+    let dt: Vec<f32> = values("layers.0.ssm.log_dt")
+        .iter()
+        .map(|v| v.exp())
+        .collect();
+    assert!(dt.iter().all(|&d| (1e-3..=1e-1).contains(&d)), "{dt:?}");
+    let a_imag = values("layers.0.ssm.A_imag");
+    assert!((a_imag[3] - 3.0 * std::f32::consts::PI).abs() < 1e-5);
+    let mut store = ParamStore::new(Cpu::default(), 1);
+    SsmModel::build(config(lru(false)), &mut store).unwrap();
+    let values = |name: &str| store.values(store.find(name).unwrap());
+    let (nu, gamma) = (
+        values("layers.0.ssm.nu_log"),
+        values("layers.0.ssm.gamma_log"),
+    );
+    for (nu, gamma) in nu.iter().zip(&gamma) {
+        let modulus = (-nu.exp()).exp();
+        assert!((0.9..=0.999 + 1e-6).contains(&modulus), "|λ| = {modulus}");
+        assert!((gamma.exp() - (1.0 - modulus * modulus).sqrt()).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn a_causal_model_ignores_later_inputs() {
+    let (seq, t) = (24, 11);
+    let ids: Vec<usize> = (0..seq).map(|i| (i * 5 + 1) % VOCAB).collect();
+    let mut changed = ids.clone();
+    changed[t + 1..]
+        .iter_mut()
+        .for_each(|v| *v = (*v + 3) % VOCAB);
+    for kind in [s4d(false), lru(false)] {
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = SsmModel::build(config(kind), &mut store).unwrap();
+        let (a, b) = (
+            encode(&model, &store, &ids, &[seq]),
+            encode(&model, &store, &changed, &[seq]),
+        );
+        let d = 16;
+        for i in 0..(t + 1) * d {
+            assert!(
+                (a[i] - b[i]).abs() < 1e-5,
+                "position {}: {} vs {}",
+                i / d,
+                a[i],
+                b[i]
+            );
+        }
+        assert!((0..seq * d).any(|i| (a[i] - b[i]).abs() > 1e-4));
+    }
+}
+
+#[test]
+fn padding_does_not_change_the_true_positions() {
+    let ids: Vec<usize> = (0..10).map(|i| (i * 3 + 2) % VOCAB).collect();
+    let mut padded = ids.clone();
+    padded.extend([5, 6, 7, 1, 2, 3]);
+    for kind in kinds() {
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = SsmModel::build(config(kind), &mut store).unwrap();
+        let a = encode(&model, &store, &ids, &[10]);
+        let b = encode(&model, &store, &padded, &[10]);
+        for (i, (x, y)) in a.iter().zip(&b[..a.len()]).enumerate() {
+            assert!((x - y).abs() < 1e-4, "element {i}: {x} vs {y}");
+        }
+    }
+}
+
+/// Tokens that carry the label at the start of a long-range example.
+const LABEL_SPAN: usize = 8;
+
+/// The label is decided by the first tokens (token 0 or 1, `LABEL_SPAN` times); the rest of
+/// the long sequence is noise from the other tokens.
+fn long_range_batch(batch: usize, seq: usize, seed: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut state = (seed as u64).wrapping_mul(6_364_136_223_846_793_005) ^ 0x2545_f491;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    let mut ids = Vec::with_capacity(batch * seq);
+    let mut labels = Vec::with_capacity(batch);
+    for _ in 0..batch {
+        let label = next() % 2;
+        labels.push(label);
+        ids.extend(std::iter::repeat_n(label, LABEL_SPAN));
+        ids.extend((LABEL_SPAN..seq).map(|_| 2 + next() % (VOCAB - 2)));
+    }
+    (ids, labels)
+}
+
+/// Accuracy on held-out batches after `steps` AdamW steps on the long-range toy.
+fn learn_long_range(kind: SsmKind, seq: usize, steps: usize) -> f32 {
+    let cfg = SsmConfig {
+        pool: PoolKind::Last,
+        ..config(kind)
+    };
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    let model = SsmModel::build(cfg, &mut store).unwrap();
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-2), &store);
+    let batch = 16;
+    let lengths = vec![seq; batch];
+    for step in 0..steps {
+        let (ids, labels) = long_range_batch(batch, seq, step);
+        let inputs = Inputs {
+            batch,
+            seq,
+            lengths: &lengths,
+            data: InputData::Tokens(&ids),
+        };
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(logits, &labels, &vec![1.0; batch]).unwrap();
+        optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).unwrap();
+    }
+    let (mut correct, mut total) = (0, 0);
+    for seed in 0..4 {
+        let (ids, labels) = long_range_batch(batch, seq, 10_000 + seed);
+        let inputs = Inputs {
+            batch,
+            seq,
+            lengths: &lengths,
+            data: InputData::Tokens(&ids),
+        };
+        let logits = model
+            .logits::<Cpu, NoneTape>(&store, &inputs, false)
+            .unwrap()
+            .as_vec();
+        for (b, &label) in labels.iter().enumerate() {
+            let row = &logits[b * 2..b * 2 + 2];
+            correct += usize::from((row[1] > row[0]) == (label == 1));
+            total += 1;
+        }
+    }
+    correct as f32 / total as f32
+}
+
+#[test]
+#[ignore = "trains two models on 1,024-long sequences; run with --ignored (release: seconds)"]
+fn s4d_and_lru_learn_a_long_range_dependency() {
+    for kind in [s4d(false), lru(false)] {
+        let accuracy = learn_long_range(kind.clone(), 1024, 60);
+        assert!(accuracy >= 0.8, "{kind:?}: accuracy {accuracy}");
+    }
+}
+
+#[test]
+fn path_x_length_trains_at_batch_one() {
+    // 16,384 positions: an L×L buffer would be 1 GiB per channel; the FFT convolution and the
+    // scan keep memory linear in L.
+    let seq = 16_384;
+    for kind in [s4d(true), lru(true)] {
+        let cfg = SsmConfig {
+            d_model: 8,
+            layers: 1,
+            ..config(kind)
+        };
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = SsmModel::build(cfg, &mut store).unwrap();
+        let ids: Vec<usize> = (0..seq).map(|i| (i * 5 + i / 7) % VOCAB).collect();
+        let inputs = Inputs {
+            batch: 1,
+            seq,
+            lengths: &[seq],
+            data: InputData::Tokens(&ids),
+        };
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .unwrap();
+        let loss = Cpu::cross_entropy(logits, &[1], &[1.0]).unwrap();
+        let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store);
+        let report = optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
+        assert!(
+            report.loss.is_finite() && report.grad_norm > 0.0,
+            "{report:?}"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! State-space kernels.
+//!
+//! Complex quantities travel through dfdx as real tensors: either two tensors (real and
+//! imaginary parts) or one tensor whose last axis is `[Re | Im]` (M real parts then M imaginary
+//! parts), so a complex product with a real matrix is one real matmul.
+//!
+//! - [`scan`]: the diagonal complex recurrence x_t = λ ⊙ x_{t−1} + v_t (LRU, and the
+//!   recurrent form of S4D); sequential CPU kernel, parallel (Hillis–Steele) composed form.
+//! - [`vandermonde`]: the convolution kernel K_l = 2·Re Σ_n W_n λ_n^l of a diagonal SSM
+//!   (S4D's Vandermonde product).
+//! - [`long_conv`]: y = K ∗ u over the whole sequence by FFT, causal or bidirectional.
+//! - [`diagonal`]: a diagonal SSM as a whole: kernel + FFT convolution on the CPU, the
+//!   recurrent form (a scan) composed from dfdx ops elsewhere; the two are the test oracles of
+//!   each other ("the convolution form equals the recurrent form").
+
+pub mod diagonal;
+pub mod long_conv;
+pub mod scan;
+pub mod vandermonde;
+
+use dfdx::prelude::*;
+use num_complex::Complex64;
+
+use crate::engine::ops::ComposedFloat;
+
+/// λ = exp(ζ) for each (Re ζ, Im ζ), in f64 so long powers stay accurate.
+pub(crate) fn exp_complex(re: f64, im: f64) -> Complex64 {
+    Complex64::from_polar(re.exp(), im)
+}
+
+/// A copy of `x` that only slices will consume. dfdx 0.13's `slice` backward *assigns* the
+/// output's gradient into the input's (`view[i] = g` in its CPU kernel) instead of adding it,
+/// so slicing a tensor that has other consumers wipes their gradient. Slicing a fresh node
+/// (x + 0), whose only consumers are slices of disjoint ranges, keeps every gradient a sum.
+pub(crate) fn for_slicing<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+) -> Tensor<S, E, D, T> {
+    x.try_add(E::zero())
+        .expect("a scalar add allocates like its input")
+}
+
+/// A complex tensor as its (real, imaginary) parts.
+pub type Parts<S, E, D, T> = (Tensor<S, E, D, T>, Tensor<S, E, D, T>);
+
+/// The complex product (a_re + i·a_im)·(b_re + i·b_im) on separate parts.
+pub fn complex_mul<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+    a: Parts<S, E, D, T>,
+    b: Parts<S, E, D, T>,
+) -> Parts<S, E, D, T> {
+    let (ar, ai) = a;
+    let (br, bi) = b;
+    let re =
+        ar.with_empty_tape() * br.with_empty_tape() - ai.with_empty_tape() * bi.with_empty_tape();
+    let im = ar * bi + ai * br;
+    (re, im)
+}
+
+/// A tensor's values on the host, as a plain vector (the kernels keep what their backward
+/// reads).
+fn host<S: dfdx::prelude::Shape, E: dfdx::prelude::Unit, T>(
+    t: &dfdx::prelude::Tensor<S, E, dfdx::prelude::Cpu, T>,
+) -> Vec<E> {
+    let mut buf = vec![E::default(); t.shape().num_elements()];
+    t.copy_into(&mut buf);
+    buf
+}
