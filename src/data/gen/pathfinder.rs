@@ -25,6 +25,8 @@ use crate::data::error::DataError;
 /// The reference's retry limits (`snakes2_wrapper.py` defaults).
 const MAX_PADDLE_RETRIAL: usize = 2;
 const MAX_DISTRACTOR_RETRIAL: usize = 4;
+/// Attempts at placing the two target snakes before the settings are deemed impossible.
+const MAX_TARGET_ATTEMPTS: usize = 100_000;
 /// Distractors stop once less than this share of the canvas is free.
 const STOP_WITH_AVAILABILITY: f64 = 0.01;
 /// Seed positions must have a dilated mask value at most this (`ceil(mask - 0.3) == 0`).
@@ -609,11 +611,11 @@ impl<'p> Painter<'p> {
         let label = rng.gen_range(0..2u8);
         let margin = p.paddle_margins[rng.gen_range(0..p.paddle_margins.len())];
         let small_disk = disk(margin as i64);
-        let (images, mut mask, origins, ends) = loop {
-            if let Some(found) = self.two_snakes(rng, margin, &small_disk) {
-                break found;
-            }
-        };
+        // The reference retries until the two targets fit; with LRA's settings a few tries
+        // do. Settings that leave no room would otherwise spin for ever.
+        let (images, mut mask, origins, ends) = (0..MAX_TARGET_ATTEMPTS)
+            .find_map(|_| self.two_snakes(rng, margin, &small_disk))
+            .expect("Pathfinder settings leave no room for the two target snakes");
         let [mut image, second] = images;
         image.max_with(&second);
         for _ in 0..p.distractor_snakes {
