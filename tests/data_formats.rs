@@ -355,6 +355,9 @@ fn cifar_binary_becomes_grayscale_with_a_seeded_validation_split() {
     assert_eq!(ds.vocab.id("124"), 124);
     let again = load(&cfg, None).unwrap();
     assert_eq!(again.val.indices, ds.val.indices);
+    // The experiment seed picks training subsets, never the held-out examples.
+    cfg.seed = 99;
+    assert_eq!(load(&cfg, None).unwrap().val.indices, ds.val.indices);
 
     cfg.encoding = Encoding::Continuous;
     let ds = load(&cfg, None).unwrap();
