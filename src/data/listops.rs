@@ -222,7 +222,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
             1,
         )
     })?;
-    let encoder = Encoder::new(&vocab, cfg.max_len);
+    let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_rows(&train_rows, &encoder);
     drop(train_rows);
     let val = encode_rows(&read_rows(&paths[1])?, &encoder);
