@@ -152,10 +152,15 @@ fn listops_errors_name_file_line_and_expectation() {
     assert!(message(&load(&cfg, None).unwrap_err()).contains(":1: expected the header"));
 
     write(&train, b"Source\tTarget\n( [POW 2 ] )\t2\n");
-    assert!(matches!(
-        load(&cfg, None).unwrap_err(),
-        DataError::Malformed { line: 2, .. }
-    ));
+    assert!(message(&load(&cfg, None).unwrap_err()).contains("unknown symbol \"[POW\""));
+
+    write(&train, b"Source\tTarget\n( [MAX 2 ] )\t2\n( [MAX 2 )\t2\n");
+    let err = load(&cfg, None).unwrap_err();
+    assert!(
+        matches!(err, DataError::Malformed { line: 3, .. }),
+        "{err:?}"
+    );
+    assert!(message(&err).contains("not closed"), "{}", message(&err));
 }
 
 #[test]
