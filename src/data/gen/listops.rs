@@ -129,8 +129,10 @@ impl ListOpsGen {
             let complete = self.tree(rng, 1, &mut length, &mut codes).is_some();
             if complete && length > self.min_len && length < self.max_len {
                 // Only accepted trees are written out and evaluated.
-                let mut text = Vec::with_capacity(4 * length);
+                // About six bytes a symbol once parentheses and spaces are in.
+                let mut text = Vec::with_capacity(8 * length);
                 let value = render(&codes, &mut 0, &mut text);
+                text.shrink_to_fit();
                 let source = String::from_utf8(text).expect("ASCII symbols");
                 return Expression {
                     source,
