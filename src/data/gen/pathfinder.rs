@@ -122,20 +122,21 @@ struct Placed {
 }
 
 impl Placed {
-    /// Calls `f(canvas index, stencil index)` for every stencil pixel inside the canvas.
-    fn for_each(&self, canvas: &Grid, mut f: impl FnMut(usize, usize)) {
+    /// Calls `f(canvas index, stencil index)` for every stencil pixel inside a canvas of
+    /// `height` x `width`.
+    fn for_each(&self, height: usize, width: usize, mut f: impl FnMut(usize, usize)) {
         let r = self.stencil.reach;
         let side = self.stencil.line.width;
         for i in 0..side as i64 {
             let y = self.at.0 - r + i;
-            if y < 0 || y >= canvas.height as i64 {
+            if y < 0 || y >= height as i64 {
                 continue;
             }
             for j in 0..side as i64 {
                 let x = self.at.1 - r + j;
-                if x >= 0 && x < canvas.width as i64 {
+                if x >= 0 && x < width as i64 {
                     f(
-                        y as usize * canvas.width + x as usize,
+                        y as usize * width + x as usize,
                         i as usize * side + j as usize,
                     );
                 }
@@ -143,22 +144,20 @@ impl Placed {
         }
     }
 
+    /// `grid = max(grid, scale * stencil values)` over the stencil's window.
+    fn max_into(&self, grid: &mut Grid, values: &Grid, scale: f32) {
+        let (height, width) = (grid.height, grid.width);
+        self.for_each(height, width, |c, s| {
+            grid.data[c] = grid.data[c].max(values.data[s] * scale)
+        });
+    }
+
     fn draw_line(&self, image: &mut Grid, contrast: f32) {
-        let line = &self.stencil.line.data;
-        let mut updates = Vec::new();
-        self.for_each(image, |c, s| updates.push((c, line[s] * contrast)));
-        for (c, v) in updates {
-            image.data[c] = image.data[c].max(v);
-        }
+        self.max_into(image, &self.stencil.line, contrast);
     }
 
     fn add_mask(&self, mask: &mut Grid) {
-        let stencil = &self.stencil.mask.data;
-        let mut updates = Vec::new();
-        self.for_each(mask, |c, s| updates.push((c, stencil[s])));
-        for (c, v) in updates {
-            mask.data[c] = mask.data[c].max(v);
-        }
+        self.max_into(mask, &self.stencil.mask, 1.0);
     }
 
     /// Largest `mask + stencil mask` over the canvas. Only the stencil's window matters: mask
@@ -166,7 +165,9 @@ impl Placed {
     fn overlap(&self, mask: &Grid) -> f32 {
         let stencil = &self.stencil.mask.data;
         let mut best = 0.0f32;
-        self.for_each(mask, |c, s| best = best.max(mask.data[c] + stencil[s]));
+        self.for_each(mask.height, mask.width, |c, s| {
+            best = best.max(mask.data[c] + stencil[s])
+        });
         best
     }
 }
