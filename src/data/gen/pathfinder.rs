@@ -16,9 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::raster::{
-    bytescale, dilate, dilated_at, disk, draw_line, free_after_dilation, imresize, Grid,
-};
+use super::raster::{bytescale, dilate, dilated_at, disk, draw_line, imresize, Grid, Occupancy};
 use crate::data::config::Difficulty;
 use crate::data::error::DataError;
 
@@ -315,19 +313,23 @@ impl<'p> Painter<'p> {
     ) -> Option<(Tip, (i64, i64))> {
         let p = self.params;
         let length = p.paddle_length as f64;
+        // The mask does not change between trials: its occupancy and free share are
+        // computed once.
+        let (h, w) = (mask.height, mask.width);
+        let occupancy = Occupancy::new(mask, border, FREE_BELOW);
+        let too_full = stop_with_availability.is_some_and(|min_share| {
+            let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+            (open as f64) < min_share * (h * w) as f64
+        });
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            let (h, w) = (mask.height, mask.width);
-            if let Some(min_share) = stop_with_availability {
-                let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-                if (open as f64) < min_share * (h * w) as f64 {
-                    return None;
-                }
+            if too_full {
+                return None;
             }
             // The tail must leave room for the paddle and its margin: the mask dilated by the
             // paddle's own shape must be free there.
-            let free = free_after_dilation(mask, border, &stencil.kernel, FREE_BELOW);
+            let free = occupancy.free_after_dilation(&stencil.kernel);
             if free.is_empty() {
                 return None;
             }
