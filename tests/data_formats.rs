@@ -152,10 +152,15 @@ fn listops_errors_name_file_line_and_expectation() {
     assert!(message(&load(&cfg, None).unwrap_err()).contains(":1: expected the header"));
 
     write(&train, b"Source\tTarget\n( [POW 2 ] )\t2\n");
-    assert!(matches!(
-        load(&cfg, None).unwrap_err(),
-        DataError::Malformed { line: 2, .. }
-    ));
+    assert!(message(&load(&cfg, None).unwrap_err()).contains("unknown symbol \"[POW\""));
+
+    write(&train, b"Source\tTarget\n( [MAX 2 ] )\t2\n( [MAX 2 )\t2\n");
+    let err = load(&cfg, None).unwrap_err();
+    assert!(
+        matches!(err, DataError::Malformed { line: 3, .. }),
+        "{err:?}"
+    );
+    assert!(message(&err).contains("not closed"), "{}", message(&err));
 }
 
 #[test]
@@ -355,6 +360,9 @@ fn cifar_binary_becomes_grayscale_with_a_seeded_validation_split() {
     assert_eq!(ds.vocab.id("124"), 124);
     let again = load(&cfg, None).unwrap();
     assert_eq!(again.val.indices, ds.val.indices);
+    // The experiment seed picks training subsets, never the held-out examples.
+    cfg.seed = 99;
+    assert_eq!(load(&cfg, None).unwrap().val.indices, ds.val.indices);
 
     cfg.encoding = Encoding::Continuous;
     let ds = load(&cfg, None).unwrap();

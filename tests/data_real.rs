@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use lra::data::gen::listops::ListOpsGen;
+use lra::data::gen::pathfinder::{generate, PathfinderParams};
 use lra::data::stats::{ks_critical_001, ks_statistic, pixel_summary};
 use std::sync::OnceLock;
 
-use lra::data::{listops, load, DataConfig, Dataset, Inputs, Task};
+use lra::data::{listops, load, DataConfig, Dataset, Difficulty, Inputs, Task};
 
 fn shared(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -213,4 +214,81 @@ fn pathfinder_counts_balance_and_first_example() {
     };
     assert_eq!(px.per_image, 1024);
     assert_eq!(*px.get(0).iter().max().unwrap(), 255);
+}
+
+/// How often each pixel value occurs in a set of images.
+fn value_counts(images: &[&[u8]]) -> [usize; 256] {
+    let mut counts = [0usize; 256];
+    for image in images {
+        for &p in *image {
+            counts[p as usize] += 1;
+        }
+    }
+    counts
+}
+
+fn generated_pathfinder(n: usize) -> Vec<lra::data::gen::pathfinder::Sample> {
+    let params = PathfinderParams::lra(32, Difficulty::Hard).unwrap();
+    generate(&params, n, 11)
+}
+
+#[test]
+fn generated_pathfinder_draws_like_the_official_sample() {
+    let ds = shared_pathfinder();
+    let Inputs::Pixels(px) = &ds.train.examples.inputs else {
+        panic!()
+    };
+    let official: Vec<&[u8]> = (0..px.len()).map(|i| px.get(i)).collect();
+    let samples = generated_pathfinder(200);
+    let ours: Vec<&[u8]> = samples.iter().map(|s| s.pixels.as_slice()).collect();
+    // Paddles and markers are drawn at 2x, downsampled with Lanczos and scaled to the full
+    // range: the same drawing gives the same grey levels. Which element sets an image's
+    // maximum shifts them a little, so nine in ten bright official pixels (not all) must have a
+    // level that lra's images also show.
+    let (a, b) = (value_counts(&official), value_counts(&ours));
+    let bright: usize = (64..256).map(|v| a[v]).sum();
+    let reproduced: usize = (64..256).filter(|&v| b[v] > 0).map(|v| a[v]).sum();
+    let share = reproduced as f64 / bright as f64;
+    assert!(
+        share > 0.9,
+        "{share:.3} of the official bright pixels have levels lra draws"
+    );
+    assert!(ours.iter().all(|img| img.iter().max() == Some(&255)));
+    // Labels are drawn with probability 1/2, as in the reference.
+    let positive = samples.iter().filter(|s| s.label == 1).count() as f64 / samples.len() as f64;
+    let official_positive = 988.0 / 2000.0;
+    assert!((positive - official_positive).abs() < 0.1, "{positive}");
+}
+
+/// Known gap (see docs/PERFORMANCE.md "Pathfinder fidelity"): lra places about four of the
+/// five distractor snakes per image where the shared sample shows about one, so its images
+/// are brighter (mean about 28 against 20) and busier (45% lit pixels against 34%).
+#[test]
+#[ignore = "acceptance: lra's distractors are denser than the shared sample's"]
+fn generated_pathfinder_matches_the_official_intensity() {
+    let ds = shared_pathfinder();
+    let all = lra::data::Split::all(ds.train.examples.clone());
+    let (official_mean, official_lit) = pixel_summary(&all).unwrap();
+    let samples = generated_pathfinder(400);
+    let n = (samples.len() * 1024) as f64;
+    let mean = samples
+        .iter()
+        .flat_map(|s| &s.pixels)
+        .map(|&p| p as f64)
+        .sum::<f64>()
+        / n;
+    let lit = samples
+        .iter()
+        .flat_map(|s| &s.pixels)
+        .filter(|&&p| p > 0)
+        .count() as f64
+        / n;
+    assert!(
+        (mean / official_mean - 1.0).abs() < 0.1,
+        "mean {mean:.1} vs {official_mean:.1}"
+    );
+    assert!(
+        (lit / official_lit - 1.0).abs() < 0.1,
+        "lit {lit:.3} vs {official_lit:.3}"
+    );
 }

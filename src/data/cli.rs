@@ -209,3 +209,63 @@ fn gen_pathfinder(a: PathfinderArgs) -> miette::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Lra {
+        #[command(subcommand)]
+        data: DataCommand,
+    }
+
+    fn parse(args: &[&str]) -> DataCommand {
+        Lra::try_parse_from(std::iter::once("lra").chain(args.iter().copied()))
+            .unwrap()
+            .data
+    }
+
+    #[test]
+    fn gen_has_lra_defaults() {
+        let DataCommand::Gen(GenArgs {
+            what: GenCommand::Listops(a),
+        }) = parse(&["gen", "listops"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.out, PathBuf::from("data/listops"));
+        assert_eq!(
+            (a.train, a.val, a.test, a.min_len, a.max_len),
+            (96_000, 2_000, 2_000, 500, 2000)
+        );
+        let DataCommand::Gen(GenArgs {
+            what: GenCommand::Pathfinder(p),
+        }) = parse(&[
+            "gen",
+            "pathfinder",
+            "--resolution",
+            "128",
+            "--difficulty",
+            "easy",
+        ])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (p.resolution, p.difficulty, p.out),
+            (128, Difficulty::Easy, None)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        let try_parse = |args: &[&str]| {
+            Lra::try_parse_from(std::iter::once("lra").chain(args.iter().copied())).is_err()
+        };
+        assert!(try_parse(&["gen", "pathfinder", "--resolution", "48"]));
+        assert!(try_parse(&["gen", "pathfinder", "--difficulty", "extreme"]));
+        assert!(try_parse(&["stats"]));
+    }
+}

@@ -84,6 +84,8 @@ pub struct DataConfig {
     pub val_fraction: f64,
     pub train_fraction: Option<f64>,
     pub train_limit: Option<usize>,
+    /// Chooses the training subset (`train_fraction`, `train_limit`). Validation and test
+    /// splits carved from a release do not depend on it (see `split::CARVE_SEED`).
     pub seed: u64,
 }
 

@@ -12,7 +12,7 @@ use super::config::DataConfig;
 use super::decode::{decode_gray_into, gray_from_rgb, square_side};
 use super::error::DataError;
 use super::source::read_all;
-use super::split::carve_validation;
+use super::split::{carve_validation, CARVE_SEED};
 use super::store::{Examples, Inputs, Pixels, Split};
 use super::vocab::{Vocab, VocabKind};
 use super::{Dataset, InputKind};
@@ -42,7 +42,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::Pixel, Vocab::pixels)?;
     let train = Arc::new(set.train);
     let (train_indices, val_indices) =
-        carve_validation(train.labels.len(), cfg.val_fraction, cfg.seed);
+        carve_validation(train.labels.len(), cfg.val_fraction, CARVE_SEED);
     Ok(Dataset::new(
         cfg,
         Split {

@@ -53,11 +53,15 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, DataError> {
         }
         let fields = tab_fields(path, number, line, 2, "Source<TAB>Target")?;
         let source = utf8(path, number, fields[0])?;
-        if scan(source).any(|symbol| symbol.is_err()) {
+        // A well-formed expression evaluates; the label itself is the data's to state.
+        if let Err(problem) = evaluate(source) {
             return Err(DataError::malformed(
                 path,
                 number,
-                "an expression of `(`, `)`, `[MIN`, `[MAX`, `[MED`, `[SM`, `]` and digits",
+                format!(
+                    "an expression of `(`, `)`, `[MIN`, `[MAX`, `[MED`, `[SM`, `]` and digits \
+                     ({problem})"
+                ),
                 fields[0],
             ));
         }
@@ -222,7 +226,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
             1,
         )
     })?;
-    let encoder = Encoder::new(&vocab, cfg.max_len);
+    let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_rows(&train_rows, &encoder);
     drop(train_rows);
     let val = encode_rows(&read_rows(&paths[1])?, &encoder);

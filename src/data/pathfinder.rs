@@ -11,7 +11,7 @@ use super::config::DataConfig;
 use super::decode::decode_gray_into;
 use super::error::DataError;
 use super::npy;
-use super::split::three_way;
+use super::split::{three_way, CARVE_SEED};
 use super::store::{Examples, Inputs, Pixels, Split};
 use super::vocab::{Vocab, VocabKind};
 use super::{Dataset, InputKind};
@@ -135,7 +135,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let dir = contour_dir(cfg)?;
     let release = read_release(&dir, cfg.pathfinder_resolution())?;
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::Pixel, Vocab::pixels)?;
-    let (train, val, test) = three_way(&release.kept, (0.8, 0.1), cfg.seed);
+    let (train, val, test) = three_way(&release.kept, (0.8, 0.1), CARVE_SEED);
     let examples = Arc::new(release.examples);
     let split = |indices| Split {
         examples: examples.clone(),

@@ -99,7 +99,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
             .flat_map(|p| [p.text1.as_str(), p.text2.as_str()]);
         build_vocab(kind, texts, cfg.min_freq)
     })?;
-    let encoder = Encoder::new(&vocab, cfg.max_len);
+    let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_pairs(&train_pairs, &encoder);
     drop(train_pairs);
     let val = encode_pairs(&read_pairs(&paths[1])?, &encoder);

@@ -11,7 +11,14 @@ const GAP: usize = 2;
 /// Characters of a text sample printed.
 const TEXT_PREVIEW: usize = 300;
 
-/// Writes the first `n` images of `split` as a grid PNG, each scaled up `zoom` times.
+/// `n` positions spread evenly over a split of `len` examples, so a class-ordered release
+/// still shows every class.
+pub fn spread(len: usize, n: usize) -> Vec<usize> {
+    let n = n.min(len);
+    (0..n).map(|k| k * len / n).collect()
+}
+
+/// Writes `n` images spread over `split` as a grid PNG, each scaled up `zoom` times.
 /// Returns their labels in grid order.
 pub fn image_grid(split: &Split, n: usize, zoom: usize, out: &Path) -> Result<Vec<u8>, DataError> {
     let Inputs::Pixels(pixels) = &split.examples.inputs else {
@@ -28,8 +35,9 @@ pub fn image_grid(split: &Split, n: usize, zoom: usize, out: &Path) -> Result<Ve
     let (width, height) = (cols * (cell + GAP) + GAP, rows * (cell + GAP) + GAP);
     // A mid-grey background separates the cells of dark images.
     let mut canvas = vec![96u8; width * height];
-    for k in 0..n.min(split.len()) {
-        let image = pixels.get(split.indices[k]);
+    let positions = spread(split.len(), n);
+    for (k, &position) in positions.iter().enumerate() {
+        let image = pixels.get(split.indices[position]);
         let (x0, y0) = (
             GAP + (k % cols) * (cell + GAP),
             GAP + (k / cols) * (cell + GAP),
@@ -47,7 +55,7 @@ pub fn image_grid(split: &Split, n: usize, zoom: usize, out: &Path) -> Result<Ve
         .expect("canvas size matches")
         .save(out)
         .map_err(|e| DataError::write(out, e))?;
-    Ok((0..n.min(split.len())).map(|k| split.label(k)).collect())
+    Ok(positions.iter().map(|&p| split.label(p)).collect())
 }
 
 /// The text of token ids (without padding or `<eos>`).
@@ -80,9 +88,10 @@ fn preview(text: &str) -> String {
     short
 }
 
-/// The first `n` examples of a token split as printable lines.
+/// `n` examples spread over a token split as printable lines.
 pub fn text_samples(split: &Split, vocab: &Vocab, n: usize) -> Vec<String> {
-    (0..n.min(split.len()))
+    spread(split.len(), n)
+        .into_iter()
         .map(|k| {
             let i = split.indices[k];
             let label = split.label(k);

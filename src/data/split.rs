@@ -5,6 +5,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// The seed of carved validation and test splits. It is fixed, not the experiment's seed:
+/// runs with different seeds must be evaluated on the same examples to be compared.
+pub const CARVE_SEED: u64 = 0;
+
 /// Streams of randomness for different purposes never coincide for one user seed.
 const VALIDATION_STREAM: u64 = 1;
 const SUBSET_STREAM: u64 = 2;

@@ -92,7 +92,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let vocab = Vocab::load_or_build(vocab_file, kind, || {
         build_vocab(kind, train_rows.iter().map(|r| r.0.as_str()), cfg.min_freq)
     })?;
-    let encoder = Encoder::new(&vocab, cfg.max_len);
+    let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_rows(&train_rows, &encoder);
     drop(train_rows);
     let test = Arc::new(encode_rows(&read_split(dir, "test")?, &encoder));

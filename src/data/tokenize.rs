@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::error::DataError;
 use super::listops::{scan, Symbol};
 use super::vocab::{Vocab, VocabKind};
 
@@ -73,7 +74,14 @@ pub struct Encoder<'v> {
 }
 
 impl<'v> Encoder<'v> {
-    pub fn new(vocab: &'v Vocab, max_len: usize) -> Self {
+    /// Fails when the vocabulary has more ids than the compact `u16` storage holds.
+    pub fn new(vocab: &'v Vocab, max_len: usize) -> Result<Self, DataError> {
+        if vocab.len() > u16::MAX as usize + 1 {
+            return Err(DataError::Config {
+                reason: format!("a vocabulary of {} tokens exceeds 65,536", vocab.len()),
+                hint: "raise min_freq, or use the byte tokenizer".into(),
+            });
+        }
         let chars = match vocab.kind {
             VocabKind::Char => vocab
                 .tokens()
@@ -96,13 +104,13 @@ impl<'v> Encoder<'v> {
             }
         }
         let symbols = std::array::from_fn(|i| vocab.id(Symbol::token(i)) as u16);
-        Encoder {
+        Ok(Encoder {
             vocab,
             ascii,
             chars,
             symbols,
             max_len: max_len.max(1),
-        }
+        })
     }
 
     /// Appends the ids of `text`, truncated, then `<eos>`.
@@ -175,7 +183,7 @@ mod tests {
     #[test]
     fn encoding_truncates_and_closes_with_eos() {
         let vocab = build_vocab(VocabKind::Char, ["abcabc"].into_iter(), 1);
-        let encoder = Encoder::new(&vocab, 4);
+        let encoder = Encoder::new(&vocab, 4).unwrap();
         let mut ids = Vec::new();
         encoder.encode("abz!", &mut ids);
         let a = vocab.id("a") as u16;
@@ -187,7 +195,7 @@ mod tests {
     fn byte_ids_are_offset_past_the_specials() {
         let vocab = Vocab::bytes();
         let mut ids = Vec::new();
-        Encoder::new(&vocab, 10).encode("A", &mut ids);
+        Encoder::new(&vocab, 10).unwrap().encode("A", &mut ids);
         assert_eq!(ids, [4 + 65, vocab.eos() as u16]);
         assert_eq!(vocab.token(4 + 65), Some("<0x41>"));
         assert_eq!(vocab.len(), 260);

@@ -129,8 +129,10 @@ impl ListOpsGen {
             let complete = self.tree(rng, 1, &mut length, &mut codes).is_some();
             if complete && length > self.min_len && length < self.max_len {
                 // Only accepted trees are written out and evaluated.
-                let mut text = Vec::with_capacity(4 * length);
+                // About six bytes a symbol once parentheses and spaces are in.
+                let mut text = Vec::with_capacity(8 * length);
                 let value = render(&codes, &mut 0, &mut text);
+                text.shrink_to_fit();
                 let source = String::from_utf8(text).expect("ASCII symbols");
                 return Expression {
                     source,
@@ -147,7 +149,10 @@ impl ListOpsGen {
             (2..=MAX_CHILDREN).contains(&self.max_args),
             "max_args must be 2 to {MAX_CHILDREN}"
         );
-        let mut seen = HashSet::with_capacity(n);
+        // Duplicates are found by a 128-bit hash of the text rather than by keeping a second
+        // copy of it (600 MB at LRA's size). A collision could only drop one unique
+        // expression for another, never let a duplicate through.
+        let mut seen: HashSet<u128> = HashSet::with_capacity(n);
         let mut out = Vec::with_capacity(n);
         let mut task = 0u64;
         while out.len() < n {
@@ -162,7 +167,7 @@ impl ListOpsGen {
                 .collect();
             task += tasks;
             for expression in batch.into_iter().flatten() {
-                if out.len() < n && seen.insert(expression.source.clone()) {
+                if out.len() < n && seen.insert(fingerprint(&expression.source)) {
                     out.push(expression);
                 }
             }
@@ -182,6 +187,18 @@ impl ListOpsGen {
         }
         Ok([train.len(), val.len(), test.len()])
     }
+}
+
+/// A 128-bit hash of a text: two independently keyed 64-bit hashes.
+fn fingerprint(text: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |key: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        text.hash(&mut h);
+        h.finish() as u128
+    };
+    (half(0x9e37_79b9_7f4a_7c15) << 64) | half(0x2545_f491_4f6c_dd1d)
 }
 
 fn write_tsv(path: &Path, rows: &[Expression]) -> std::io::Result<()> {

@@ -16,15 +16,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::raster::{
-    bytescale, dilate, dilated_at, disk, draw_line, free_after_dilation, imresize, Grid,
-};
+use super::raster::{bytescale, dilate, dilated_at, disk, draw_line, imresize, Grid, Occupancy};
 use crate::data::config::Difficulty;
 use crate::data::error::DataError;
 
 /// The reference's retry limits (`snakes2_wrapper.py` defaults).
 const MAX_PADDLE_RETRIAL: usize = 2;
 const MAX_DISTRACTOR_RETRIAL: usize = 4;
+/// Attempts at placing the two target snakes before the settings are deemed impossible.
+const MAX_TARGET_ATTEMPTS: usize = 100_000;
 /// Distractors stop once less than this share of the canvas is free.
 const STOP_WITH_AVAILABILITY: f64 = 0.01;
 /// Seed positions must have a dilated mask value at most this (`ceil(mask - 0.3) == 0`).
@@ -120,20 +120,21 @@ struct Placed {
 }
 
 impl Placed {
-    /// Calls `f(canvas index, stencil index)` for every stencil pixel inside the canvas.
-    fn for_each(&self, canvas: &Grid, mut f: impl FnMut(usize, usize)) {
+    /// Calls `f(canvas index, stencil index)` for every stencil pixel inside a canvas of
+    /// `height` x `width`.
+    fn for_each(&self, height: usize, width: usize, mut f: impl FnMut(usize, usize)) {
         let r = self.stencil.reach;
         let side = self.stencil.line.width;
         for i in 0..side as i64 {
             let y = self.at.0 - r + i;
-            if y < 0 || y >= canvas.height as i64 {
+            if y < 0 || y >= height as i64 {
                 continue;
             }
             for j in 0..side as i64 {
                 let x = self.at.1 - r + j;
-                if x >= 0 && x < canvas.width as i64 {
+                if x >= 0 && x < width as i64 {
                     f(
-                        y as usize * canvas.width + x as usize,
+                        y as usize * width + x as usize,
                         i as usize * side + j as usize,
                     );
                 }
@@ -141,22 +142,20 @@ impl Placed {
         }
     }
 
+    /// `grid = max(grid, scale * stencil values)` over the stencil's window.
+    fn max_into(&self, grid: &mut Grid, values: &Grid, scale: f32) {
+        let (height, width) = (grid.height, grid.width);
+        self.for_each(height, width, |c, s| {
+            grid.data[c] = grid.data[c].max(values.data[s] * scale)
+        });
+    }
+
     fn draw_line(&self, image: &mut Grid, contrast: f32) {
-        let line = &self.stencil.line.data;
-        let mut updates = Vec::new();
-        self.for_each(image, |c, s| updates.push((c, line[s] * contrast)));
-        for (c, v) in updates {
-            image.data[c] = image.data[c].max(v);
-        }
+        self.max_into(image, &self.stencil.line, contrast);
     }
 
     fn add_mask(&self, mask: &mut Grid) {
-        let stencil = &self.stencil.mask.data;
-        let mut updates = Vec::new();
-        self.for_each(mask, |c, s| updates.push((c, stencil[s])));
-        for (c, v) in updates {
-            mask.data[c] = mask.data[c].max(v);
-        }
+        self.max_into(mask, &self.stencil.mask, 1.0);
     }
 
     /// Largest `mask + stencil mask` over the canvas. Only the stencil's window matters: mask
@@ -164,7 +163,9 @@ impl Placed {
     fn overlap(&self, mask: &Grid) -> f32 {
         let stencil = &self.stencil.mask.data;
         let mut best = 0.0f32;
-        self.for_each(mask, |c, s| best = best.max(mask.data[c] + stencil[s]));
+        self.for_each(mask.height, mask.width, |c, s| {
+            best = best.max(mask.data[c] + stencil[s])
+        });
         best
     }
 }
@@ -312,19 +313,23 @@ impl<'p> Painter<'p> {
     ) -> Option<(Tip, (i64, i64))> {
         let p = self.params;
         let length = p.paddle_length as f64;
+        // The mask does not change between trials: its occupancy and free share are
+        // computed once.
+        let (h, w) = (mask.height, mask.width);
+        let occupancy = Occupancy::new(mask, border, FREE_BELOW);
+        let too_full = stop_with_availability.is_some_and(|min_share| {
+            let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+            (open as f64) < min_share * (h * w) as f64
+        });
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            let (h, w) = (mask.height, mask.width);
-            if let Some(min_share) = stop_with_availability {
-                let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-                if (open as f64) < min_share * (h * w) as f64 {
-                    return None;
-                }
+            if too_full {
+                return None;
             }
             // The tail must leave room for the paddle and its margin: the mask dilated by the
             // paddle's own shape must be free there.
-            let free = free_after_dilation(mask, border, &stencil.kernel, FREE_BELOW);
+            let free = occupancy.free_after_dilation(&stencil.kernel);
             if free.is_empty() {
                 return None;
             }
@@ -609,11 +614,11 @@ impl<'p> Painter<'p> {
         let label = rng.gen_range(0..2u8);
         let margin = p.paddle_margins[rng.gen_range(0..p.paddle_margins.len())];
         let small_disk = disk(margin as i64);
-        let (images, mut mask, origins, ends) = loop {
-            if let Some(found) = self.two_snakes(rng, margin, &small_disk) {
-                break found;
-            }
-        };
+        // The reference retries until the two targets fit; with LRA's settings a few tries
+        // do. Settings that leave no room would otherwise spin for ever.
+        let (images, mut mask, origins, ends) = (0..MAX_TARGET_ATTEMPTS)
+            .find_map(|_| self.two_snakes(rng, margin, &small_disk))
+            .expect("Pathfinder settings leave no room for the two target snakes");
         let [mut image, second] = images;
         image.max_with(&second);
         for _ in 0..p.distractor_snakes {

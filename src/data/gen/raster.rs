@@ -238,57 +238,82 @@ pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The pixels whose dilated value is at most `threshold`, row-major, without building the
-/// dilated grid: the pixels above the threshold, and those within `border` of an edge, become
-/// row bitsets, and each kernel offset ORs a shifted copy of them into the blocked set
-/// (64 pixels per operation).
+/// The pixels above a threshold, and those within a border band, as row bitsets: what a
+/// dilation needs to find free pixels without building the dilated grid.
+pub struct Occupancy {
+    height: usize,
+    width: usize,
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Occupancy {
+    pub fn new(grid: &Grid, border: usize, threshold: f32) -> Self {
+        let (h, w) = (grid.height, grid.width);
+        let words = w.div_ceil(64);
+        let mut bits = vec![0u64; h * words];
+        for y in 0..h {
+            let edge_row = y < border || y + border >= h;
+            for x in 0..w {
+                let edge = edge_row || x < border || x + border >= w;
+                if edge || grid.data[y * w + x] > threshold {
+                    bits[y * words + x / 64] |= 1 << (x % 64);
+                }
+            }
+        }
+        Occupancy {
+            height: h,
+            width: w,
+            words,
+            bits,
+        }
+    }
+
+    /// The pixels whose dilated occupancy is clear, row-major: each kernel offset ORs a
+    /// shifted copy of the occupied rows into the blocked set (64 pixels per operation).
+    pub fn free_after_dilation(&self, offsets: &[(i64, i64)]) -> Vec<usize> {
+        let (h, w, words) = (self.height, self.width, self.words);
+        let mut blocked = vec![0u64; h * words];
+        for &(dy, dx) in offsets {
+            for y in 0..h {
+                let sy = y as i64 + dy;
+                if sy < 0 || sy >= h as i64 {
+                    continue;
+                }
+                let source = &self.bits[sy as usize * words..(sy as usize + 1) * words];
+                for (k, word) in blocked[y * words..(y + 1) * words].iter_mut().enumerate() {
+                    *word |= bits_from(source, (k * 64) as i64 + dx);
+                }
+            }
+        }
+        let mut free = Vec::new();
+        for y in 0..h {
+            for k in 0..words {
+                // Walk the clear bits of each word only.
+                let mut clear = !blocked[y * words + k];
+                while clear != 0 {
+                    let x = k * 64 + clear.trailing_zeros() as usize;
+                    if x >= w {
+                        break;
+                    }
+                    free.push(y * w + x);
+                    clear &= clear - 1;
+                }
+            }
+        }
+        free
+    }
+}
+
+/// The pixels whose value dilated by `offsets` is at most `threshold`, counting pixels within
+/// `border` of an edge as occupied.
 pub fn free_after_dilation(
     grid: &Grid,
     border: usize,
     offsets: &[(i64, i64)],
     threshold: f32,
 ) -> Vec<usize> {
-    let (h, w) = (grid.height, grid.width);
-    let words = w.div_ceil(64);
-    let mut occupied = vec![0u64; h * words];
-    for y in 0..h {
-        let edge_row = y < border || y + border >= h;
-        for x in 0..w {
-            let edge = edge_row || x < border || x + border >= w;
-            if edge || grid.data[y * w + x] > threshold {
-                occupied[y * words + x / 64] |= 1 << (x % 64);
-            }
-        }
-    }
-    let mut blocked = vec![0u64; h * words];
-    for &(dy, dx) in offsets {
-        for y in 0..h {
-            let sy = y as i64 + dy;
-            if sy < 0 || sy >= h as i64 {
-                continue;
-            }
-            let source = &occupied[sy as usize * words..(sy as usize + 1) * words];
-            for (k, word) in blocked[y * words..(y + 1) * words].iter_mut().enumerate() {
-                *word |= bits_from(source, (k * 64) as i64 + dx);
-            }
-        }
-    }
-    let mut free = Vec::new();
-    for y in 0..h {
-        for k in 0..words {
-            // Walk the clear bits of each word only.
-            let mut clear = !blocked[y * words + k];
-            while clear != 0 {
-                let x = k * 64 + clear.trailing_zeros() as usize;
-                if x >= w {
-                    break;
-                }
-                free.push(y * w + x);
-                clear &= clear - 1;
-            }
-        }
-    }
-    free
+    Occupancy::new(grid, border, threshold).free_after_dilation(offsets)
 }
 
 /// The 64 bits of a row bitset starting at bit `start` (bits outside the row read as 0).
