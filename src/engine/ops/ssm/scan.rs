@@ -22,14 +22,17 @@ use crate::engine::ops::{grad_mut, host, restore_grad, take_grad, ComposedFloat,
 
 pub type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
+/// State j of a `[Re | Im]` row of M states.
+fn state_at<E: KernelFloat>(row: &[E], m: usize, j: usize) -> Complex64 {
+    Complex64::new(row[j].to_f64().unwrap(), row[m + j].to_f64().unwrap())
+}
+
 fn lambdas<E: KernelFloat>(log_lambda: &[E]) -> Vec<Complex64> {
     let m = log_lambda.len() / 2;
     (0..m)
         .map(|j| {
-            exp_complex(
-                log_lambda[j].to_f64().unwrap(),
-                log_lambda[m + j].to_f64().unwrap(),
-            )
+            let zeta = state_at(log_lambda, m, j);
+            exp_complex(zeta.re, zeta.im)
         })
         .collect()
 }
@@ -98,19 +101,13 @@ fn scan_backward<E: KernelFloat>(
             for t in order(len, !reverse) {
                 let previous = if reverse { t + 1 } else { t.wrapping_sub(1) };
                 for j in 0..m {
-                    let gt = Complex64::new(
-                        g[t * width + j].into_f64(),
-                        g[t * width + m + j].into_f64(),
-                    );
-                    adjoint[j] = gt + lambda[j].conj() * adjoint[j];
+                    let row = t * width..(t + 1) * width;
+                    adjoint[j] = state_at(&g[row], m, j) + lambda[j].conj() * adjoint[j];
                     gv[t * width + j] += E::of(adjoint[j].re);
                     gv[t * width + m + j] += E::of(adjoint[j].im);
                     if previous < len {
-                        let xp = Complex64::new(
-                            x[previous * width + j].into_f64(),
-                            x[previous * width + m + j].into_f64(),
-                        );
-                        grad_lambda[j] += adjoint[j] * xp.conj();
+                        let row = previous * width..(previous + 1) * width;
+                        grad_lambda[j] += adjoint[j] * state_at(&x[row], m, j).conj();
                     }
                 }
             }
@@ -130,16 +127,6 @@ fn scan_backward<E: KernelFloat>(
         grad_zeta[m + j] = E::of(gz.im);
     }
     grad_zeta
-}
-
-trait IntoF64 {
-    fn into_f64(self) -> f64;
-}
-
-impl<E: KernelFloat> IntoF64 for E {
-    fn into_f64(self) -> f64 {
-        self.to_f64().unwrap()
-    }
 }
 
 /// The fused recurrence on the CPU: v (batch, length, 2M), log λ (2M,) → x (batch, length, 2M).
