@@ -158,3 +158,26 @@ fn kinds_not_built_yet_say_so() {
         );
     }
 }
+
+#[test]
+fn s4d_inits_not_built_yet_say_so() {
+    let tmp = TempDir::new("init");
+    let (x, _) = spec(
+        &tmp.0.join("data"),
+        "s4d { layers 1 d_model 8 init legs }",
+        "steps 1",
+    );
+    prepare::ensure_data(&x).unwrap();
+    let dataset = lra::data::load(&compile::data_config(&x), None).unwrap();
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    let err = compile::build_model(
+        &x,
+        compile::DataShape::of(&dataset, compile::Role::Finetune),
+        &mut store,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, RunError::Unsupported { what, .. } if what.contains("legs")),
+        "{err:?}"
+    );
+}

@@ -8,10 +8,12 @@
 //! (the recurrence run the other way), ∂L/∂v_t = a_t, ∂L/∂λ = Σ_t a_t·x̄_{t−1}, and through
 //! λ = exp(ζ), ∂L/∂ζ = λ̄·∂L/∂λ.
 //!
-//! The CPU kernel runs the sequential loop, parallel over the batch and vectorised over states
-//! (O(L·M) work, the least there is). The composed form is the parallel scan of Hillis & Steele
+//! The CPU kernel runs the sequential loop (O(L·M) work, the least there is), parallel over
+//! (example, block of states), so even a batch of one uses every thread. The composed form is the parallel scan of Hillis & Steele
 //! (1986): ⌈log₂ L⌉ rounds of x_t ← x_t + λ^s·x_{t−s}, s = 1, 2, 4, …; it is what a GPU runs
 //! and the oracle of the sequential kernel.
+
+use std::ops::Range;
 
 use dfdx::prelude::*;
 use num_complex::Complex64;
@@ -23,14 +25,17 @@ use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
+/// State j of a `[Re | Im]` row of M states.
+fn state_at<E: KernelFloat>(row: &[E], m: usize, j: usize) -> Complex64 {
+    Complex64::new(row[j].to_f64().unwrap(), row[m + j].to_f64().unwrap())
+}
+
 fn lambdas<E: KernelFloat>(log_lambda: &[E]) -> Vec<Complex64> {
     let m = log_lambda.len() / 2;
     (0..m)
         .map(|j| {
-            exp_complex(
-                log_lambda[j].to_f64().unwrap(),
-                log_lambda[m + j].to_f64().unwrap(),
-            )
+            let zeta = state_at(log_lambda, m, j);
+            exp_complex(zeta.re, zeta.im)
         })
         .collect()
 }
@@ -44,23 +49,78 @@ fn order(len: usize, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
     }
 }
 
-/// The recurrence over one example's (length, 2M) rows.
-fn scan_example<E: KernelFloat>(v: &[E], lambda: &[Complex64], reverse: bool, out: &mut [E]) {
-    let m = lambda.len();
-    let (lr, li): (Vec<E>, Vec<E>) = lambda.iter().map(|l| (E::of(l.re), E::of(l.im))).unzip();
-    let mut state = vec![E::zero(); 2 * m];
-    for t in order(v.len() / (2 * m), reverse) {
-        let row = &v[t * 2 * m..(t + 1) * 2 * m];
-        for j in 0..m {
-            let (pr, pi) = (state[j], state[m + j]);
-            state[j] = lr[j] * pr - li[j] * pi + row[j];
-            state[m + j] = lr[j] * pi + li[j] * pr + row[m + j];
-        }
-        out[t * 2 * m..(t + 1) * 2 * m].copy_from_slice(&state);
-    }
+/// States per parallel task: small enough that a batch of one (Path-X) still spreads over
+/// the threads, large enough that a task amortises its scheduling.
+const STATES_PER_TASK: usize = 16;
+
+/// The units of parallel work: (example, range of states). States are independent, so every
+/// task runs the whole recurrence of its states.
+fn tasks(batch: usize, m: usize) -> Vec<(usize, Range<usize>)> {
+    (0..batch)
+        .flat_map(|b| {
+            (0..m)
+                .step_by(STATES_PER_TASK)
+                .map(move |j| (b, j..(j + STATES_PER_TASK).min(m)))
+        })
+        .collect()
 }
 
-/// The sequential recurrence, parallel over the batch.
+/// Copies (or adds) each task's (length, 2·|block|) `[Re | Im]` values into the
+/// (batch, length, 2M) layout.
+fn scatter<E: KernelFloat>(
+    tasks: &[(usize, Range<usize>)],
+    blocks: &[Vec<E>],
+    (len, m): (usize, usize),
+    dst: &mut [E],
+    add: bool,
+) {
+    dst.par_chunks_mut((len * 2 * m).max(1))
+        .enumerate()
+        .for_each(|(b, example)| {
+            for ((_, states), block) in tasks.iter().zip(blocks).filter(|((tb, _), _)| *tb == b) {
+                let w = states.len();
+                for t in 0..len {
+                    for (k, j) in states.clone().enumerate() {
+                        for (to, from) in [(j, k), (m + j, w + k)] {
+                            let value = block[t * 2 * w + from];
+                            let slot = &mut example[t * 2 * m + to];
+                            *slot = if add { *slot + value } else { value };
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// The recurrence of `states` over one example's (length, 2M) rows `v`.
+fn scan_block<E: KernelFloat>(
+    v: &[E],
+    lambda: &[Complex64],
+    states: Range<usize>,
+    reverse: bool,
+) -> Vec<E> {
+    let (m, w) = (lambda.len(), states.len());
+    let len = v.len() / (2 * m);
+    let (lr, li): (Vec<E>, Vec<E>) = lambda[states.clone()]
+        .iter()
+        .map(|l| (E::of(l.re), E::of(l.im)))
+        .unzip();
+    let mut out = vec![E::zero(); len * 2 * w];
+    let (mut re, mut im) = (vec![E::zero(); w], vec![E::zero(); w]);
+    for t in order(len, reverse) {
+        let row = &v[t * 2 * m..(t + 1) * 2 * m];
+        for (k, j) in states.clone().enumerate() {
+            let (pr, pi) = (re[k], im[k]);
+            re[k] = lr[k] * pr - li[k] * pi + row[j];
+            im[k] = lr[k] * pi + li[k] * pr + row[m + j];
+        }
+        out[t * 2 * w..t * 2 * w + w].copy_from_slice(&re);
+        out[t * 2 * w + w..(t + 1) * 2 * w].copy_from_slice(&im);
+    }
+    out
+}
+
+/// The sequential recurrence, parallel over (example, block of states).
 pub fn scan_forward<E: KernelFloat>(
     v: &[E],
     log_lambda: &[E],
@@ -68,12 +128,50 @@ pub fn scan_forward<E: KernelFloat>(
     reverse: bool,
 ) -> Vec<E> {
     let lambda = lambdas(log_lambda);
-    let per_example = shape.1 * shape.2;
+    let (len, m) = (shape.1, lambda.len());
+    let per_example = (len * 2 * m).max(1);
+    let tasks = tasks(shape.0, m);
+    let blocks: Vec<Vec<E>> = tasks
+        .par_iter()
+        .map(|(b, states)| {
+            let example = &v[b * per_example..(b + 1) * per_example];
+            scan_block(example, &lambda, states.clone(), reverse)
+        })
+        .collect();
     let mut out = vec![E::zero(); v.len()];
-    out.par_chunks_mut(per_example.max(1))
-        .zip(v.par_chunks(per_example.max(1)))
-        .for_each(|(o, v)| scan_example(v, &lambda, reverse, o));
+    scatter(&tasks, &blocks, (len, m), &mut out, false);
     out
+}
+
+/// The adjoint recurrence of `states` for one example: returns ∂L/∂v as (length, 2·|block|)
+/// and ∂L/∂λ for the block.
+fn backward_block<E: KernelFloat>(
+    x: &[E],
+    g: &[E],
+    lambda: &[Complex64],
+    states: Range<usize>,
+    reverse: bool,
+) -> (Vec<E>, Vec<Complex64>) {
+    let (m, w) = (lambda.len(), states.len());
+    let len = x.len() / (2 * m);
+    let mut grad_v = vec![E::zero(); len * 2 * w];
+    let mut adjoint = vec![Complex64::default(); w];
+    let mut grad_lambda = vec![Complex64::default(); w];
+    // The adjoint runs against the recurrence; x_{t−1} is the state visited before t.
+    for t in order(len, !reverse) {
+        let previous = if reverse { t + 1 } else { t.wrapping_sub(1) };
+        let row = t * 2 * m..(t + 1) * 2 * m;
+        for (k, j) in states.clone().enumerate() {
+            adjoint[k] = state_at(&g[row.clone()], m, j) + lambda[j].conj() * adjoint[k];
+            grad_v[t * 2 * w + k] = E::of(adjoint[k].re);
+            grad_v[t * 2 * w + w + k] = E::of(adjoint[k].im);
+            if previous < len {
+                let before = &x[previous * 2 * m..(previous + 1) * 2 * m];
+                grad_lambda[k] += adjoint[k] * state_at(before, m, j).conj();
+            }
+        }
+    }
+    (grad_v, grad_lambda)
 }
 
 /// Accumulates ∂L/∂v into `grad_v` and returns ∂L/∂ζ as (2M,) `[Re | Im]`.
@@ -86,61 +184,33 @@ fn scan_backward<E: KernelFloat>(
     grad_v: &mut [E],
 ) -> Vec<E> {
     let lambda = lambdas(log_lambda);
-    let m = lambda.len();
-    let (len, width) = (shape.1, shape.2);
-    let per_example = (len * width).max(1);
-    let grad_lambda = grad_v
-        .par_chunks_mut(per_example)
-        .zip(x.par_chunks(per_example).zip(g.par_chunks(per_example)))
-        .map(|(gv, (x, g))| {
-            let mut adjoint = vec![Complex64::default(); m];
-            let mut grad_lambda = vec![Complex64::default(); m];
-            // The adjoint runs against the recurrence; x_{t−1} is the state visited before t.
-            for t in order(len, !reverse) {
-                let previous = if reverse { t + 1 } else { t.wrapping_sub(1) };
-                for j in 0..m {
-                    let gt = Complex64::new(
-                        g[t * width + j].into_f64(),
-                        g[t * width + m + j].into_f64(),
-                    );
-                    adjoint[j] = gt + lambda[j].conj() * adjoint[j];
-                    gv[t * width + j] += E::of(adjoint[j].re);
-                    gv[t * width + m + j] += E::of(adjoint[j].im);
-                    if previous < len {
-                        let xp = Complex64::new(
-                            x[previous * width + j].into_f64(),
-                            x[previous * width + m + j].into_f64(),
-                        );
-                        grad_lambda[j] += adjoint[j] * xp.conj();
-                    }
-                }
-            }
-            grad_lambda
+    let (len, m) = (shape.1, lambda.len());
+    let per_example = (len * 2 * m).max(1);
+    let tasks = tasks(shape.0, m);
+    let (blocks, grad_lambdas): (Vec<Vec<E>>, Vec<Vec<Complex64>>) = tasks
+        .par_iter()
+        .map(|(b, states)| {
+            let example = b * per_example..(b + 1) * per_example;
+            backward_block(
+                &x[example.clone()],
+                &g[example],
+                &lambda,
+                states.clone(),
+                reverse,
+            )
         })
-        .reduce(
-            || vec![Complex64::default(); m],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            },
-        );
+        .unzip();
+    scatter(&tasks, &blocks, (len, m), grad_v, true);
     let mut grad_zeta = vec![E::zero(); 2 * m];
-    for j in 0..m {
-        let gz = lambda[j].conj() * grad_lambda[j];
-        grad_zeta[j] = E::of(gz.re);
-        grad_zeta[m + j] = E::of(gz.im);
+    for ((_, states), block) in tasks.iter().zip(&grad_lambdas) {
+        for (j, grad) in states.clone().zip(block) {
+            // Through λ = exp(ζ): ∂L/∂ζ = λ̄·∂L/∂λ.
+            let gz = lambda[j].conj() * grad;
+            grad_zeta[j] += E::of(gz.re);
+            grad_zeta[m + j] += E::of(gz.im);
+        }
     }
     grad_zeta
-}
-
-trait IntoF64 {
-    fn into_f64(self) -> f64;
-}
-
-impl<E: KernelFloat> IntoF64 for E {
-    fn into_f64(self) -> f64 {
-        self.to_f64().unwrap()
-    }
 }
 
 /// The fused recurrence on the CPU: v (batch, length, 2M), log λ (2M,) → x (batch, length, 2M).
