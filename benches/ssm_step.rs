@@ -15,6 +15,7 @@ use lra::engine::layers::sequence::NormPlacement;
 use lra::engine::layers::ssm::lru::LruConfig;
 use lra::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use lra::engine::layers::ssm::Activation;
+use lra::engine::models::SequenceClassifier;
 use lra::engine::models::{SsmConfig, SsmKind, SsmModel};
 use lra::engine::ops::EngineDevice;
 use lra::engine::optim::{Optimizer, OptimizerConfig};

@@ -11,7 +11,7 @@
 //! use lra::engine::layers::pool::PoolKind;
 //! use lra::engine::layers::position::PositionKind;
 //! use lra::engine::layers::sequence::NormPlacement;
-//! use lra::engine::models::{Transformer, TransformerConfig};
+//! use lra::engine::models::{SequenceClassifier, Transformer, TransformerConfig};
 //! use lra::engine::ops::{AttentionKind, EngineDevice};
 //! use lra::engine::optim::{Optimizer, OptimizerConfig};
 //! use lra::engine::params::ParamStore;

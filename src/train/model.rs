@@ -6,7 +6,7 @@ use super::error::Result;
 use crate::data::{Batch, BatchInputs, PaddedDocuments};
 use crate::engine::layers::encoder::{InputData, Inputs};
 use crate::engine::layers::Rows;
-use crate::engine::models::Model;
+use crate::engine::models::{Model, SequenceClassifier};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 

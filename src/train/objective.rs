@@ -13,7 +13,7 @@ use crate::data::{self, Batch, BatchInputs};
 use crate::engine::layers::encoder::{InputData, Inputs};
 use crate::engine::layers::heads::PredictionHead;
 use crate::engine::layers::{Ctx, Rows};
-use crate::engine::models::Model;
+use crate::engine::models::{Model, SequenceClassifier};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 use crate::spec::{Loss, Objective as SpecObjective};

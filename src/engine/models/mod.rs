@@ -1,17 +1,22 @@
 //! Models assembled from layers, and [`Model`]: the one type the training loop drives,
-//! whatever the sequence layer.
+//! whatever the sequence layer. Pooling and the heads are [`SequenceClassifier`]'s, written
+//! once for every kind.
 
+mod classifier;
 pub mod ssm;
 pub mod transformer;
 
 use dfdx::prelude::*;
 
+pub use classifier::SequenceClassifier;
 pub use ssm::{SsmConfig, SsmKind, SsmModel};
 pub use transformer::{Transformer, TransformerConfig};
 
 use super::error::Result;
 use super::layers::encoder::Inputs;
-use super::layers::{Rows, Seq};
+use super::layers::heads::ClassifierHead;
+use super::layers::pool::PoolKind;
+use super::layers::Seq;
 use super::ops::EngineDevice;
 use super::params::ParamStore;
 
@@ -24,8 +29,17 @@ pub enum Model {
 }
 
 impl Model {
-    /// Contextual representations of every position, (batch, length, d_model).
-    pub fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    /// Width of the representations [`SequenceClassifier::encode`] returns.
+    pub fn d_model(&self) -> usize {
+        match self {
+            Model::Transformer(m) => m.config.d_model,
+            Model::Ssm(m) => m.config.d_model,
+        }
+    }
+}
+
+impl SequenceClassifier for Model {
+    fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         params: &ParamStore<D>,
         inputs: &Inputs<'_>,
@@ -37,38 +51,24 @@ impl Model {
         }
     }
 
-    /// Class logits, (batch, n_classes).
-    pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
+    fn pool_kind(&self) -> PoolKind {
         match self {
-            Model::Transformer(m) => m.logits(params, inputs, train),
-            Model::Ssm(m) => m.logits(params, inputs, train),
+            Model::Transformer(m) => m.config.pool,
+            Model::Ssm(m) => m.config.pool,
         }
     }
 
-    /// Class logits of document pairs (retrieval's two towers).
-    pub fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        first: &Inputs<'_>,
-        second: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
+    fn head(&self) -> &ClassifierHead {
         match self {
-            Model::Transformer(m) => m.pair_logits(params, first, second, train),
-            Model::Ssm(m) => m.pair_logits(params, first, second, train),
+            Model::Transformer(m) => &m.head,
+            Model::Ssm(m) => &m.head,
         }
     }
 
-    /// Width of the representations [`encode`](Self::encode) returns.
-    pub fn d_model(&self) -> usize {
+    fn two_tower(&self) -> bool {
         match self {
-            Model::Transformer(m) => m.config.d_model,
-            Model::Ssm(m) => m.config.d_model,
+            Model::Transformer(m) => m.config.two_tower,
+            Model::Ssm(m) => m.config.two_tower,
         }
     }
 }

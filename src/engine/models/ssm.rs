@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
-use crate::engine::layers::heads::{pair_features, ClassifierHead};
+use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};
-use crate::engine::layers::pool::{pool, PoolKind};
+use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
 use crate::engine::layers::ssm::{Activation, SsmLayer};
-use crate::engine::layers::{Ctx, Rows, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, ParamGroup, ParamStore};
 
@@ -227,67 +227,9 @@ impl SsmModel {
             None => Ok(x),
         }
     }
-
-    /// One pooled vector per example, (batch, d_model).
-    pub fn pooled<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        let x = self.encode::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
-        Ok(pool(self.config.pool, x, &ctx))
-    }
-
-    /// Class logits, (batch, n_classes).
-    pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        if self.config.two_tower {
-            return Err(EngineError::InvalidConfig(
-                "a two-tower model classifies pairs: use `pair_logits`".into(),
-            ));
-        }
-        let pooled = self.pooled::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
-        self.head.forward(pooled, &ctx)
-    }
-
-    /// Class logits of document pairs (retrieval), from [u, v, u − v, u ⊙ v].
-    pub fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        first: &Inputs<'_>,
-        second: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        if !self.config.two_tower || first.batch != second.batch {
-            return Err(EngineError::InvalidConfig(
-                "pair_logits needs a two-tower model and two batches of one size".into(),
-            ));
-        }
-        let u = self.pooled::<D, T>(params, first, train)?;
-        let v = self.pooled::<D, T>(params, second, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: first.lengths,
-        };
-        self.head.forward(pair_features(u, v), &ctx)
-    }
 }
+
+super::classifier::sequence_classifier!(SsmModel);
 
 #[cfg(test)]
 mod tests;

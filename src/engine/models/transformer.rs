@@ -14,12 +14,12 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::attention::MultiHeadAttention;
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::feed_forward::FeedForward;
-use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
+use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};
-use crate::engine::layers::pool::{pool, PoolKind};
+use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
 use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual, SequenceLayer};
-use crate::engine::layers::{Ctx, Rows, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::{AttentionKind, AttentionSpec, EngineDevice};
 use crate::engine::params::ParamStore;
 
@@ -245,92 +245,9 @@ impl Transformer {
             None => Ok(x),
         }
     }
-
-    /// One pooled vector per example, (batch, d_model).
-    pub fn pooled<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        let x = self.encode::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
-        Ok(pool(self.config.pool, x, &ctx))
-    }
-
-    /// Class logits, (batch, n_classes).
-    pub fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        if self.config.two_tower {
-            return Err(EngineError::InvalidConfig(
-                "a two-tower model classifies pairs: use `pair_logits`".into(),
-            ));
-        }
-        let pooled = self.pooled::<D, T>(params, inputs, train)?;
-        self.head.forward(
-            pooled,
-            &Ctx {
-                params,
-                train,
-                lengths: inputs.lengths,
-            },
-        )
-    }
-
-    /// Per-position outputs of a self-pretraining head (built with
-    /// `PredictionHead::build(Scope::root(store).sub("pretrain_head"), d_model, outputs)`),
-    /// (batch·length, outputs), row b·L + i for position i of example b.
-    pub fn position_outputs<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        head: &PredictionHead,
-        inputs: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        let x = self.encode::<D, T>(params, inputs, train)?;
-        head.forward(
-            x,
-            &Ctx {
-                params,
-                train,
-                lengths: inputs.lengths,
-            },
-        )
-    }
-
-    /// Class logits of document pairs (retrieval), from [u, v, u − v, u ⊙ v].
-    pub fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        params: &ParamStore<D>,
-        first: &Inputs<'_>,
-        second: &Inputs<'_>,
-        train: bool,
-    ) -> Result<Rows<D, T>> {
-        if !self.config.two_tower || first.batch != second.batch {
-            return Err(EngineError::InvalidConfig(
-                "pair_logits needs a two-tower model and two batches of one size".into(),
-            ));
-        }
-        let u = self.pooled::<D, T>(params, first, train)?;
-        let v = self.pooled::<D, T>(params, second, train)?;
-        self.head.forward(
-            pair_features(u, v),
-            &Ctx {
-                params,
-                train,
-                lengths: first.lengths,
-            },
-        )
-    }
 }
+
+super::classifier::sequence_classifier!(Transformer);
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@ use dfdx::prelude::*;
 
 use super::*;
 use crate::engine::layers::encoder::InputData;
+use crate::engine::models::SequenceClassifier;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
 

@@ -4,6 +4,7 @@ use super::*;
 use super::{Transformer, TransformerConfig};
 use crate::engine::layers::encoder::InputData;
 use crate::engine::layers::norm::NormKind;
+use crate::engine::models::SequenceClassifier;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
 

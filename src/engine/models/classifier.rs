@@ -1,0 +1,140 @@
+//! What every model does with its encoder's output: pool it over true lengths and classify
+//! one sequence or (retrieval's two towers) a pair, or predict per position for
+//! self-pretraining. Written once here; a model only says how it encodes.
+
+use dfdx::prelude::*;
+
+use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::encoder::Inputs;
+use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
+use crate::engine::layers::pool::{pool, PoolKind};
+use crate::engine::layers::{Ctx, Rows, Seq};
+use crate::engine::ops::EngineDevice;
+use crate::engine::params::ParamStore;
+
+pub trait SequenceClassifier {
+    /// The contextual representation of every position, (batch, length, d_model).
+    fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Seq<D, T>>;
+
+    fn pool_kind(&self) -> PoolKind;
+
+    fn head(&self) -> &ClassifierHead;
+
+    /// Retrieval: the head classifies the pair features of two separately encoded documents.
+    fn two_tower(&self) -> bool;
+
+    /// One pooled vector per example, (batch, d_model).
+    fn pooled<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        Ok(pool(self.pool_kind(), x, &ctx))
+    }
+
+    /// Class logits, (batch, n_classes).
+    fn logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if self.two_tower() {
+            return Err(EngineError::InvalidConfig(
+                "a two-tower model classifies pairs: use `pair_logits`".into(),
+            ));
+        }
+        let pooled = self.pooled::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        self.head().forward(pooled, &ctx)
+    }
+
+    /// Class logits of document pairs (retrieval), from [u, v, u − v, u ⊙ v].
+    fn pair_logits<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        first: &Inputs<'_>,
+        second: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        if !self.two_tower() || first.batch != second.batch {
+            return Err(EngineError::InvalidConfig(
+                "pair_logits needs a two-tower model and two batches of one size".into(),
+            ));
+        }
+        let u = self.pooled::<D, T>(params, first, train)?;
+        let v = self.pooled::<D, T>(params, second, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: first.lengths,
+        };
+        self.head().forward(pair_features(u, v), &ctx)
+    }
+
+    /// Per-position outputs of a self-pretraining head (built with
+    /// `PredictionHead::build(Scope::root(store).sub("pretrain_head"), d_model, outputs)`),
+    /// (batch·length, outputs), row b·L + i for position i of example b.
+    fn position_outputs<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        params: &ParamStore<D>,
+        head: &PredictionHead,
+        inputs: &Inputs<'_>,
+        train: bool,
+    ) -> Result<Rows<D, T>> {
+        let x = self.encode::<D, T>(params, inputs, train)?;
+        let ctx = Ctx {
+            params,
+            train,
+            lengths: inputs.lengths,
+        };
+        head.forward(x, &ctx)
+    }
+}
+
+/// Implements [`SequenceClassifier`] for a model with an inherent `encode`, a `config` holding
+/// `pool` and `two_tower`, and a `head`.
+macro_rules! sequence_classifier {
+    ($model:ty) => {
+        impl $crate::engine::models::SequenceClassifier for $model {
+            fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+                &self,
+                params: &ParamStore<D>,
+                inputs: &Inputs<'_>,
+                train: bool,
+            ) -> Result<Seq<D, T>> {
+                <$model>::encode(self, params, inputs, train)
+            }
+
+            fn pool_kind(&self) -> $crate::engine::layers::pool::PoolKind {
+                self.config.pool
+            }
+
+            fn head(&self) -> &$crate::engine::layers::heads::ClassifierHead {
+                &self.head
+            }
+
+            fn two_tower(&self) -> bool {
+                self.config.two_tower
+            }
+        }
+    };
+}
+
+pub(crate) use sequence_classifier;
