@@ -124,24 +124,8 @@ pub enum Interaction {
     Concat,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Difficulty {
-    Easy,
-    Medium,
-    Hard,
-}
-
-impl Difficulty {
-    /// Contour length of the target snake (REFERENCE.md, "Generators").
-    pub fn contour_length(self) -> usize {
-        match self {
-            Difficulty::Easy => 6,
-            Difficulty::Medium => 9,
-            Difficulty::Hard => 14,
-        }
-    }
-}
+/// Pathfinder's contour length (easy 6, medium 9, hard 14): the data layer's own type.
+pub use crate::data::Difficulty;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskSpec {

@@ -52,11 +52,7 @@ pub fn data_config(x: &ExperimentSpec) -> DataConfig {
         cfg.resolution = resolution;
     }
     if let Some(difficulty) = t.difficulty {
-        cfg.difficulty = match difficulty {
-            spec::Difficulty::Easy => data::Difficulty::Easy,
-            spec::Difficulty::Medium => data::Difficulty::Medium,
-            spec::Difficulty::Hard => data::Difficulty::Hard,
-        };
+        cfg.difficulty = difficulty;
     }
     if let Some(val_fraction) = t.val_fraction {
         cfg.val_fraction = val_fraction;
