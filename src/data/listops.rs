@@ -2,15 +2,14 @@
 //! evaluator that recomputes a label from its expression.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::config::DataConfig;
 use super::error::DataError;
 use super::source::{find_maybe_gz, for_each_line, parse_label, tab_fields, utf8};
-use super::store::{Examples, Inputs, Sequences, Split};
+use super::store::{Examples, Inputs, Sequences};
 use super::tokenize::{build_vocab, Encoder};
 use super::vocab::{Vocab, VocabKind};
-use super::{Dataset, InputKind};
+use super::Dataset;
 
 pub const CLASSES: usize = 10;
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -231,14 +230,11 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     drop(train_rows);
     let val = encode_rows(&read_rows(&paths[1])?, &encoder);
     let test = encode_rows(&read_rows(&paths[2])?, &encoder);
-    Ok(Dataset::new(
+    Ok(Dataset::from_token_splits(
         cfg,
-        Split::all(Arc::new(train)),
-        Split::all(Arc::new(val)),
-        Split::all(Arc::new(test)),
+        [train, val, test],
         vocab,
         CLASSES,
-        InputKind::Tokens,
     ))
 }
 

@@ -76,6 +76,25 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A token dataset from a release's three encoded splits.
+    pub fn from_token_splits(
+        cfg: &DataConfig,
+        [train, val, test]: [store::Examples; 3],
+        vocab: Vocab,
+        num_classes: usize,
+    ) -> Self {
+        let split = |examples| Split::all(std::sync::Arc::new(examples));
+        Dataset::new(
+            cfg,
+            split(train),
+            split(val),
+            split(test),
+            vocab,
+            num_classes,
+            InputKind::Tokens,
+        )
+    }
+
     /// Assembles a dataset, reducing the training split to the configured subset.
     pub fn new(
         cfg: &DataConfig,

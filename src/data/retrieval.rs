@@ -3,15 +3,14 @@
 //! Each document is tokenized on its own and closed with `<eos>`; a pair stays together.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::config::DataConfig;
 use super::error::DataError;
 use super::source::{for_each_line, parse_label, tab_fields, utf8};
-use super::store::{Examples, Inputs, Sequences, Split};
+use super::store::{Examples, Inputs, Sequences};
 use super::tokenize::{build_vocab, text_vocab_kind, Encoder};
 use super::vocab::Vocab;
-use super::{Dataset, InputKind};
+use super::Dataset;
 
 pub const CLASSES: usize = 2;
 pub const SPLITS: [&str; 3] = ["train", "eval", "test"];
@@ -104,13 +103,10 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     drop(train_pairs);
     let val = encode_pairs(&read_pairs(&paths[1])?, &encoder);
     let test = encode_pairs(&read_pairs(&paths[2])?, &encoder);
-    Ok(Dataset::new(
+    Ok(Dataset::from_token_splits(
         cfg,
-        Split::all(Arc::new(train)),
-        Split::all(Arc::new(val)),
-        Split::all(Arc::new(test)),
+        [train, val, test],
         vocab,
         CLASSES,
-        InputKind::Tokens,
     ))
 }

@@ -2,15 +2,46 @@
 //! one sequence or (retrieval's two towers) a pair, or predict per position for
 //! self-pretraining. Written once here; a model only says how it encodes.
 
+use std::ops::Range;
+
 use dfdx::prelude::*;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::encoder::Inputs;
 use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
+use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::{pool, PoolKind};
-use crate::engine::layers::{Ctx, Rows, Seq};
+use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::layers::{Ctx, Rows, Scope, Seq};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
+
+/// The final norm (pre-norm models only) and the classifier head every model ends with,
+/// named `final_norm.*` and `head.*`.
+pub(crate) fn build_top<D: EngineDevice>(
+    root: &mut Scope<'_, D>,
+    placement: NormPlacement,
+    kind: NormKind,
+    d_model: usize,
+    head_inputs: usize,
+    classes: usize,
+) -> Result<(Option<Norm>, ClassifierHead)> {
+    let final_norm = match placement {
+        NormPlacement::Pre => Some(Norm::build(root.sub("final_norm"), kind, d_model)?),
+        NormPlacement::Post => None,
+    };
+    let head = ClassifierHead::build(root.sub("head"), head_inputs, d_model, classes)?;
+    Ok((final_norm, head))
+}
+
+/// Trainable scalars of the parameters whose store indices are in `ids`.
+pub(crate) fn scalars_in<D: EngineDevice>(store: &ParamStore<D>, ids: &Range<usize>) -> usize {
+    store
+        .iter()
+        .filter(|(id, _)| ids.contains(&id.0))
+        .map(|(_, p)| p.numel())
+        .sum()
+}
 
 pub trait SequenceClassifier {
     /// The contextual representation of every position, (batch, length, d_model).

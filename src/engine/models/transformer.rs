@@ -179,12 +179,14 @@ impl Transformer {
                 )?,
             });
         }
-        let final_norm = match config.norm {
-            NormPlacement::Pre => Some(Norm::build(root.sub("final_norm"), config.norm_kind, d)?),
-            NormPlacement::Post => None,
-        };
-        let head =
-            ClassifierHead::build(root.sub("head"), config.head_inputs(), d, config.n_classes)?;
+        let (final_norm, head) = super::classifier::build_top(
+            &mut root,
+            config.norm,
+            config.norm_kind,
+            d,
+            config.head_inputs(),
+            config.n_classes,
+        )?;
         let params = first..store.len();
         Ok(Transformer {
             config,
@@ -199,11 +201,7 @@ impl Transformer {
 
     /// Trainable scalars of this model (its head included).
     pub fn parameter_count<D: EngineDevice>(&self, store: &ParamStore<D>) -> usize {
-        store
-            .iter()
-            .filter(|(id, _)| self.params.contains(&id.0))
-            .map(|(_, p)| p.numel())
-            .sum()
+        super::classifier::scalars_in(store, &self.params)
     }
 
     fn check_inputs(&self, inputs: &Inputs<'_>) -> Result<()> {
