@@ -168,3 +168,58 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint() {
     assert!(message.contains(&format!("step {step}")), "{message}");
     assert!(message.contains("last good checkpoint"), "{message}");
 }
+
+#[test]
+fn world_errors_say_what_is_wrong() {
+    let tmp = TempDir::new("world-errors");
+    let source = tiny(&tmp.0.join("data"), "steps 4 batch 16 eval_every 2");
+    let x = experiment(&source);
+    let never = AtomicBool::new(false);
+
+    // CUDA asked of a build without it.
+    let cuda = RunOptions {
+        device: Some(lra::spec::Device::Cuda(0)),
+        ..run_options(&tmp.0.join("cuda"), &source)
+    };
+    if !cfg!(feature = "cuda") {
+        assert!(matches!(
+            run(&x, &cuda, &never).unwrap_err(),
+            RunError::NoCuda
+        ));
+    }
+
+    // --from-pretrained on a run folder without a finished pretraining.
+    let scratch = run_to_end(&x, &tmp.0.join("runs"), &source);
+    let reuse = RunOptions {
+        from_pretrained: Some(scratch.run_dir.clone()),
+        ..run_options(&tmp.0.join("runs"), &source)
+    };
+    let err = run(&x, &reuse, &never).unwrap_err();
+    assert!(
+        matches!(&err, RunError::NoPretraining { path } if *path == scratch.run_dir),
+        "{err:?}"
+    );
+
+    // --resume of a folder whose recorded spec is not this one.
+    let killed = RunOptions {
+        stop_at: Some(1),
+        ..run_options(&tmp.0.join("other"), &source)
+    };
+    assert!(matches!(
+        run(&x, &killed, &never).unwrap_err(),
+        RunError::Interrupted { .. }
+    ));
+    let dir = lra::train::rundir::RunDir::new(&tmp.0.join("other"), &x, "");
+    std::fs::write(dir.file("spec.json"), "{}").unwrap();
+    let resumed = RunOptions {
+        resume: true,
+        ..run_options(&tmp.0.join("other"), &source)
+    };
+    let err = run(&x, &resumed, &never).unwrap_err();
+    assert!(matches!(err, RunError::ResumeMismatch { .. }), "{err:?}");
+    let message = format!("{:?}", miette::Report::new(err));
+    assert!(
+        message.contains("holds a different experiment"),
+        "{message}"
+    );
+}
