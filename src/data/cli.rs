@@ -53,6 +53,12 @@ pub struct ListOpsArgs {
     /// Lengths must be less than this.
     #[arg(long, default_value_t = 2000)]
     pub max_len: usize,
+    /// Deepest nesting of operators; the root is at depth 1.
+    #[arg(long, default_value_t = 10)]
+    pub max_depth: usize,
+    /// Most arguments of one operator (2 to 10).
+    #[arg(long, default_value_t = 10)]
+    pub max_args: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -170,15 +176,15 @@ fn gen_listops(a: ListOpsArgs) -> miette::Result<()> {
         test: a.test,
         min_len: a.min_len,
         max_len: a.max_len,
+        max_depth: a.max_depth,
+        max_args: a.max_args,
         seed: a.seed,
-        ..ListOpsGen::default()
     };
-    if gen.min_len + 1 >= gen.max_len {
+    if let Err(why) = gen.check() {
         return Err(miette::miette!(
-            help = "lengths are kept when min-len < length < max-len",
-            "--min-len {} leaves no room below --max-len {}",
-            gen.min_len,
-            gen.max_len
+            help = "lengths are kept when min-len < length < max-len; an operator has 2 to \
+                    max-args arguments and nests at most max-depth levels",
+            "cannot generate ListOps: {why}"
         ));
     }
     let start = Instant::now();

@@ -143,12 +143,49 @@ impl ListOpsGen {
         }
     }
 
+    /// The longest expression `max_depth` and `max_args` allow: an operator, its `]` and
+    /// `max_args` children one level deeper; a digit at the deepest level.
+    pub fn longest_possible(&self) -> usize {
+        (1..self.max_depth).fold(1usize, |below, _| {
+            below.saturating_mul(self.max_args).saturating_add(2)
+        })
+    }
+
+    /// Why these settings cannot produce expressions, if they cannot: the generator would
+    /// otherwise draw forever.
+    pub fn check(&self) -> Result<(), String> {
+        if !(2..=MAX_CHILDREN).contains(&self.max_args) {
+            return Err(format!(
+                "max_args is {}, it must be 2 to {MAX_CHILDREN}",
+                self.max_args
+            ));
+        }
+        if self.max_depth == 0 {
+            return Err("max_depth must be at least 1 (the root's level)".into());
+        }
+        if self.min_len + 1 >= self.max_len {
+            return Err(format!(
+                "min length {} leaves no room below max length {} (lengths are kept when \
+                 min < length < max)",
+                self.min_len, self.max_len
+            ));
+        }
+        let longest = self.longest_possible();
+        if longest <= self.min_len {
+            return Err(format!(
+                "max_depth {} and max_args {} allow expressions of at most {longest} symbols, \
+                 not above the min length {}",
+                self.max_depth, self.max_args, self.min_len
+            ));
+        }
+        Ok(())
+    }
+
     /// `n` distinct expressions, generated in parallel, identical for any thread count.
     pub fn generate(&self, n: usize) -> Vec<Expression> {
-        assert!(
-            (2..=MAX_CHILDREN).contains(&self.max_args),
-            "max_args must be 2 to {MAX_CHILDREN}"
-        );
+        if let Err(why) = self.check() {
+            panic!("ListOps generator settings: {why}");
+        }
         // Duplicates are found by a 128-bit hash of the text rather than by keeping a second
         // copy of it (600 MB at LRA's size). A collision could only drop one unique
         // expression for another, never let a duplicate through.
@@ -248,6 +285,58 @@ mod tests {
         assert_eq!(distinct.len(), 300);
         let other = ListOpsGen { seed: 6, ..small() }.generate(300);
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn depth_and_arguments_bound_the_expressions() {
+        let gen = ListOpsGen {
+            min_len: 3,
+            max_len: 40,
+            max_depth: 3,
+            max_args: 3,
+            ..small()
+        };
+        // Depth 3 with 3 arguments: 2 + 3·(2 + 3·1) = 17 symbols at most.
+        assert_eq!(gen.longest_possible(), 17);
+        for e in gen.generate(200) {
+            assert!(e.length <= 17, "{}", e.source);
+            let depth = e
+                .source
+                .split(' ')
+                .fold((0i32, 0i32), |(now, most), t| match t {
+                    "]" => (now - 1, most),
+                    t if t.starts_with('[') => (now + 1, most.max(now + 1)),
+                    _ => (now, most),
+                });
+            assert!(depth.1 <= 3, "{}", e.source);
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_produce_expressions_are_refused() {
+        let too_short = ListOpsGen {
+            min_len: 17,
+            max_len: 40,
+            max_depth: 3,
+            max_args: 3,
+            ..small()
+        };
+        assert!(too_short
+            .check()
+            .unwrap_err()
+            .contains("at most 17 symbols"));
+        let no_room = ListOpsGen {
+            min_len: 10,
+            max_len: 11,
+            ..small()
+        };
+        assert!(no_room.check().unwrap_err().contains("no room"));
+        let args = ListOpsGen {
+            max_args: 1,
+            ..small()
+        };
+        assert!(args.check().unwrap_err().contains("max_args is 1"));
+        assert_eq!(small().check(), Ok(()));
     }
 
     #[test]
