@@ -63,10 +63,10 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
     x
 }
 
-#[test]
-#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
-fn every_transformer_experiment_runs() {
-    let tmp = common::TempDir::new("acceptance-grid");
+/// Runs every `experiments/<task>/<model>-<objective>.lra` of one model kind for two steps
+/// per phase on the shared data and fails with every error found.
+fn every_experiment_of(model: &str) {
+    let tmp = common::TempDir::new(&format!("acceptance-grid-{model}"));
     let mut failures = Vec::new();
     for task in [
         "listops",
@@ -77,7 +77,7 @@ fn every_transformer_experiment_runs() {
         "pathx",
     ] {
         for objective in ["scratch", "masked", "causal"] {
-            let file = format!("experiments/{task}/transformer-{objective}.lra");
+            let file = format!("experiments/{task}/{model}-{objective}.lra");
             let text = std::fs::read_to_string(&file).unwrap();
             let spec = lra::check::check_source(Path::new(&file), text.clone(), &common::context())
                 .spec
@@ -85,13 +85,34 @@ fn every_transformer_experiment_runs() {
             for x in spec.experiments {
                 let x = smoke(x, &tmp.0);
                 let never = std::sync::atomic::AtomicBool::new(false);
-                if let Err(e) =
-                    lra::train::run(&x, &common::run_options(&tmp.0.join("runs"), &text), &never)
-                {
+                let options = lra::train::RunOptions {
+                    // Two steps need no full evaluation: a few batches show the path works.
+                    eval_limit: Some(8),
+                    ..common::run_options(&tmp.0.join("runs"), &text)
+                };
+                if let Err(e) = lra::train::run(&x, &options, &never) {
                     failures.push(format!("{file}: {:?}", miette::Report::new(e)));
                 }
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
+fn every_transformer_experiment_runs() {
+    every_experiment_of("transformer");
+}
+
+#[test]
+#[ignore = "runs every S4D experiment of experiments/ for two steps on the shared data"]
+fn every_s4d_experiment_runs() {
+    every_experiment_of("s4d");
+}
+
+#[test]
+#[ignore = "runs every LRU experiment of experiments/ for two steps on the shared data"]
+fn every_lru_experiment_runs() {
+    every_experiment_of("lru");
 }
