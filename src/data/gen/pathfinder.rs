@@ -16,7 +16,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::raster::{bytescale, dilate, dilated_at, disk, draw_line, imresize, Grid, Occupancy};
+use super::raster::{
+    bytescale, dilate, dilated_at, dilation_leaves_a_pixel_unreached, disk, draw_line, imresize,
+    Grid, Occupancy,
+};
 use crate::data::config::Difficulty;
 use crate::data::error::DataError;
 
@@ -110,6 +113,9 @@ struct Stencil {
     mask: Grid,
     /// Offsets of the seed dilation kernel (where the mask is fully on), head-centred.
     kernel: Vec<(i64, i64)>,
+    /// Dilating the canvas by `kernel` leaves a pixel with no source inside the canvas, so
+    /// that the reference finds no seed position for this paddle at all (see `seed`).
+    finds_no_seed: bool,
 }
 
 /// A stencil placed on the canvas, its centre at `at`.
@@ -277,11 +283,13 @@ impl<'p> Painter<'p> {
                 }
             }
         }
+        let finds_no_seed = dilation_leaves_a_pixel_unreached(p.resolution, p.resolution, &kernel);
         let stencil = Rc::new(Stencil {
             reach,
             line,
             mask,
             kernel,
+            finds_no_seed,
         });
         self.stencils.insert(key, stencil.clone());
         stencil
@@ -325,6 +333,18 @@ impl<'p> Painter<'p> {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
             if too_full {
+                return None;
+            }
+            // seed_snake and initialize_two_seeds dilate the mask with `cv2.dilate`, which pads
+            // a float image with -DBL_MAX: a pixel whose kernel sources all fall outside the
+            // canvas keeps that value, and `find_available_coordinates` answers "no free
+            // coordinate" for any mask with a negative value (`if np.min(mask) < 0`), so the
+            // seed fails outright, with no retry. The kernel starts one pixel off the tail and
+            // follows the paddle, so only orientations whose kernel reaches all four quadrants
+            // (at 32x32, paddles pointing up and to the left) can seed. This is what makes the
+            // reference place about 1.3 of the 5 nominal distractors at 32x32 (make_many_snakes
+            // gives each 5 tries), and what orients the first target paddle.
+            if stencil.finds_no_seed {
                 return None;
             }
             // The tail must leave room for the paddle and its margin: the mask dilated by the
@@ -754,6 +774,33 @@ mod tests {
             let lit = s.pixels.iter().filter(|&&v| v > 0).count();
             assert!(lit > 30 && lit < 600, "lit pixels {lit}");
         }
+    }
+
+    /// The orientations (whole degrees, as the reference samples them) whose paddle can seed a
+    /// snake on an empty canvas.
+    fn seeding_orientations(resolution: usize, margin: usize) -> Vec<i32> {
+        let params = PathfinderParams::lra(resolution, Difficulty::Hard).unwrap();
+        let mut painter = Painter::new(&params);
+        (-180..180)
+            .filter(|&deg| {
+                !painter
+                    .stencil(deg as f64 * PI / 180.0, margin)
+                    .finds_no_seed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seeds_take_only_the_orientations_the_reference_can_seed() {
+        // Computed with the reference's own functions (draw_line_n_mask's mask as the kernel,
+        // cv2.dilate of an empty 32x32 float canvas, `np.min(...) < 0`): only paddles pointing
+        // up and to the left, -150 to -121 degrees, leave no canvas pixel unreached.
+        assert_eq!(
+            seeding_orientations(32, 1),
+            (-150..=-121).collect::<Vec<_>>()
+        );
+        // Wider margins give kernels around the tail: at 128x128 every orientation seeds.
+        assert_eq!(seeding_orientations(128, 3).len(), 360);
     }
 
     #[test]
