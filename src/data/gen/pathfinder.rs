@@ -52,51 +52,113 @@ pub struct PathfinderParams {
     pub paddle_contrasts: Vec<f64>,
 }
 
+/// One resolution's settings. LRA documents them in `lra_benchmarks/data/pathfinder.py`, in the
+/// docstrings of its `Pathfinder32`, `Pathfinder64`, `Pathfinder128` and `Pathfinder256`
+/// builders, as the lines it changed in `snakes2_wrapper.py`; what a builder leaves out keeps
+/// the default of that wrapper's `Args` (padding 22, seed distance 27, paddle length 5, paddle
+/// contrasts `[1.]`). Every builder sets `antialias_scale = 2` last and leaves single-paddle
+/// distractors off (the wrapper script sets `use_single_paddles = False`).
+struct LraSettings {
+    resolution: usize,
+    padding: usize,
+    paddle_length: usize,
+    paddle_thickness: f64,
+    paddle_margins: &'static [usize],
+    marker_radius: f64,
+    seed_distance: usize,
+    continuity: f64,
+    /// The numerator of `num_distractor_snakes = budget / distractor_length`.
+    distractor_budget: usize,
+    snake_contrast: f64,
+    paddle_contrast: f64,
+}
+
+const LRA_SETTINGS: [LraSettings; 4] = [
+    LraSettings {
+        resolution: 32,
+        padding: 1,
+        paddle_length: 2,
+        paddle_thickness: 0.5,
+        paddle_margins: &[1],
+        marker_radius: 1.5,
+        seed_distance: 7,
+        continuity: 1.0,
+        distractor_budget: 20,
+        snake_contrast: 2.0,
+        paddle_contrast: 0.75,
+    },
+    LraSettings {
+        resolution: 64,
+        padding: 1,
+        paddle_length: 5,
+        paddle_thickness: 1.0,
+        paddle_margins: &[1],
+        marker_radius: 2.5,
+        seed_distance: 12,
+        continuity: 1.8,
+        distractor_budget: 22,
+        snake_contrast: 0.8,
+        paddle_contrast: 1.0,
+    },
+    LraSettings {
+        resolution: 128,
+        padding: 1,
+        paddle_length: 5,
+        paddle_thickness: 1.5,
+        paddle_margins: &[2, 3],
+        marker_radius: 3.0,
+        seed_distance: 20,
+        continuity: 1.8,
+        distractor_budget: 35,
+        snake_contrast: 0.9,
+        paddle_contrast: 1.0,
+    },
+    LraSettings {
+        resolution: 256,
+        padding: 22,
+        paddle_length: 5,
+        paddle_thickness: 2.0,
+        paddle_margins: &[3],
+        marker_radius: 5.0,
+        seed_distance: 27,
+        continuity: 1.8,
+        distractor_budget: 30,
+        snake_contrast: 1.0,
+        paddle_contrast: 1.0,
+    },
+];
+
 impl PathfinderParams {
-    /// LRA's settings at 32 and 128 (REFERENCE.md). LRA published none for 64 and 256: those
-    /// interpolate and extrapolate the two, scaling lengths with the canvas.
+    /// LRA's settings for `resolution` (see [`LraSettings`]). Difficulty sets the contour
+    /// length (6, 9, 14: the `curv_baseline`, `curv_contour_length_9` and `_14` folders), and
+    /// with it the distractor length `contour_length / 3` and count `budget / distractor
+    /// length`, both integer divisions as the Python 2 wrapper computed them (LRA's 32x32
+    /// builder writes `//`).
     pub fn lra(resolution: usize, difficulty: Difficulty) -> Result<Self, DataError> {
+        let s = LRA_SETTINGS
+            .iter()
+            .find(|s| s.resolution == resolution)
+            .ok_or_else(|| DataError::Config {
+                reason: format!("Pathfinder resolution {resolution}"),
+                hint: "use 32, 64, 128 or 256".into(),
+            })?;
         let contour_length = difficulty.contour_length();
         let distractor_length = contour_length / 3;
-        // (padding, paddle length, thickness, margins, marker radius, seed distance,
-        //  continuity, distractor budget, snake contrast)
-        let (
-            padding,
-            paddle_length,
-            thickness,
-            margins,
-            marker,
-            seed_distance,
-            continuity,
-            budget,
-            contrast,
-        ) = match resolution {
-            32 => (1, 2, 0.5, vec![1], 1.5, 7, 1.0, 20, 2.0),
-            64 => (1, 3, 1.0, vec![1, 2], 2.0, 12, 1.4, 28, 1.4),
-            128 => (1, 5, 1.5, vec![2, 3], 3.0, 20, 1.8, 35, 0.9),
-            256 => (1, 8, 2.0, vec![4, 5], 5.0, 40, 1.8, 40, 0.9),
-            other => {
-                return Err(DataError::Config {
-                    reason: format!("Pathfinder resolution {other}"),
-                    hint: "use 32, 64, 128 or 256".into(),
-                })
-            }
-        };
         Ok(PathfinderParams {
             resolution,
-            padding,
-            paddle_length,
-            paddle_thickness: thickness,
-            paddle_margins: margins,
-            marker_radius: marker,
+            padding: s.padding,
+            paddle_length: s.paddle_length,
+            paddle_thickness: s.paddle_thickness,
+            paddle_margins: s.paddle_margins.to_vec(),
+            marker_radius: s.marker_radius,
             contour_length,
             antialias: 2,
-            seed_distance,
-            continuity,
+            seed_distance: s.seed_distance,
+            continuity: s.continuity,
             distractor_length,
-            distractor_snakes: budget / distractor_length,
-            snake_contrasts: vec![contrast],
-            paddle_contrasts: vec![0.75],
+            distractor_snakes: s.distractor_budget / distractor_length,
+            snake_contrasts: vec![s.snake_contrast],
+            paddle_contrasts: vec![s.paddle_contrast],
         })
     }
 
@@ -321,20 +383,13 @@ impl<'p> Painter<'p> {
     ) -> Option<(Tip, (i64, i64))> {
         let p = self.params;
         let length = p.paddle_length as f64;
-        // The mask does not change between trials: its occupancy and free share are
-        // computed once.
         let (h, w) = (mask.height, mask.width);
-        let occupancy = Occupancy::new(mask, border, FREE_BELOW);
-        let too_full = stop_with_availability.is_some_and(|min_share| {
-            let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-            (open as f64) < min_share * (h * w) as f64
-        });
+        // The mask does not change between trials: its occupancy is built once, when the
+        // first orientation that can seed comes up (most cannot at 32x32, see below).
+        let mut occupancy = None;
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            if too_full {
-                return None;
-            }
             // seed_snake and initialize_two_seeds dilate the mask with `cv2.dilate`, which pads
             // a float image with -DBL_MAX: a pixel whose kernel sources all fall outside the
             // canvas keeps that value, and `find_available_coordinates` answers "no free
@@ -343,10 +398,22 @@ impl<'p> Painter<'p> {
             // follows the paddle, so only orientations whose kernel reaches all four quadrants
             // (at 32x32, paddles pointing up and to the left) can seed. This is what makes the
             // reference place about 1.3 of the 5 nominal distractors at 32x32 (make_many_snakes
-            // gives each 5 tries), and what orients the first target paddle.
+            // gives each 5 tries), and what orients the first target paddle. (The reference
+            // tests `stop_with_availability` first; both fail the seed, so the order is moot.)
             if stencil.finds_no_seed {
                 return None;
             }
+            let too_full = || {
+                stop_with_availability.is_some_and(|min_share| {
+                    let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+                    (open as f64) < min_share * (h * w) as f64
+                })
+            };
+            if occupancy.is_none() && too_full() {
+                return None;
+            }
+            let occupancy =
+                occupancy.get_or_insert_with(|| Occupancy::new(mask, border, FREE_BELOW));
             // The tail must leave room for the paddle and its margin: the mask dilated by the
             // paddle's own shape must be free there.
             let free = occupancy.free_after_dilation(&stencil.kernel);
