@@ -63,9 +63,9 @@ fn main() {
     );
     for (resolution, n, python) in [
         (32, 4_000, Some(PYTHON_PATHFINDER32_PER_CORE)),
-        (64, 1_000, None),
+        (64, 200, None),
         (128, 200, None),
-        (256, 50, None),
+        (256, 200, None),
     ] {
         let params = PathfinderParams::lra(resolution, Difficulty::Hard).expect("known resolution");
         report(

@@ -260,11 +260,12 @@ fn generated_pathfinder_draws_like_the_official_sample() {
     assert!((positive - official_positive).abs() < 0.1, "{positive}");
 }
 
-/// Known gap (see docs/PERFORMANCE.md "Pathfinder fidelity"): lra places about four of the
-/// five distractor snakes per image where the shared sample shows about one, so its images
-/// are brighter (mean about 28 against 20) and busier (45% lit pixels against 34%).
+/// The distractor count decides how busy an image is. The reference places far fewer than the
+/// nominal five at 32x32 (its seed search fails for most paddle orientations, see
+/// `seed` in src/data/gen/pathfinder.rs); placing nearly all five gave mean 27.7 and 45% lit pixels. The per-image
+/// spread (standard deviation about 2.0 of the mean, 0.04 of the lit share) puts the sampling
+/// error of 400 images near 0.5%, well inside the 4% tolerance.
 #[test]
-#[ignore = "acceptance: lra's distractors are denser than the shared sample's"]
 fn generated_pathfinder_matches_the_official_intensity() {
     let ds = shared_pathfinder();
     let all = lra::data::Split::all(ds.train.examples.clone());
@@ -284,11 +285,11 @@ fn generated_pathfinder_matches_the_official_intensity() {
         .count() as f64
         / n;
     assert!(
-        (mean / official_mean - 1.0).abs() < 0.1,
+        (mean / official_mean - 1.0).abs() < 0.04,
         "mean {mean:.1} vs {official_mean:.1}"
     );
     assert!(
-        (lit / official_lit - 1.0).abs() < 0.1,
+        (lit / official_lit - 1.0).abs() < 0.04,
         "lit {lit:.3} vs {official_lit:.3}"
     );
 }

@@ -16,7 +16,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::raster::{bytescale, dilate, dilated_at, disk, draw_line, imresize, Grid, Occupancy};
+use super::raster::{
+    bytescale, dilate, dilated_at, dilation_leaves_a_pixel_unreached, disk, draw_line, imresize,
+    Grid, Occupancy,
+};
 use crate::data::config::Difficulty;
 use crate::data::error::DataError;
 
@@ -49,51 +52,113 @@ pub struct PathfinderParams {
     pub paddle_contrasts: Vec<f64>,
 }
 
+/// One resolution's settings. LRA documents them in `lra_benchmarks/data/pathfinder.py`, in the
+/// docstrings of its `Pathfinder32`, `Pathfinder64`, `Pathfinder128` and `Pathfinder256`
+/// builders, as the lines it changed in `snakes2_wrapper.py`; what a builder leaves out keeps
+/// the default of that wrapper's `Args` (padding 22, seed distance 27, paddle length 5, paddle
+/// contrasts `[1.]`). Every builder sets `antialias_scale = 2` last and leaves single-paddle
+/// distractors off (the wrapper script sets `use_single_paddles = False`).
+struct LraSettings {
+    resolution: usize,
+    padding: usize,
+    paddle_length: usize,
+    paddle_thickness: f64,
+    paddle_margins: &'static [usize],
+    marker_radius: f64,
+    seed_distance: usize,
+    continuity: f64,
+    /// The numerator of `num_distractor_snakes = budget / distractor_length`.
+    distractor_budget: usize,
+    snake_contrast: f64,
+    paddle_contrast: f64,
+}
+
+const LRA_SETTINGS: [LraSettings; 4] = [
+    LraSettings {
+        resolution: 32,
+        padding: 1,
+        paddle_length: 2,
+        paddle_thickness: 0.5,
+        paddle_margins: &[1],
+        marker_radius: 1.5,
+        seed_distance: 7,
+        continuity: 1.0,
+        distractor_budget: 20,
+        snake_contrast: 2.0,
+        paddle_contrast: 0.75,
+    },
+    LraSettings {
+        resolution: 64,
+        padding: 1,
+        paddle_length: 5,
+        paddle_thickness: 1.0,
+        paddle_margins: &[1],
+        marker_radius: 2.5,
+        seed_distance: 12,
+        continuity: 1.8,
+        distractor_budget: 22,
+        snake_contrast: 0.8,
+        paddle_contrast: 1.0,
+    },
+    LraSettings {
+        resolution: 128,
+        padding: 1,
+        paddle_length: 5,
+        paddle_thickness: 1.5,
+        paddle_margins: &[2, 3],
+        marker_radius: 3.0,
+        seed_distance: 20,
+        continuity: 1.8,
+        distractor_budget: 35,
+        snake_contrast: 0.9,
+        paddle_contrast: 1.0,
+    },
+    LraSettings {
+        resolution: 256,
+        padding: 22,
+        paddle_length: 5,
+        paddle_thickness: 2.0,
+        paddle_margins: &[3],
+        marker_radius: 5.0,
+        seed_distance: 27,
+        continuity: 1.8,
+        distractor_budget: 30,
+        snake_contrast: 1.0,
+        paddle_contrast: 1.0,
+    },
+];
+
 impl PathfinderParams {
-    /// LRA's settings at 32 and 128 (REFERENCE.md). LRA published none for 64 and 256: those
-    /// interpolate and extrapolate the two, scaling lengths with the canvas.
+    /// LRA's settings for `resolution` (see [`LraSettings`]). Difficulty sets the contour
+    /// length (6, 9, 14: the `curv_baseline`, `curv_contour_length_9` and `_14` folders), and
+    /// with it the distractor length `contour_length / 3` and count `budget / distractor
+    /// length`, both integer divisions as the Python 2 wrapper computed them (LRA's 32x32
+    /// builder writes `//`).
     pub fn lra(resolution: usize, difficulty: Difficulty) -> Result<Self, DataError> {
+        let s = LRA_SETTINGS
+            .iter()
+            .find(|s| s.resolution == resolution)
+            .ok_or_else(|| DataError::Config {
+                reason: format!("Pathfinder resolution {resolution}"),
+                hint: "use 32, 64, 128 or 256".into(),
+            })?;
         let contour_length = difficulty.contour_length();
         let distractor_length = contour_length / 3;
-        // (padding, paddle length, thickness, margins, marker radius, seed distance,
-        //  continuity, distractor budget, snake contrast)
-        let (
-            padding,
-            paddle_length,
-            thickness,
-            margins,
-            marker,
-            seed_distance,
-            continuity,
-            budget,
-            contrast,
-        ) = match resolution {
-            32 => (1, 2, 0.5, vec![1], 1.5, 7, 1.0, 20, 2.0),
-            64 => (1, 3, 1.0, vec![1, 2], 2.0, 12, 1.4, 28, 1.4),
-            128 => (1, 5, 1.5, vec![2, 3], 3.0, 20, 1.8, 35, 0.9),
-            256 => (1, 8, 2.0, vec![4, 5], 5.0, 40, 1.8, 40, 0.9),
-            other => {
-                return Err(DataError::Config {
-                    reason: format!("Pathfinder resolution {other}"),
-                    hint: "use 32, 64, 128 or 256".into(),
-                })
-            }
-        };
         Ok(PathfinderParams {
             resolution,
-            padding,
-            paddle_length,
-            paddle_thickness: thickness,
-            paddle_margins: margins,
-            marker_radius: marker,
+            padding: s.padding,
+            paddle_length: s.paddle_length,
+            paddle_thickness: s.paddle_thickness,
+            paddle_margins: s.paddle_margins.to_vec(),
+            marker_radius: s.marker_radius,
             contour_length,
             antialias: 2,
-            seed_distance,
-            continuity,
+            seed_distance: s.seed_distance,
+            continuity: s.continuity,
             distractor_length,
-            distractor_snakes: budget / distractor_length,
-            snake_contrasts: vec![contrast],
-            paddle_contrasts: vec![0.75],
+            distractor_snakes: s.distractor_budget / distractor_length,
+            snake_contrasts: vec![s.snake_contrast],
+            paddle_contrasts: vec![s.paddle_contrast],
         })
     }
 
@@ -110,6 +175,9 @@ struct Stencil {
     mask: Grid,
     /// Offsets of the seed dilation kernel (where the mask is fully on), head-centred.
     kernel: Vec<(i64, i64)>,
+    /// Dilating the canvas by `kernel` leaves a pixel with no source inside the canvas, so
+    /// that the reference finds no seed position for this paddle at all (see `seed`).
+    finds_no_seed: bool,
 }
 
 /// A stencil placed on the canvas, its centre at `at`.
@@ -277,11 +345,13 @@ impl<'p> Painter<'p> {
                 }
             }
         }
+        let finds_no_seed = dilation_leaves_a_pixel_unreached(p.resolution, p.resolution, &kernel);
         let stencil = Rc::new(Stencil {
             reach,
             line,
             mask,
             kernel,
+            finds_no_seed,
         });
         self.stencils.insert(key, stencil.clone());
         stencil
@@ -313,20 +383,37 @@ impl<'p> Painter<'p> {
     ) -> Option<(Tip, (i64, i64))> {
         let p = self.params;
         let length = p.paddle_length as f64;
-        // The mask does not change between trials: its occupancy and free share are
-        // computed once.
         let (h, w) = (mask.height, mask.width);
-        let occupancy = Occupancy::new(mask, border, FREE_BELOW);
-        let too_full = stop_with_availability.is_some_and(|min_share| {
-            let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
-            (open as f64) < min_share * (h * w) as f64
-        });
+        // The mask does not change between trials: its occupancy is built once, when the
+        // first orientation that can seed comes up (most cannot at 32x32, see below).
+        let mut occupancy = None;
         for _ in 0..=MAX_PADDLE_RETRIAL {
             let orientation = random_orientation(rng);
             let stencil = self.stencil(orientation, margin);
-            if too_full {
+            // seed_snake and initialize_two_seeds dilate the mask with `cv2.dilate`, which pads
+            // a float image with -DBL_MAX: a pixel whose kernel sources all fall outside the
+            // canvas keeps that value, and `find_available_coordinates` answers "no free
+            // coordinate" for any mask with a negative value (`if np.min(mask) < 0`), so the
+            // seed fails outright, with no retry. The kernel starts one pixel off the tail and
+            // follows the paddle, so only orientations whose kernel reaches all four quadrants
+            // (at 32x32, paddles pointing up and to the left) can seed. This is what makes the
+            // reference place about 1.3 of the 5 nominal distractors at 32x32 (make_many_snakes
+            // gives each 5 tries), and what orients the first target paddle. (The reference
+            // tests `stop_with_availability` first; both fail the seed, so the order is moot.)
+            if stencil.finds_no_seed {
                 return None;
             }
+            let too_full = || {
+                stop_with_availability.is_some_and(|min_share| {
+                    let open = mask.data.iter().filter(|&&v| v <= FREE_BELOW).count();
+                    (open as f64) < min_share * (h * w) as f64
+                })
+            };
+            if occupancy.is_none() && too_full() {
+                return None;
+            }
+            let occupancy =
+                occupancy.get_or_insert_with(|| Occupancy::new(mask, border, FREE_BELOW));
             // The tail must leave room for the paddle and its margin: the mask dilated by the
             // paddle's own shape must be free there.
             let free = occupancy.free_after_dilation(&stencil.kernel);
@@ -754,6 +841,33 @@ mod tests {
             let lit = s.pixels.iter().filter(|&&v| v > 0).count();
             assert!(lit > 30 && lit < 600, "lit pixels {lit}");
         }
+    }
+
+    /// The orientations (whole degrees, as the reference samples them) whose paddle can seed a
+    /// snake on an empty canvas.
+    fn seeding_orientations(resolution: usize, margin: usize) -> Vec<i32> {
+        let params = PathfinderParams::lra(resolution, Difficulty::Hard).unwrap();
+        let mut painter = Painter::new(&params);
+        (-180..180)
+            .filter(|&deg| {
+                !painter
+                    .stencil(deg as f64 * PI / 180.0, margin)
+                    .finds_no_seed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seeds_take_only_the_orientations_the_reference_can_seed() {
+        // Computed with the reference's own functions (draw_line_n_mask's mask as the kernel,
+        // cv2.dilate of an empty 32x32 float canvas, `np.min(...) < 0`): only paddles pointing
+        // up and to the left, -150 to -121 degrees, leave no canvas pixel unreached.
+        assert_eq!(
+            seeding_orientations(32, 1),
+            (-150..=-121).collect::<Vec<_>>()
+        );
+        // Wider margins give kernels around the tail: at 128x128 every orientation seeds.
+        assert_eq!(seeding_orientations(128, 3).len(), 360);
     }
 
     #[test]

@@ -238,6 +238,36 @@ pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Whether dilating a `height` x `width` grid by `offsets` leaves a pixel none of whose
+/// sources lies inside the grid. OpenCV pads a floating-point image with `-DBL_MAX` when it
+/// dilates (`morphologyDefaultBorderValue`), so such a pixel comes out as `-DBL_MAX`, not 0:
+/// with a one-sided kernel (all offsets below the pixel, say) the bottom row does.
+pub fn dilation_leaves_a_pixel_unreached(
+    height: usize,
+    width: usize,
+    offsets: &[(i64, i64)],
+) -> bool {
+    if offsets.is_empty() {
+        // No source at all: every pixel keeps the padding value.
+        return height * width > 0;
+    }
+    let (h, w) = (height as i64, width as i64);
+    let extent = offsets
+        .iter()
+        .map(|&(dy, dx)| dy.abs().max(dx.abs()))
+        .max()
+        .unwrap_or(0);
+    let unreached = |y: i64, x: i64| {
+        offsets
+            .iter()
+            .all(|&(dy, dx)| !(0..h).contains(&(y + dy)) || !(0..w).contains(&(x + dx)))
+    };
+    // Only pixels within `extent` of an edge can lose every source; any offset keeps an
+    // inner pixel inside the grid.
+    let near_edge = |y: i64, x: i64| y < extent || x < extent || y + extent >= h || x + extent >= w;
+    (0..h).any(|y| (0..w).any(|x| near_edge(y, x) && unreached(y, x)))
+}
+
 /// The pixels above a threshold, and those within a border band, as row bitsets: what a
 /// dilation needs to find free pixels without building the dilated grid.
 pub struct Occupancy {
@@ -369,6 +399,23 @@ mod tests {
         // A one-pixel border is occupied too, and dilated like the rest: of the inner 3x3,
         // the point's cross leaves the 4 corners.
         assert_eq!(free_after_dilation(&g, 1, &disk(1), 0.5), [16, 18, 30, 32]);
+    }
+
+    #[test]
+    fn a_one_sided_kernel_leaves_edge_pixels_unreached() {
+        // Offsets pointing down-right only: the bottom row and right column have no source.
+        assert!(dilation_leaves_a_pixel_unreached(8, 8, &[(1, 1), (1, 2)]));
+        // Offsets in all four quadrants reach every pixel, and so does the centre itself.
+        let quadrants = [(1, 1), (-1, 1), (1, -1), (-1, -1)];
+        assert!(!dilation_leaves_a_pixel_unreached(8, 8, &quadrants));
+        assert!(!dilation_leaves_a_pixel_unreached(8, 8, &[(0, 0), (2, 3)]));
+        // A line through the centre's row but not its column misses the left or right edge.
+        assert!(dilation_leaves_a_pixel_unreached(
+            8,
+            8,
+            &[(0, 1), (-1, 1), (1, 1)]
+        ));
+        assert!(dilation_leaves_a_pixel_unreached(8, 8, &[]));
     }
 
     #[test]
