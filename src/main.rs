@@ -68,6 +68,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
@@ -100,4 +101,14 @@ fn main() -> ExitCode {
         }),
     };
     ExitCode::from(code)
+}
+
+/// `lra data stats … | head` should end quietly when `head` closes the pipe, as Unix tools
+/// do, instead of panicking on the failed print: Rust ignores SIGPIPE by default.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
