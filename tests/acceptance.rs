@@ -63,10 +63,10 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
     x
 }
 
-#[test]
-#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
-fn every_transformer_experiment_runs() {
-    let tmp = common::TempDir::new("acceptance-grid");
+/// Runs every experiment of `experiments/<task>/<model>-<objective>.lra` for two steps on
+/// the shared data, and returns the failures.
+fn run_grid(model: &str) -> Vec<String> {
+    let tmp = common::TempDir::new(&format!("acceptance-grid-{model}"));
     let mut failures = Vec::new();
     for task in [
         "listops",
@@ -77,7 +77,7 @@ fn every_transformer_experiment_runs() {
         "pathx",
     ] {
         for objective in ["scratch", "masked", "causal"] {
-            let file = format!("experiments/{task}/transformer-{objective}.lra");
+            let file = format!("experiments/{task}/{model}-{objective}.lra");
             let text = std::fs::read_to_string(&file).unwrap();
             let spec = lra::check::check_source(Path::new(&file), text.clone(), &common::context())
                 .spec
@@ -93,5 +93,19 @@ fn every_transformer_experiment_runs() {
             }
         }
     }
+    failures
+}
+
+#[test]
+#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
+fn every_transformer_experiment_runs() {
+    let failures = run_grid("transformer");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "runs every S5 experiment of experiments/ for two steps on the shared data"]
+fn every_s5_experiment_runs() {
+    let failures = run_grid("s5");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
