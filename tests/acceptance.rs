@@ -64,7 +64,7 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
 }
 
 /// Runs every experiment of `experiments/<task>/<model>-<objective>.lra` for two steps on
-/// the shared data, and returns the failures.
+/// the shared data, evaluating on 8 examples, and returns the failures.
 fn run_grid(model: &str) -> Vec<String> {
     let tmp = common::TempDir::new(&format!("acceptance-grid-{model}"));
     let mut failures = Vec::new();
@@ -85,9 +85,11 @@ fn run_grid(model: &str) -> Vec<String> {
             for x in spec.experiments {
                 let x = smoke(x, &tmp.0);
                 let never = std::sync::atomic::AtomicBool::new(false);
-                if let Err(e) =
-                    lra::train::run(&x, &common::run_options(&tmp.0.join("runs"), &text), &never)
-                {
+                let options = lra::train::RunOptions {
+                    eval_limit: Some(8),
+                    ..common::run_options(&tmp.0.join("runs"), &text)
+                };
+                if let Err(e) = lra::train::run(&x, &options, &never) {
                     failures.push(format!("{file}: {:?}", miette::Report::new(e)));
                 }
             }

@@ -54,6 +54,22 @@ fn two_states_by_hand() {
 }
 
 #[test]
+fn eight_states_agree_with_lapack() {
+    // Im Λ of HiPPO-N for N = 8 from LAPACK's zheevd (torch.linalg.eigh on −i·S in complex128,
+    // as benches/reference/s5_step.py computes it), to the printed precision.
+    let lapack = [
+        -19.8574, -5.3542, -1.9578, -0.4275, 0.4275, 1.9578, 5.3542, 19.8574,
+    ];
+    let d = diagonalise_normal(8);
+    for (lambda, expected) in d.eigenvalues.iter().zip(lapack) {
+        assert!(
+            (lambda.im - expected).abs() < 1e-4,
+            "{lambda} vs {expected}"
+        );
+    }
+}
+
+#[test]
 fn the_diagonalisation_reconstructs_hippo_n() {
     for n in [1, 2, 5, 8, 16, 64] {
         let Diagonalisation {
