@@ -63,6 +63,9 @@ pub enum Init {
     },
 }
 
+/// The standard deviation of N(0, 1) truncated to [−2, 2].
+const TRUNCATED_STD: f32 = 0.879_625_7;
+
 impl Init {
     fn sample(&self, n: usize, rng: &mut StdRng) -> Vec<f32> {
         match *self {
@@ -79,8 +82,6 @@ impl Init {
                 Init::Uniform { bound }.sample(n, rng)
             }
             Init::LecunNormal { fan_in } => {
-                // The standard deviation of N(0, 1) truncated to [−2, 2].
-                const TRUNCATED_STD: f32 = 0.879_625_66;
                 let scale = (1.0 / fan_in.max(1) as f32).sqrt() / TRUNCATED_STD;
                 let normal = Normal::new(0.0f32, 1.0).expect("unit normal");
                 (0..n)

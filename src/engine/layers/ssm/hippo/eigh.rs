@@ -84,10 +84,11 @@ fn rotate(a: &mut [Vec<Complex64>], v: &mut [Vec<Complex64>], p: usize, q: usize
     };
     columns(a);
     columns(v);
-    let n = a.len();
-    for k in 0..n {
-        let (xp, xq) = (a[p][k], a[q][k]);
-        a[p][k] = upp.conj() * xp + uqp.conj() * xq;
-        a[q][k] = upq.conj() * xp + uqq.conj() * xq;
+    // Rows p and q, borrowed together (p < q).
+    let (upper, lower) = a.split_at_mut(q);
+    for (xp, xq) in upper[p].iter_mut().zip(lower[0].iter_mut()) {
+        let (vp, vq) = (*xp, *xq);
+        *xp = upp.conj() * vp + uqp.conj() * vq;
+        *xq = upq.conj() * vp + uqq.conj() * vq;
     }
 }

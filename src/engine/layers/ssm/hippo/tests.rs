@@ -32,12 +32,10 @@ fn product(
 #[test]
 fn the_normal_part_is_minus_half_plus_skew_symmetric() {
     let s = normal_part(7);
-    for r in 0..7 {
-        assert!((s[r][r] + 0.5).abs() < 1e-12);
-        for c in 0..7 {
-            if r != c {
-                assert!((s[r][c] + s[c][r]).abs() < 1e-12, "S[{r}][{c}]");
-            }
+    for (r, row) in s.iter().enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            let expected = if r == c { -0.5 } else { -s[c][r] };
+            assert!((x - expected).abs() < 1e-12, "S[{r}][{c}]");
         }
     }
     // Below the diagonal: −√(2n+1)√(2k+1) + √(n+½)√(k+½) = −½·√(2n+1)√(2k+1).
