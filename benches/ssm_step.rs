@@ -1,9 +1,9 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
 //! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4D and LRU. `benches/reference/{s4d,lru}_step.py` are the same
-//! models in PyTorch. Each kind runs in its own process so its peak memory is its own:
+//! peak memory (VmHWM), for S4D, LRU and S5. `benches/reference/{s4d,lru,s5}_step.py` are the
+//! same models in PyTorch. Each kind runs in its own process so its peak memory is its own:
 //!
-//!     cargo bench --bench ssm_step            # both kinds
+//!     cargo bench --bench ssm_step            # every kind
 //!     cargo bench --bench ssm_step -- s4d     # one kind
 
 use std::time::Instant;
@@ -14,6 +14,7 @@ use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::sequence::NormPlacement;
 use lra::engine::layers::ssm::lru::LruConfig;
 use lra::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
+use lra::engine::layers::ssm::s5::S5Config;
 use lra::engine::layers::ssm::Activation;
 use lra::engine::models::SequenceClassifier;
 use lra::engine::models::{SsmConfig, SsmKind, SsmModel};
@@ -31,6 +32,7 @@ const VOCAB: usize = 32;
 const CLASSES: usize = 10;
 const WARMUP: usize = 2;
 const STEPS: usize = 10;
+const KINDS: [&str; 3] = ["s4d", "lru", "s5"];
 
 fn kind(name: &str) -> SsmKind {
     match name {
@@ -49,7 +51,17 @@ fn kind(name: &str) -> SsmKind {
             max_phase: std::f64::consts::TAU,
             bidirectional: true,
         }),
-        other => panic!("unknown kind {other}: s4d or lru"),
+        // The LRA runs' S5: HiPPO-N in 8 blocks, conjugate symmetry.
+        "s5" => SsmKind::S5(S5Config {
+            d_state: D_STATE,
+            blocks: 8,
+            conj_sym: true,
+            clip_eigs: false,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            bidirectional: true,
+        }),
+        other => panic!("unknown kind {other}: one of {KINDS:?}"),
     }
 }
 
@@ -118,7 +130,7 @@ fn bench(name: &str) {
 fn main() {
     let kinds: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| a == "s4d" || a == "lru")
+        .filter(|a| KINDS.contains(&a.as_str()))
         .collect();
     if kinds.len() == 1 {
         rayon::ThreadPoolBuilder::new()
@@ -129,7 +141,7 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let all = ["s4d".to_string(), "lru".to_string()];
+    let all = KINDS.map(String::from);
     for name in if kinds.is_empty() {
         &all[..]
     } else {

@@ -116,3 +116,9 @@ fn every_s4d_experiment_runs() {
 fn every_lru_experiment_runs() {
     every_experiment_of("lru");
 }
+
+#[test]
+#[ignore = "runs every S5 experiment of experiments/ for two steps on the shared data"]
+fn every_s5_experiment_runs() {
+    every_experiment_of("s5");
+}

@@ -56,7 +56,15 @@ pub enum Init {
         fan_in: usize,
         fan_out: usize,
     },
+    /// LeCun normal as JAX draws it (`jax.nn.initializers.lecun_normal`): a normal truncated
+    /// at ±2 standard deviations, rescaled so the variance is 1 / fan_in.
+    LecunNormal {
+        fan_in: usize,
+    },
 }
+
+/// The standard deviation of N(0, 1) truncated to [−2, 2].
+const TRUNCATED_STD: f32 = 0.879_625_7;
 
 impl Init {
     fn sample(&self, n: usize, rng: &mut StdRng) -> Vec<f32> {
@@ -72,6 +80,18 @@ impl Init {
             Init::XavierUniform { fan_in, fan_out } => {
                 let bound = (6.0 / (fan_in + fan_out) as f32).sqrt();
                 Init::Uniform { bound }.sample(n, rng)
+            }
+            Init::LecunNormal { fan_in } => {
+                let scale = (1.0 / fan_in.max(1) as f32).sqrt() / TRUNCATED_STD;
+                let normal = Normal::new(0.0f32, 1.0).expect("unit normal");
+                (0..n)
+                    .map(|_| loop {
+                        let z = normal.sample(rng);
+                        if z.abs() <= 2.0 {
+                            break z * scale;
+                        }
+                    })
+                    .collect()
             }
         }
     }
@@ -206,6 +226,12 @@ impl<D: Device<f32>> ParamStore<D> {
         });
         self.used.push(Cell::new(false));
         Ok(ParamId(self.params.len() - 1))
+    }
+
+    /// `n` values drawn from `init` with the store's seeded generator, for initialisations
+    /// that transform draws of one shape into a parameter of another (S5's B̃ = V⁻¹·B).
+    pub fn draw(&mut self, init: Init, n: usize) -> Vec<f32> {
+        init.sample(n, &mut self.rng)
     }
 
     fn check_new_name(&self, name: &str) -> Result<()> {
@@ -383,3 +409,6 @@ impl ParamGrads {
         norm
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,7 @@ use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
 use crate::engine::layers::ssm::lru::LruConfig;
 use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
+use crate::engine::layers::ssm::s5::S5Config;
 use crate::engine::layers::ssm::Activation;
 use crate::engine::models::transformer::TransformerConfig;
 use crate::engine::models::{Model, SsmConfig, SsmKind, SsmModel, Transformer};
@@ -170,7 +171,7 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
-        LayerSpec::S4d(_) | LayerSpec::Lru(_) => {
+        LayerSpec::S4d(_) | LayerSpec::Lru(_) | LayerSpec::S5(_) => {
             Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
         }
         _ => Err(RunError::UnsupportedModel {
@@ -211,7 +212,7 @@ fn ssm_activation(activation: spec::Activation) -> Activation {
     }
 }
 
-/// The configuration of a state-space model (S4D or LRU; other kinds are not built yet).
+/// The configuration of a state-space model (S4D, LRU or S5; other kinds are not built yet).
 pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
@@ -242,6 +243,18 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 r_min: s.r_min,
                 r_max: s.r_max,
                 max_phase: s.max_phase,
+                bidirectional: m.bidirectional,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
+        LayerSpec::S5(s) => {
+            let kind = SsmKind::S5(S5Config {
+                d_state: s.d_state,
+                blocks: s.blocks,
+                conj_sym: s.conj_sym,
+                clip_eigs: s.clip_eigs,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
                 bidirectional: m.bidirectional,
             });
             (kind, s.activation, s.glu, s.ssm)

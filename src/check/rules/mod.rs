@@ -33,6 +33,7 @@ pub const RULES: &[Rule] = &[
     model::rotary_needs_even_head_size,
     model::local_window_within_max_len,
     model::s5_blocks_divide_d_state,
+    model::s5_conj_sym_even_blocks,
     model::lru_radius_order,
     model::dt_order,
     model::causal_pool_first,

@@ -101,6 +101,43 @@ pub fn s5_blocks_divide_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diag
     .help("S5 initialises A with `blocks` equal HiPPO-N blocks: choose a divisor of d_state")]
 }
 
+/// Conjugate symmetry keeps one state of each conjugate pair of a HiPPO-N block, so a block
+/// must hold whole pairs (an odd block has a real eigenvalue without a partner).
+pub fn s5_conj_sym_even_blocks(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(m) = x.model().filter(|m| m.is_kind("s5")) else {
+        return vec![];
+    };
+    let (Some(blocks), Some(d_state), Some(true)) =
+        (m.int("blocks"), m.int("d_state"), m.bool("conj_sym"))
+    else {
+        return vec![];
+    };
+    if blocks == 0 || d_state % blocks != 0 || (d_state / blocks) % 2 == 0 {
+        return vec![];
+    }
+    let size = d_state / blocks;
+    vec![Diagnostic::error(
+        "lra::rule::s5-conj-sym-even-blocks",
+        format!(
+            "conj_sym needs an even block size, but d_state {d_state} / {blocks} blocks = {size}"
+        ),
+    )
+    .label(
+        m.span_of("conj_sym"),
+        "keeps one state of each conjugate pair",
+    )
+    .secondary(m.written_span("blocks"), format!("{blocks} blocks"))
+    .secondary(m.written_span("d_state"), format!("d_state {d_state}"))
+    .help(format!(
+        "use blocks {} or d_state {}, or `conj_sym false`",
+        (1..=blocks)
+            .rev()
+            .find(|b| d_state % b == 0 && (d_state / b) % 2 == 0)
+            .unwrap_or(1),
+        2 * d_state
+    ))]
+}
+
 /// LRU samples eigenvalue moduli uniformly on a ring r_min ≤ |λ| ≤ r_max.
 pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("lru")) else {
@@ -230,6 +267,23 @@ mod tests {
             &format!("{T} model s5 {{ blocks 8 }}")
         )
         .is_empty());
+    }
+
+    #[test]
+    fn s5_conjugate_symmetry_needs_even_blocks() {
+        let bad = format!("{T} model s5 {{ d_state 12 blocks 4 }}");
+        assert_eq!(
+            codes(s5_conj_sym_even_blocks, &bad),
+            ["lra::rule::s5-conj-sym-even-blocks"]
+        );
+        for good in [
+            "d_state 12 blocks 4 conj_sym false",
+            "d_state 12 blocks 3",
+            "d_state 12 blocks 5",
+        ] {
+            let text = format!("{T} model s5 {{ {good} }}");
+            assert!(codes(s5_conj_sym_even_blocks, &text).is_empty(), "{good}");
+        }
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl<'a, D: EngineDevice> Scope<'a, D> {
         self.store.add_buffer(full, &shape, values)
     }
 
+    /// Values drawn from the store's generator without creating a parameter.
+    pub fn draw(&mut self, init: Init, n: usize) -> Vec<f32> {
+        self.store.draw(init, n)
+    }
+
     pub fn store(&self) -> &ParamStore<D> {
         self.store
     }

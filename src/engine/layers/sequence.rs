@@ -12,6 +12,7 @@ use super::feed_forward::FeedForward;
 use super::norm::{Norm, NormKind};
 use super::ssm::lru::Lru;
 use super::ssm::s4d::S4d;
+use super::ssm::s5::S5;
 use super::ssm::SsmLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
@@ -52,6 +53,7 @@ pub enum Mixer {
     Attention(MultiHeadAttention),
     S4d(SsmLayer<S4d>),
     Lru(SsmLayer<Lru>),
+    S5(SsmLayer<S5>),
 }
 
 impl SequenceLayer for Mixer {
@@ -64,6 +66,7 @@ impl SequenceLayer for Mixer {
             Mixer::Attention(attention) => attention.forward(x, ctx),
             Mixer::S4d(layer) => layer.forward(x, ctx),
             Mixer::Lru(layer) => layer.forward(x, ctx),
+            Mixer::S5(layer) => layer.forward(x, ctx),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
+use crate::engine::layers::ssm::s5::{S5Config, S5};
 use crate::engine::layers::ssm::{Activation, SsmLayer};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::EngineDevice;
@@ -31,6 +32,7 @@ use crate::engine::params::{GroupId, ParamGroup, ParamStore};
 pub enum SsmKind {
     S4d(S4dConfig),
     Lru(LruConfig),
+    S5(S5Config),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,7 @@ impl SsmConfig {
         match &self.kind {
             SsmKind::S4d(c) => c.validate(),
             SsmKind::Lru(c) => c.validate(),
+            SsmKind::S5(c) => c.validate(),
         }
     }
 
@@ -87,6 +90,7 @@ impl SsmConfig {
         let (ssm, ssm_outputs) = match &self.kind {
             SsmKind::S4d(c) => (c.parameter_count(d), c.channels * d),
             SsmKind::Lru(c) => (c.parameter_count(d), d),
+            SsmKind::S5(c) => (c.parameter_count(d), d),
         };
         let output = SsmLayer::<S4d>::output_parameter_count(ssm_outputs, d, self.glu);
         let block = Norm::parameter_count(d) + ssm + output;
@@ -110,6 +114,10 @@ impl SsmConfig {
             SsmKind::Lru(c) => {
                 let ssm = Lru::build(&mut scope, d, c.clone(), group)?;
                 Mixer::Lru(self.layer(scope, ssm)?)
+            }
+            SsmKind::S5(c) => {
+                let ssm = S5::build(&mut scope, d, c.clone(), group)?;
+                Mixer::S5(self.layer(scope, ssm)?)
             }
         })
     }

@@ -16,10 +16,9 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{param_with, StateSpace};
+use super::{param_with, readout_map, StateSpace};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
-use crate::engine::ops::ssm::for_slicing;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
 
@@ -162,16 +161,7 @@ impl LruDirection {
         let b = b.reshape_like(&(2 * n, width)).permute::<_, Axes2<1, 0>>();
         let bu = u.matmul(b).reshape_like(&(batch, len, 2 * n));
         let x = D::complex_scan(bu, zeta, self.reverse)?.reshape_like(&(batch * len, 2 * n));
-        // Re(C x) = Re C·Re x − Im C·Im x: one matmul with [Re Cᵀ; −Im Cᵀ] (2N, H).
-        let c = for_slicing(p.flat::<T>(self.c));
-        let c_re = c.with_empty_tape().slice((..width * n,));
-        let c_im = c.slice((width * n..,)).negate();
-        let readout = (c_re, c_im)
-            .concat_along(Axis::<0>)
-            .reshape_like(&(2, width, n))
-            .permute::<_, Axes3<0, 2, 1>>()
-            .reshape_like(&(2 * n, width));
-        Ok(x.matmul(readout))
+        Ok(x.matmul(readout_map(p.flat::<T>(self.c), width, n)))
     }
 }
 

@@ -5,8 +5,11 @@
 //! skip) is [`Residual`](super::sequence::Residual); there is no feed-forward sub-layer.
 //! Padded positions are zeroed before the SSM, so a bidirectional layer never reads padding.
 
+pub mod discretise;
+pub mod hippo;
 pub mod lru;
 pub mod s4d;
+pub mod s5;
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,7 +19,7 @@ use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
 use crate::engine::ops::ssm::for_slicing;
-use crate::engine::ops::EngineDevice;
+use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId};
 
 /// The SSM proper: (batch, length, H) → (batch, length, `output_width`).
@@ -143,4 +146,46 @@ pub(crate) fn param_with<D: EngineDevice>(
     let values = transform(scope.store.values(id));
     scope.store.set_values(id, &values)?;
     Ok(id)
+}
+
+/// A learned log Δ of `shape`, with Δ log-uniform in [dt_min, dt_max] at initialisation (S4,
+/// Gu et al. 2022, §C.3; S5, Smith et al. 2023, appendix B.1.3), drawn from U(−½, ½).
+pub(crate) fn log_dt_param<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    shape: &[usize],
+    (dt_min, dt_max): (f64, f64),
+    group: GroupId,
+) -> Result<ParamId> {
+    let (log_min, log_max) = (dt_min.ln() as f32, dt_max.ln() as f32);
+    param_with(
+        scope,
+        "log_dt",
+        shape,
+        Init::Uniform { bound: 0.5 },
+        group,
+        |u| {
+            u.into_iter()
+                .map(|u| log_min + (u + 0.5) * (log_max - log_min))
+                .collect()
+        },
+    )
+}
+
+/// The real (2N, H) matrix M with `[Re x | Im x]`·M = Re(C·x), for C (H × N complex) given
+/// flat as (2, H, N), real parts then imaginary parts: Re(Cx) = Re C·Re x − Im C·Im x, so M
+/// stacks Re Cᵀ over −Im Cᵀ and a readout is one real matmul.
+pub(crate) fn readout_map<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+    c: Tensor<(usize,), E, D, T>,
+    width: usize,
+    states: usize,
+) -> Tensor<(usize, usize), E, D, T> {
+    let c = for_slicing(c);
+    let half = width * states;
+    let c_re = c.with_empty_tape().slice((..half,));
+    let c_im = c.slice((half..,)).negate();
+    (c_re, c_im)
+        .concat_along(Axis::<0>)
+        .reshape_like(&(2, width, states))
+        .permute::<_, Axes3<0, 2, 1>>()
+        .reshape_like(&(2 * states, width))
 }

@@ -14,7 +14,8 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{param_with, StateSpace};
+use super::discretise::{zero_order_hold, Zoh};
+use super::{log_dt_param, param_with, StateSpace};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
@@ -96,20 +97,7 @@ impl S4d {
     ) -> Result<Self> {
         config.validate()?;
         let (h, n) = (width, config.modes());
-        let (log_min, log_max) = (config.dt_min.ln() as f32, config.dt_max.ln() as f32);
-        // Δ log-uniform in [dt_min, dt_max]: from U(−½, ½) draws.
-        let log_dt = param_with(
-            scope,
-            "log_dt",
-            &[h],
-            Init::Uniform { bound: 0.5 },
-            ssm_group,
-            |u| {
-                u.into_iter()
-                    .map(|u| log_min + (u + 0.5) * (log_max - log_min))
-                    .collect()
-            },
-        )?;
+        let log_dt = log_dt_param(scope, &[h], (config.dt_min, config.dt_max), ssm_group)?;
         let log_a_real = scope.param(
             "log_A_real",
             &[h, n],
@@ -171,16 +159,12 @@ impl S4d {
             .broadcast_like::<_, Axis<1>>(&hn);
         let a_re = p.matrix::<T>(self.log_a_real).exp().negate();
         let a_im = p.matrix::<T>(self.a_imag);
-        let zeta_re = a_re.with_empty_tape() * dt.with_empty_tape();
-        let zeta_im = a_im.with_empty_tape() * dt;
-        let magnitude = zeta_re.with_empty_tape().exp();
-        let e_re = magnitude.with_empty_tape() * zeta_im.with_empty_tape().cos() - 1.0;
-        let e_im = magnitude * zeta_im.with_empty_tape().sin();
-        // (exp(ΔA) − 1)/A = (exp(ΔA) − 1)·conj(A)/|A|².
-        let inv_norm = (a_re.with_empty_tape().square() + a_im.with_empty_tape().square()).recip();
-        let (q_re, q_im) = complex_mul((e_re, e_im), (a_re, a_im.negate()));
-        let q_re = (q_re * inv_norm.with_empty_tape()).broadcast_like::<_, Axis<0>>(&khn);
-        let q_im = (q_im * inv_norm).broadcast_like::<_, Axis<0>>(&khn);
+        let Zoh {
+            log_lambda_bar: (zeta_re, zeta_im),
+            input_scale: (q_re, q_im),
+        } = zero_order_hold((a_re, a_im), dt);
+        let q_re = q_re.broadcast_like::<_, Axis<0>>(&khn);
+        let q_im = q_im.broadcast_like::<_, Axis<0>>(&khn);
         let c = for_slicing(p.flat::<T>(self.c));
         let half = k * h * n;
         let c_re = c.with_empty_tape().slice((..half,)).reshape_like(&khn);

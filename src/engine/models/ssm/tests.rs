@@ -29,6 +29,18 @@ fn lru(bidirectional: bool) -> SsmKind {
     })
 }
 
+fn s5(bidirectional: bool) -> SsmKind {
+    SsmKind::S5(S5Config {
+        d_state: 8,
+        blocks: 2,
+        conj_sym: true,
+        clip_eigs: !bidirectional,
+        dt_min: 1e-3,
+        dt_max: 1e-1,
+        bidirectional,
+    })
+}
+
 fn config(kind: SsmKind) -> SsmConfig {
     SsmConfig {
         input: InputKind::Tokens { vocab: VOCAB },
@@ -49,7 +61,14 @@ fn config(kind: SsmKind) -> SsmConfig {
 }
 
 fn kinds() -> Vec<SsmKind> {
-    vec![s4d(true), s4d(false), lru(true), lru(false)]
+    vec![
+        s4d(true),
+        s4d(false),
+        lru(true),
+        lru(false),
+        s5(true),
+        s5(false),
+    ]
 }
 
 fn encode(model: &SsmModel, store: &ParamStore<Cpu>, ids: &[usize], lengths: &[usize]) -> Vec<f32> {
@@ -136,6 +155,23 @@ fn ssm_parameters_have_their_own_group_and_dotted_names() {
             .unwrap_or_else(|| panic!("no parameter {name}"));
         assert_eq!(store.group(store.param(id).group).lr, Some(1e-3), "{name}");
     }
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    SsmModel::build(config(s5(true)), &mut store).unwrap();
+    for (name, ssm) in [
+        ("layers.0.ssm.Lambda_re", true),
+        ("layers.0.ssm.Lambda_im", true),
+        ("layers.1.ssm.log_dt", true),
+        ("layers.0.ssm.B", true),
+        ("layers.0.ssm.C", false),
+        ("layers.0.ssm.reverse.C", false),
+        ("layers.0.ssm.D", false),
+    ] {
+        let id = store
+            .find(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        let lr = store.group(store.param(id).group).lr;
+        assert_eq!(lr, ssm.then_some(1e-3), "{name}");
+    }
 }
 
 #[test]
@@ -207,7 +243,7 @@ fn a_causal_model_ignores_later_inputs() {
     changed[t + 1..]
         .iter_mut()
         .for_each(|v| *v = (*v + 3) % VOCAB);
-    for kind in [s4d(false), lru(false)] {
+    for kind in [s4d(false), lru(false), s5(false)] {
         let mut store = ParamStore::new(Cpu::default(), 0);
         let model = SsmModel::build(config(kind), &mut store).unwrap();
         let (a, b) = (
@@ -318,15 +354,15 @@ fn learn_long_range(kind: SsmKind, seq: usize, steps: usize) -> f32 {
 }
 
 #[test]
-#[ignore = "trains two models on 1,024-long sequences: ~15 s with --release, minutes in debug"]
-fn s4d_and_lru_learn_a_long_range_dependency() {
+#[ignore = "trains three models on 1,024-long sequences: ~15 s with --release, minutes in debug"]
+fn s4d_lru_and_s5_learn_a_long_range_dependency() {
     // The ring is set for the length, as the LRU paper does per task: |λ| ≥ 0.99 keeps
     // λ^1000 ≥ 4·10⁻⁵ for every state.
     let long_lru = match lru(false) {
         SsmKind::Lru(c) => SsmKind::Lru(LruConfig { r_min: 0.99, ..c }),
         other => other,
     };
-    for kind in [s4d(false), long_lru] {
+    for kind in [s4d(false), long_lru, s5(false)] {
         let accuracy = learn_long_range(kind.clone(), 1024, 100);
         assert!(accuracy >= 0.8, "{kind:?}: accuracy {accuracy}");
     }
@@ -337,7 +373,7 @@ fn path_x_length_trains_at_batch_one() {
     // 16,384 positions: an L×L buffer would be 1 GiB per channel; the FFT convolution and the
     // scan keep memory linear in L.
     let seq = 16_384;
-    for kind in [s4d(true), lru(true)] {
+    for kind in [s4d(true), lru(true), s5(true)] {
         let cfg = SsmConfig {
             d_model: 8,
             layers: 1,
