@@ -11,6 +11,7 @@ use super::gelu::{gelu_composed, gelu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
+use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
 use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
 use crate::engine::error::{EngineError, Result};
 
@@ -96,6 +97,15 @@ pub trait EngineDevice: Device<f32> + Cache {
     ) -> Result<Seq3<f32, Self, T>> {
         Ok(diagonal_ssm_composed(u, params, bidirectional))
     }
+
+    /// MEGA's damped EMA over a sequence (see [`super::ssm::ema`]).
+    fn ema<T: Tape<f32, Self> + Merge<T>>(
+        x: Seq3<f32, Self, T>,
+        params: EmaParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(ema_composed(x, params, bidirectional))
+    }
 }
 
 impl EngineDevice for Cpu {
@@ -169,6 +179,17 @@ impl EngineDevice for Cpu {
         bidirectional: bool,
     ) -> Result<Seq3<f32, Self, T>> {
         diagonal_ssm_cpu(u, params, bidirectional).map_err(EngineError::device)
+    }
+
+    fn ema<T: Tape<f32, Self> + Merge<T>>(
+        x: Seq3<f32, Self, T>,
+        params: EmaParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(ema_composed(x, params, bidirectional));
+        }
+        ema_cpu(x, params, bidirectional).map_err(EngineError::device)
     }
 }
 
