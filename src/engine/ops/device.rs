@@ -8,6 +8,7 @@ use dfdx::prelude::*;
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
+use super::laplace::{laplace_composed, laplace_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
@@ -51,6 +52,13 @@ pub trait EngineDevice: Device<f32> + Cache {
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {
         Ok(gelu_composed(x))
+    }
+
+    /// MEGA's Laplace attention function (see [`super::laplace`]).
+    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        Ok(laplace_composed(x))
     }
 
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
@@ -127,6 +135,15 @@ impl EngineDevice for Cpu {
             return Ok(gelu_composed(x));
         }
         gelu_cpu(x).map_err(EngineError::device)
+    }
+
+    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(laplace_composed(x));
+        }
+        laplace_cpu(x).map_err(EngineError::device)
     }
 
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
