@@ -1,15 +1,19 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
 //! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4D and LRU. `benches/reference/{s4d,lru}_step.py` are the same
-//! models in PyTorch. Each kind runs in its own process so its peak memory is its own:
+//! peak memory (VmHWM), for S4D, LRU and MEGA (z 64, v 256, 16 EMA dimensions, softmax over
+//! the whole sequence, feed-forward 2·d). `benches/reference/{s4d,lru}_step.py` are the S4D
+//! and LRU models in PyTorch (MEGA has no reference script yet). Each kind runs in its own
+//! process so its peak memory is its own:
 //!
-//!     cargo bench --bench ssm_step            # both kinds
-//!     cargo bench --bench ssm_step -- s4d     # one kind
+//!     cargo bench --bench ssm_step            # every kind
+//!     cargo bench --bench ssm_step -- mega    # one kind
 
 use std::time::Instant;
 
 use dfdx::prelude::*;
 use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::mega::chunked_attention::AttentionFunction;
+use lra::engine::layers::mega::MegaConfig;
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::sequence::NormPlacement;
 use lra::engine::layers::ssm::lru::LruConfig;
@@ -31,6 +35,7 @@ const VOCAB: usize = 32;
 const CLASSES: usize = 10;
 const WARMUP: usize = 2;
 const STEPS: usize = 10;
+const KINDS: [&str; 3] = ["s4d", "lru", "mega"];
 
 fn kind(name: &str) -> SsmKind {
     match name {
@@ -49,7 +54,16 @@ fn kind(name: &str) -> SsmKind {
             max_phase: std::f64::consts::TAU,
             bidirectional: true,
         }),
-        other => panic!("unknown kind {other}: s4d or lru"),
+        "mega" => SsmKind::Mega(MegaConfig {
+            d_attin: 64,
+            d_attout: 256,
+            ema_dims: 16,
+            chunk: None,
+            attention: AttentionFunction::Softmax,
+            ffn_expand: 2,
+            bidirectional: true,
+        }),
+        other => panic!("unknown kind {other}: s4d, lru or mega"),
     }
 }
 
@@ -118,7 +132,7 @@ fn bench(name: &str) {
 fn main() {
     let kinds: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| a == "s4d" || a == "lru")
+        .filter(|a| KINDS.contains(&a.as_str()))
         .collect();
     if kinds.len() == 1 {
         rayon::ThreadPoolBuilder::new()
@@ -129,7 +143,7 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let all = ["s4d".to_string(), "lru".to_string()];
+    let all: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
     for name in if kinds.is_empty() {
         &all[..]
     } else {

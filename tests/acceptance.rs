@@ -95,3 +95,53 @@ fn every_transformer_experiment_runs() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+#[ignore = "runs every MEGA experiment of experiments/ for two steps on the shared data"]
+fn every_mega_experiment_runs() {
+    let tmp = common::TempDir::new("acceptance-mega");
+    let mut failures = Vec::new();
+    let options = lra::train::RunOptions {
+        eval_limit: Some(8),
+        ..common::run_options(&tmp.0.join("runs"), "")
+    };
+    for task in [
+        "listops",
+        "text",
+        "retrieval",
+        "image",
+        "pathfinder",
+        "pathx",
+    ] {
+        for objective in ["scratch", "masked", "causal"] {
+            let file = format!("experiments/{task}/mega-{objective}.lra");
+            let text = std::fs::read_to_string(&file).unwrap();
+            let spec = lra::check::check_source(Path::new(&file), text.clone(), &common::context())
+                .spec
+                .expect("checks clean");
+            for x in spec.experiments {
+                let mut x = smoke(x, &tmp.0);
+                if x.task.kind == TaskKind::PathX {
+                    // 16,384 positions: one example per step, as the chunked attention allows.
+                    for phase in x
+                        .pretrain
+                        .iter_mut()
+                        .map(|p| &mut p.phase)
+                        .chain([&mut x.finetune])
+                    {
+                        phase.batch = 1;
+                    }
+                }
+                let options = lra::train::RunOptions {
+                    source: text.clone(),
+                    ..options.clone()
+                };
+                let never = std::sync::atomic::AtomicBool::new(false);
+                if let Err(e) = lra::train::run(&x, &options, &never) {
+                    failures.push(format!("{file}: {:?}", miette::Report::new(e)));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

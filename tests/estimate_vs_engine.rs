@@ -37,6 +37,25 @@ fn transformer_estimates_match_built_models() {
 }
 
 #[test]
+fn mega_estimates_match_built_models() {
+    for model in [
+        "model mega { layers 2 d_model 16 d_attin 8 d_attout 24 ema_dims 4 }",
+        "model mega { layers 1 d_model 16 d_attin 8 d_attout 8 chunk 32 bidirectional false attention_activation laplace }",
+        "model mega { layers 1 d_model 8 d_attin 4 d_attout 16 ffn_expand 4 norm post norm_kind batch ssm_lr 1e-3 }",
+    ] {
+        for task in [
+            "task listops { max_len 256 }",
+            "task retrieval { max_len 128 }",
+            "task image { encoding continuous }",
+        ] {
+            let text = format!("experiment \"e\" {{ {task} {model} finetune {{ epochs 1 }} }}");
+            let (estimated, built) = parameters(&text);
+            assert_eq!(estimated, built as u64, "{task} {model}");
+        }
+    }
+}
+
+#[test]
 fn pretraining_estimates_include_the_indicator_channel_and_the_prediction_head() {
     let text = "experiment \"e\" { task image { encoding continuous } model transformer { layers 1 d_model 16 heads 2 } pretrain masked { loss l1 epochs 1 } finetune { epochs 1 } }";
     let x = common::experiment(text);
