@@ -30,9 +30,7 @@ pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
     let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
     let m = &x.model;
     let d = m.d_model as u64;
-    let body = encoder_params(x, vocab, false)
-        + m.layers as u64 * layer_params(m)
-        + final_norm(m);
+    let body = encoder_params(x, vocab, false) + m.layers as u64 * layer_params(m) + final_norm(m);
     let params = body + head_params(x);
     let pretrain_params = x.pretrain.as_ref().map(|p| {
         let out = prediction_classes(x, p, vocab);

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::heads::ClassifierHead;
+use crate::engine::layers::mega::{BlockSettings, MegaBlock, MegaConfig};
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
-use crate::engine::layers::mega::{BlockSettings, MegaBlock, MegaConfig};
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual, SequenceLayer};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
@@ -145,7 +145,10 @@ impl SsmConfig {
                 ema_group: group,
             };
             return Ok(SsmBlock::Mega(MegaBlock::build(
-                layer, self.d_model, c, settings,
+                layer,
+                self.d_model,
+                c,
+                settings,
             )?));
         }
         let mixer = self.mixer(layer.sub("ssm"), group)?;

@@ -11,9 +11,9 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::activation::Activation;
 use crate::engine::layers::attention::MultiHeadAttention;
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
-use crate::engine::layers::activation::Activation;
 use crate::engine::layers::feed_forward::FeedForward;
 use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};

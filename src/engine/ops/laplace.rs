@@ -89,8 +89,18 @@ mod tests {
         let sigma = laplace_sigma();
         let x = dev.tensor_from_vec(vec![mu, mu + sigma, mu - 2.0 * sigma, 0.0], (4,));
         // Φ(0), Φ(1), Φ(−2), Φ(−μ/σ) = Φ(−√(2π)).
-        let want = [0.5, 0.841_344_746_068_543, 0.022_750_131_948_179, 0.006_094_441_092_401];
-        assert_close(&laplace_cpu(x.clone()).unwrap().as_vec(), &want, 1e-7, "fused");
+        let want = [
+            0.5,
+            0.841_344_746_068_543,
+            0.022_750_131_948_179,
+            0.006_094_441_092_401,
+        ];
+        assert_close(
+            &laplace_cpu(x.clone()).unwrap().as_vec(),
+            &want,
+            1e-7,
+            "fused",
+        );
         assert_close(&laplace_composed(x).as_vec(), &want, 2e-7, "composed");
     }
 

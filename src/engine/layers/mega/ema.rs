@@ -55,7 +55,13 @@ impl MultiHeadEma {
                 Init::Normal { std: 0.02 },
                 group,
                 |noise| {
-                    let sign = |i: usize| if (i % dims).is_multiple_of(2) { 1.0 } else { -1.0 };
+                    let sign = |i: usize| {
+                        if (i % dims).is_multiple_of(2) {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    };
                     noise.iter().enumerate().map(|(i, v)| v + sign(i)).collect()
                 },
             )?,
@@ -94,7 +100,11 @@ impl MultiHeadEma {
         let log_q = ((alpha.with_empty_tape() * delta).negate() + 1.0).ln();
         let scale = (1.0 / self.dims as f32).sqrt();
         let w = alpha * table(self.beta) * table(self.eta) * scale;
-        let ema = D::ema(x.with_empty_tape(), EmaParams { log_q, w }, self.bidirectional)?;
+        let ema = D::ema(
+            x.with_empty_tape(),
+            EmaParams { log_q, w },
+            self.bidirectional,
+        )?;
         let omega = ctx
             .params
             .vector::<T>(self.omega)

@@ -94,7 +94,12 @@ impl GatedAttention {
             mixed: Linear::build(scope.sub("mixed"), d, d + z + v + d)?,
             output: Linear::build(scope.sub("output"), v, d)?,
             // κ ~ N(0, 0.02²), μ = 0, as the reference's `gamma` and `beta`.
-            qk_scale: scope.param("qk_scale", &[2, z], Init::Normal { std: 0.02 }, NO_DECAY_GROUP)?,
+            qk_scale: scope.param(
+                "qk_scale",
+                &[2, z],
+                Init::Normal { std: 0.02 },
+                NO_DECAY_GROUP,
+            )?,
             qk_offset: scope.param("qk_offset", &[2, z], Init::Zeros, NO_DECAY_GROUP)?,
             attention: settings.attention,
             widths,
@@ -156,9 +161,8 @@ impl SequenceLayer for GatedAttention {
         let smoothed = ctx.dropout(self.ema.forward(input, ctx)?, self.dropout);
         let mixed = for_slicing(self.mixed.forward_seq(smoothed, ctx)?);
         let update = mixed.with_empty_tape().slice((.., .., ..d)).sigmoid();
-        let shared_and_reset = for_slicing(
-            silu.apply(mixed.with_empty_tape().slice((.., .., d..d + z + v)))?,
-        );
+        let shared_and_reset =
+            for_slicing(silu.apply(mixed.with_empty_tape().slice((.., .., d..d + z + v)))?);
         let projected = mixed.slice((.., .., d + z + v..));
         let shared = shared_and_reset.with_empty_tape().slice((.., .., ..z));
         let reset = shared_and_reset.slice((.., .., z..));

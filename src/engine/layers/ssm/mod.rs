@@ -87,7 +87,10 @@ impl<K: StateSpace> SequenceLayer for SsmLayer<K> {
 }
 
 /// x with the positions after each example's true length set to zero.
-pub(crate) fn zero_padding<D: EngineDevice, T: Tape<f32, D>>(x: Seq<D, T>, ctx: &Ctx<'_, D>) -> Seq<D, T> {
+pub(crate) fn zero_padding<D: EngineDevice, T: Tape<f32, D>>(
+    x: Seq<D, T>,
+    ctx: &Ctx<'_, D>,
+) -> Seq<D, T> {
     let shape = *x.shape();
     let (batch, len, _) = shape;
     if ctx.lengths.iter().all(|&l| l >= len) {

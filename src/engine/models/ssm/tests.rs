@@ -1,8 +1,8 @@
 use dfdx::prelude::*;
 
 use super::*;
-use crate::engine::layers::mega::chunked_attention::AttentionFunction;
 use crate::engine::layers::encoder::InputData;
+use crate::engine::layers::mega::chunked_attention::AttentionFunction;
 use crate::engine::models::SequenceClassifier;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
@@ -158,7 +158,11 @@ fn ssm_parameters_have_their_own_group_and_dotted_names() {
         assert_eq!(store.group(store.param(id).group).lr, Some(1e-3), "{name}");
     }
     let mut store = ParamStore::new(Cpu::default(), 0);
-    SsmModel::build(config(mega(true, AttentionFunction::Softmax, None)), &mut store).unwrap();
+    SsmModel::build(
+        config(mega(true, AttentionFunction::Softmax, None)),
+        &mut store,
+    )
+    .unwrap();
     let group_of = |name: &str| {
         let id = store
             .find(name)
@@ -167,7 +171,11 @@ fn ssm_parameters_have_their_own_group_and_dotted_names() {
     };
     for name in ["alpha", "delta", "beta", "eta", "omega"] {
         let group = group_of(&format!("layers.1.attn.ema.{name}"));
-        assert_eq!((group.lr, group.weight_decay), (Some(1e-3), Some(0.0)), "{name}");
+        assert_eq!(
+            (group.lr, group.weight_decay),
+            (Some(1e-3), Some(0.0)),
+            "{name}"
+        );
     }
     for name in [
         "layers.0.attn.mixed.weight",
@@ -176,7 +184,11 @@ fn ssm_parameters_have_their_own_group_and_dotted_names() {
     ] {
         assert_eq!(group_of(name).lr, None, "{name}");
     }
-    for name in ["layers.0.attn.norm.weight", "layers.0.ffn_norm.weight", "layers.0.attn.qk_offset"] {
+    for name in [
+        "layers.0.attn.norm.weight",
+        "layers.0.ffn_norm.weight",
+        "layers.0.attn.qk_offset",
+    ] {
         assert!(store.find(name).is_some(), "{name}");
     }
 }
@@ -328,7 +340,10 @@ fn mega_fused_and_composed_forms_agree_with_gradients() {
         let close = |a: &[f32], b: &[f32], what: &str| {
             assert_eq!(a.len(), b.len());
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert!((x - y).abs() <= 1e-3 * (1.0 + y.abs()), "{kind:?} {what}[{i}]: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                    "{kind:?} {what}[{i}]: {x} vs {y}"
+                );
             }
         };
         close(&fused, &composed, "logits");

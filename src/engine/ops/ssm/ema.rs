@@ -20,8 +20,8 @@
 //! ∂L/∂log q = Σ_t G_t·e·w·q^e.
 
 use dfdx::prelude::*;
-use realfft::FftNum;
 use rayon::prelude::*;
+use realfft::FftNum;
 
 use super::for_slicing;
 use super::host;
@@ -184,33 +184,31 @@ pub fn ema_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     let inputs = x
         .broadcast_like::<_, Axis<3>>(&(batch, len, width, dims_n))
         .reshape_like(&(batch, len, states));
-    let inputs = (
-        inputs,
-        dev.zeros_like(&(batch, len, states)).retaped::<T>(),
-    )
-        .concat_along(Axis::<2>);
+    let inputs =
+        (inputs, dev.zeros_like(&(batch, len, states)).retaped::<T>()).concat_along(Axis::<2>);
     let log_q = params.log_q.reshape_like(&(kernels * states,));
     let w = params.w.reshape_like(&(kernels * states,));
-    let readout = |k: usize, log_q: Tensor<(usize,), E, D, T>, w: Tensor<(usize,), E, D, T>, inputs| {
-        let reverse = shift(k, kernels, bidirectional) == 1;
-        // The anticausal kernel reads q⊙s_{t+1}: weights q⊙w on the states shifted by one.
-        let (zeta_re, w) = if reverse {
-            (log_q.with_empty_tape(), w * log_q.exp())
-        } else {
-            (log_q, w)
+    let readout =
+        |k: usize, log_q: Tensor<(usize,), E, D, T>, w: Tensor<(usize,), E, D, T>, inputs| {
+            let reverse = shift(k, kernels, bidirectional) == 1;
+            // The anticausal kernel reads q⊙s_{t+1}: weights q⊙w on the states shifted by one.
+            let (zeta_re, w) = if reverse {
+                (log_q.with_empty_tape(), w * log_q.exp())
+            } else {
+                (log_q, w)
+            };
+            let zeta = (zeta_re, dev.zeros_like(&(states,)).retaped::<T>()).concat_along(Axis::<0>);
+            let mut scanned = complex_scan_composed(inputs, zeta, reverse);
+            if reverse {
+                scanned = shift_time(scanned, 1, true);
+            }
+            let real = for_slicing(scanned).slice((.., .., ..states));
+            let shape = (batch, len, width, dims_n);
+            let w = w
+                .reshape_like(&(width, dims_n))
+                .broadcast_like::<_, Axes2<0, 1>>(&shape);
+            (real.reshape_like(&shape) * w).sum::<(usize, usize, usize), Axis<3>>()
         };
-        let zeta = (zeta_re, dev.zeros_like(&(states,)).retaped::<T>()).concat_along(Axis::<0>);
-        let mut scanned = complex_scan_composed(inputs, zeta, reverse);
-        if reverse {
-            scanned = shift_time(scanned, 1, true);
-        }
-        let real = for_slicing(scanned).slice((.., .., ..states));
-        let shape = (batch, len, width, dims_n);
-        let w = w
-            .reshape_like(&(width, dims_n))
-            .broadcast_like::<_, Axes2<0, 1>>(&shape);
-        (real.reshape_like(&shape) * w).sum::<(usize, usize, usize), Axis<3>>()
-    };
     if !bidirectional {
         return readout(0, log_q, w, inputs);
     }

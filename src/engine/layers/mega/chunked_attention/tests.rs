@@ -32,7 +32,8 @@ fn direct(
             };
             let weights: Vec<f64> = match attention.function {
                 AttentionFunction::Softmax => {
-                    let scores: Vec<f64> = keys.iter().map(|&j| dot(j) / (z as f64).sqrt()).collect();
+                    let scores: Vec<f64> =
+                        keys.iter().map(|&j| dot(j) / (z as f64).sqrt()).collect();
                     let max = scores.iter().cloned().fold(f64::MIN, f64::max);
                     let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
                     let total: f64 = exps.iter().sum();
@@ -65,9 +66,18 @@ fn chunked_attention_equals_its_definition() {
     // partial); the second example ends inside its first chunk, so its later chunks are empty.
     let (batch, len, z, e) = (2, 10, 4, 6);
     let lengths = [10, 3];
-    let q: Vec<f32> = random_values(batch * len * z, 1).iter().map(|&x| 2.0 * x as f32).collect();
-    let k: Vec<f32> = random_values(batch * len * z, 2).iter().map(|&x| 2.0 * x as f32).collect();
-    let v: Vec<f32> = random_values(batch * len * e, 3).iter().map(|&x| x as f32).collect();
+    let q: Vec<f32> = random_values(batch * len * z, 1)
+        .iter()
+        .map(|&x| 2.0 * x as f32)
+        .collect();
+    let k: Vec<f32> = random_values(batch * len * z, 2)
+        .iter()
+        .map(|&x| 2.0 * x as f32)
+        .collect();
+    let v: Vec<f32> = random_values(batch * len * e, 3)
+        .iter()
+        .map(|&x| x as f32)
+        .collect();
     let ctx = Ctx {
         params: &store,
         train: false,
@@ -95,7 +105,10 @@ fn chunked_attention_equals_its_definition() {
                     // Only the true positions matter (padded queries are never read).
                     let (b_idx, pos) = (i / (len * e), (i / e) % len);
                     if pos < lengths[b_idx] {
-                        assert!((a - b).abs() < 1e-5, "{attention:?} element {i}: {a} vs {b}");
+                        assert!(
+                            (a - b).abs() < 1e-5,
+                            "{attention:?} element {i}: {a} vs {b}"
+                        );
                     }
                 }
             }

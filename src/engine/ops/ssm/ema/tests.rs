@@ -33,29 +33,45 @@ impl Paper {
 
     /// Eq. 2–3 unrolled: h_t = α⊙β·x_t + (1 − α⊙δ)⊙h_{t−1}, y_t = Σ_n η_n·h_t,n; the
     /// reversed EMA runs from the end and reaches t through h_{t+1} (the reference's shift).
-    fn recurrence(&self, x: &[f64], (b, l, h): (usize, usize, usize), n: usize, bidirectional: bool) -> Vec<f64> {
+    fn recurrence(
+        &self,
+        x: &[f64],
+        (b, l, h): (usize, usize, usize),
+        n: usize,
+        bidirectional: bool,
+    ) -> Vec<f64> {
         let mut y = vec![0.0; b * l * h];
         let kernels = if bidirectional { 2 } else { 1 };
         for k in 0..kernels {
             for bi in 0..b {
                 for hi in 0..h {
                     let mut state = vec![0.0; n];
-                    let times: Vec<usize> = if k == 0 { (0..l).collect() } else { (0..l).rev().collect() };
+                    let times: Vec<usize> = if k == 0 {
+                        (0..l).collect()
+                    } else {
+                        (0..l).rev().collect()
+                    };
                     for t in times {
                         let at = |i: usize| (k * h + hi) * n + i;
                         if k == 1 {
                             // Output before this step's input: only later positions count.
                             y[(bi * l + t) * h + hi] += (0..n)
-                                .map(|i| self.eta[at(i)] * (1.0 - self.alpha[at(i)] * self.delta[at(i)]) * state[i])
+                                .map(|i| {
+                                    self.eta[at(i)]
+                                        * (1.0 - self.alpha[at(i)] * self.delta[at(i)])
+                                        * state[i]
+                                })
                                 .sum::<f64>();
                         }
                         let xt = x[(bi * l + t) * h + hi];
                         for (i, s) in state.iter_mut().enumerate() {
-                            let (a, d, be) = (self.alpha[at(i)], self.delta[at(i)], self.beta[at(i)]);
+                            let (a, d, be) =
+                                (self.alpha[at(i)], self.delta[at(i)], self.beta[at(i)]);
                             *s = a * be * xt + (1.0 - a * d) * *s;
                         }
                         if k == 0 {
-                            y[(bi * l + t) * h + hi] += (0..n).map(|i| self.eta[at(i)] * state[i]).sum::<f64>();
+                            y[(bi * l + t) * h + hi] +=
+                                (0..n).map(|i| self.eta[at(i)] * state[i]).sum::<f64>();
                         }
                     }
                 }
@@ -78,7 +94,11 @@ fn params(log_q: &[f64], w: &[f64], dims: (usize, usize, usize)) -> EmaParams<f6
 #[test]
 fn the_convolution_and_the_scan_equal_the_unrolled_recurrence() {
     let dev = Cpu::default();
-    for (shape, n, bidirectional) in [((2, 9, 3), 4, false), ((2, 9, 3), 4, true), ((1, 40, 2), 2, true)] {
+    for (shape, n, bidirectional) in [
+        ((2, 9, 3), 4, false),
+        ((2, 9, 3), 4, true),
+        ((1, 40, 2), 2, true),
+    ] {
         let (b, l, h) = shape;
         let kernels = if bidirectional { 2 } else { 1 };
         let paper = Paper::random(kernels * h * n, 10);
@@ -86,7 +106,12 @@ fn the_convolution_and_the_scan_equal_the_unrolled_recurrence() {
         let x = random_values(b * l * h, 1);
         let want = paper.recurrence(&x, shape, n, bidirectional);
         let xt = dev.tensor_from_vec(x.clone(), shape);
-        let conv = ema_cpu(xt.clone(), params(&log_q, &w, (kernels, h, n)), bidirectional).unwrap();
+        let conv = ema_cpu(
+            xt.clone(),
+            params(&log_q, &w, (kernels, h, n)),
+            bidirectional,
+        )
+        .unwrap();
         assert_close(&conv.as_vec(), &want, 1e-10, "convolution");
         let scan = ema_composed(xt, params(&log_q, &w, (kernels, h, n)), bidirectional);
         assert_close(&scan.as_vec(), &want, 1e-10, "scan");
@@ -100,9 +125,13 @@ fn the_causal_ema_never_reads_the_future() {
     let (log_q, w) = Paper::random(h * n, 20).op_params();
     let x = random_values(b * l * h, 2);
     let run = |x: Vec<f64>| {
-        ema_cpu(dev.tensor_from_vec(x, (b, l, h)), params(&log_q, &w, (1, h, n)), false)
-            .unwrap()
-            .as_vec()
+        ema_cpu(
+            dev.tensor_from_vec(x, (b, l, h)),
+            params(&log_q, &w, (1, h, n)),
+            false,
+        )
+        .unwrap()
+        .as_vec()
     };
     let base = run(x.clone());
     let mut later = x;
@@ -110,7 +139,10 @@ fn the_causal_ema_never_reads_the_future() {
     let moved = run(later);
     // Up to the FFT's rounding (a leak from the future would be of order one).
     assert_close(&base[..7 * h], &moved[..7 * h], 1e-12, "positions before 7");
-    assert!((base[7 * h] - moved[7 * h]).abs() > 1e-3, "position 7 sees its own input");
+    assert!(
+        (base[7 * h] - moved[7 * h]).abs() > 1e-3,
+        "position 7 sees its own input"
+    );
 }
 
 #[test]
