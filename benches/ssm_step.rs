@@ -1,15 +1,19 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
 //! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4D, LRU and S5. `benches/reference/{s4d,lru,s5}_step.py` are the
-//! same models in PyTorch. Each kind runs in its own process so its peak memory is its own:
+//! peak memory (VmHWM), for S4D, LRU, S5 and MEGA (z 64, v 256, 16 EMA dimensions, softmax
+//! over the whole sequence, feed-forward 2·d). `benches/reference/{s4d,lru,s5}_step.py` are the
+//! same models in PyTorch (MEGA has no reference script yet). Each kind runs in its own process
+//! so its peak memory is its own:
 //!
 //!     cargo bench --bench ssm_step            # every kind
-//!     cargo bench --bench ssm_step -- s4d     # one kind
+//!     cargo bench --bench ssm_step -- s5      # one kind
 
 use std::time::Instant;
 
 use dfdx::prelude::*;
 use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::mega::chunked_attention::AttentionFunction;
+use lra::engine::layers::mega::MegaConfig;
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::sequence::NormPlacement;
 use lra::engine::layers::ssm::lru::LruConfig;
@@ -32,7 +36,7 @@ const VOCAB: usize = 32;
 const CLASSES: usize = 10;
 const WARMUP: usize = 2;
 const STEPS: usize = 10;
-const KINDS: [&str; 3] = ["s4d", "lru", "s5"];
+const KINDS: [&str; 4] = ["s4d", "lru", "s5", "mega"];
 
 fn kind(name: &str) -> SsmKind {
     match name {
@@ -59,6 +63,15 @@ fn kind(name: &str) -> SsmKind {
             clip_eigs: false,
             dt_min: 1e-3,
             dt_max: 1e-1,
+            bidirectional: true,
+        }),
+        "mega" => SsmKind::Mega(MegaConfig {
+            d_attin: 64,
+            d_attout: 256,
+            ema_dims: 16,
+            chunk: None,
+            attention: AttentionFunction::Softmax,
+            ffn_expand: 2,
             bidirectional: true,
         }),
         other => panic!("unknown kind {other}: one of {KINDS:?}"),

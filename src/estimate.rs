@@ -30,9 +30,7 @@ pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
     let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
     let m = &x.model;
     let d = m.d_model as u64;
-    let body = encoder_params(x, vocab, false)
-        + m.layers as u64 * layer_params(m, x.task.max_len as u64)
-        + final_norm(m);
+    let body = encoder_params(x, vocab, false) + m.layers as u64 * layer_params(m) + final_norm(m);
     let params = body + head_params(x);
     let pretrain_params = x.pretrain.as_ref().map(|p| {
         let out = prediction_classes(x, p, vocab);
@@ -99,7 +97,7 @@ fn ssm_output(input: u64, d: u64, glu: bool) -> u64 {
 }
 
 /// Parameters of one block, its norm(s) included.
-pub fn layer_params(m: &ModelSpec, max_len: u64) -> u64 {
+pub fn layer_params(m: &ModelSpec) -> u64 {
     let d = m.d_model as u64;
     let dirs = if m.bidirectional { 2 } else { 1 };
     match &m.layer {
@@ -141,14 +139,12 @@ pub fn layer_params(m: &ModelSpec, max_len: u64) -> u64 {
         LayerSpec::Mega(s) => {
             let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
             let e = s.ffn_expand as u64 * d;
-            // Multi-dimensional damped EMA (Ma et al. 2023, eq. 3): δ, α, β, η per feature and
-            // EMA dimension (per direction), ω per feature.
+            // Multi-dimensional damped EMA (Ma et al. 2023, eq. 2–3): α, δ, β, η per feature
+            // and EMA dimension (per direction), ω per feature.
             let ema = dirs * 4 * d * h + d;
-            // Gated attention (eq. 8–15): one projection to (Z, r, Ĥ, u), V, the output, the
-            // per-dimension affine Q and K, and a relative position bias.
-            let span = s.chunk.map_or(max_len, |c| c as u64);
-            let attention =
-                linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z + 2 * span - 1;
+            // Gated attention: one projection of the EMA output to (φ, Z, γ, X′W_h), V, the
+            // output U_h, and the per-dimension scale and offset of Q and K.
+            let attention = linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z;
             let ffn = norm(d) + linear(d, e) + linear(e, d);
             norm(d) + ema + attention + ffn
         }
@@ -279,9 +275,14 @@ fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
         LayerSpec::Mega(s) => {
             let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
             let span = s.chunk.unwrap_or(x.task.max_len).min(x.task.max_len) as u64;
-            let attention = match x.device {
-                Device::Cpu => 2,
-                Device::Cuda(_) => 2 * span,
+            let attention = match (x.device, s.attention_activation) {
+                // The fused softmax kernel keeps each row's max and normaliser; Laplace
+                // attention is composed per chunk: scores, their scaling and the Laplace
+                // values, each `span` per position.
+                (Device::Cpu, AttentionActivation::Softmax) => 2,
+                (Device::Cpu, AttentionActivation::Laplace) => 3 * span,
+                (Device::Cuda(_), AttentionActivation::Softmax) => 2 * span,
+                (Device::Cuda(_), AttentionActivation::Laplace) => 3 * span,
             };
             (
                 8 * d + 2 * h * d + 2 * z + 3 * v + 2 * s.ffn_expand as u64 * d,

@@ -50,6 +50,8 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
         }
     };
     x.task.train_limit = Some(16);
+    // Path-X's 16,384 positions: one example per step keeps every kind within memory.
+    let batch = if x.task.kind == TaskKind::PathX { 1 } else { 4 };
     for phase in x
         .pretrain
         .iter_mut()
@@ -57,7 +59,7 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
         .chain([&mut x.finetune])
     {
         phase.budget = Budget::Steps(2);
-        phase.batch = 4;
+        phase.batch = batch;
         phase.eval_every = Some(2);
     }
     x
@@ -121,4 +123,10 @@ fn every_lru_experiment_runs() {
 #[ignore = "runs every S5 experiment of experiments/ for two steps on the shared data"]
 fn every_s5_experiment_runs() {
     every_experiment_of("s5");
+}
+
+#[test]
+#[ignore = "runs every MEGA experiment of experiments/ for two steps on the shared data"]
+fn every_mega_experiment_runs() {
+    every_experiment_of("mega");
 }

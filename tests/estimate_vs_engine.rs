@@ -37,11 +37,14 @@ fn transformer_estimates_match_built_models() {
 }
 
 #[test]
-fn s5_estimates_match_built_models() {
+fn s5_and_mega_estimates_match_built_models() {
     for model in [
         "model s5 { layers 2 d_model 16 d_state 8 blocks 2 }",
         "model s5 { layers 1 d_model 16 d_state 6 blocks 3 conj_sym false bidirectional false }",
         "model s5 { layers 1 d_model 8 d_state 8 blocks 4 post none norm post norm_kind batch }",
+        "model mega { layers 2 d_model 16 d_attin 8 d_attout 24 ema_dims 4 }",
+        "model mega { layers 1 d_model 16 d_attin 8 d_attout 8 chunk 32 bidirectional false attention_activation laplace }",
+        "model mega { layers 1 d_model 8 d_attin 4 d_attout 16 ffn_expand 4 norm post norm_kind batch ssm_lr 1e-3 }",
     ] {
         for task in [
             "task listops { max_len 256 }",

@@ -5,6 +5,8 @@ use super::error::{Result, RunError};
 use super::objective::{Corruption, Denoiser};
 use crate::data::{self, DataConfig, Dataset};
 use crate::engine::layers::encoder::InputKind;
+use crate::engine::layers::mega::chunked_attention::AttentionFunction;
+use crate::engine::layers::mega::MegaConfig;
 use crate::engine::layers::norm::NormKind;
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
@@ -171,7 +173,7 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
-        LayerSpec::S4d(_) | LayerSpec::Lru(_) | LayerSpec::S5(_) => {
+        LayerSpec::S4d(_) | LayerSpec::Lru(_) | LayerSpec::S5(_) | LayerSpec::Mega(_) => {
             Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
         }
         _ => Err(RunError::UnsupportedModel {
@@ -212,7 +214,7 @@ fn ssm_activation(activation: spec::Activation) -> Activation {
     }
 }
 
-/// The configuration of a state-space model (S4D, LRU or S5; other kinds are not built yet).
+/// The configuration of a state-space model (S4D, LRU, S5 or MEGA; other kinds are not built yet).
 pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
@@ -258,6 +260,22 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 bidirectional: m.bidirectional,
             });
             (kind, s.activation, s.glu, s.ssm)
+        }
+        LayerSpec::Mega(s) => {
+            let kind = SsmKind::Mega(MegaConfig {
+                d_attin: s.d_attin,
+                d_attout: s.d_attout,
+                ema_dims: s.ema_dims,
+                chunk: s.chunk,
+                attention: match s.attention_activation {
+                    spec::AttentionActivation::Softmax => AttentionFunction::Softmax,
+                    spec::AttentionActivation::Laplace => AttentionFunction::Laplace,
+                },
+                ffn_expand: s.ffn_expand,
+                bidirectional: m.bidirectional,
+            });
+            // MEGA's block has no activation or GLU after a mixer: its own are fixed.
+            (kind, spec::Activation::None, false, s.ssm)
         }
         _ => {
             return Err(RunError::UnsupportedModel {

@@ -1,7 +1,9 @@
-//! Position-wise feed-forward network: Linear(d, ffn) → GELU → dropout → Linear(ffn, d).
+//! Position-wise feed-forward network: Linear(d, ffn) → activation (GELU in Transformers, SiLU
+//! in MEGA's normalized feed-forward) → dropout → Linear(ffn, d).
 
 use dfdx::prelude::*;
 
+use super::activation::Activation;
 use super::linear::Linear;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
@@ -11,6 +13,7 @@ use crate::engine::ops::EngineDevice;
 pub struct FeedForward {
     pub up: Linear,
     pub down: Linear,
+    pub activation: Activation,
     pub dropout: f32,
 }
 
@@ -19,11 +22,13 @@ impl FeedForward {
         mut scope: Scope<'_, D>,
         width: usize,
         hidden: usize,
+        activation: Activation,
         dropout: f32,
     ) -> Result<Self> {
         Ok(FeedForward {
             up: Linear::build(scope.sub("up"), width, hidden)?,
             down: Linear::build(scope.sub("down"), hidden, width)?,
+            activation,
             dropout,
         })
     }
@@ -37,7 +42,7 @@ impl FeedForward {
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let hidden = D::gelu(self.up.forward_seq(x, ctx)?)?;
+        let hidden = self.activation.apply(self.up.forward_seq(x, ctx)?)?;
         self.down
             .forward_seq(ctx.dropout(hidden, self.dropout), ctx)
     }

@@ -5,11 +5,13 @@
 //! Sequence layers share one interface: input and output are `(batch, length, d_model)` with
 //! the true length of each example in [`Ctx::lengths`]; see [`sequence::SequenceLayer`].
 
+pub mod activation;
 pub mod attention;
 pub mod encoder;
 pub mod feed_forward;
 pub mod heads;
 pub mod linear;
+pub mod mega;
 pub mod norm;
 pub mod pool;
 pub mod position;

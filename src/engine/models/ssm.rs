@@ -2,10 +2,12 @@
 //! input encoder → dropout → blocks (norm, SSM layer, residual; pre- or post-norm) → final
 //! norm (pre-norm only) → pooling over true lengths → classifier head. No positions and no
 //! feed-forward sub-layer: the SSM layer's GLU output is the block's only projection.
+//! MEGA's blocks take the place of those blocks: each holds its EMA-gated attention and its
+//! feed-forward network ([`MegaBlock`]).
 //! Parameter names: `encoder.*`, `layers.<i>.norm.*`, `layers.<i>.ssm.*` (the kind's own, and
-//! `layers.<i>.ssm.output.*`), `final_norm.*`, `head.*`. SSM parameters go to a group `ssm`
-//! with their own learning rate and weight decay (S4 §4, "SSM parameters at lr 0.001 without
-//! weight decay").
+//! `layers.<i>.ssm.output.*`), or MEGA's `layers.<i>.{attn,ffn,ffn_norm}.*`, `final_norm.*`,
+//! `head.*`. SSM parameters (MEGA: the EMA's) go to a group `ssm` with their own learning
+//! rate and weight decay (S4 §4, "SSM parameters at lr 0.001 without weight decay").
 
 use std::ops::Range;
 
@@ -15,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::heads::ClassifierHead;
+use crate::engine::layers::mega::{BlockSettings, MegaBlock, MegaConfig};
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
-use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
+use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual, SequenceLayer};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
 use crate::engine::layers::ssm::s5::{S5Config, S5};
@@ -33,6 +36,28 @@ pub enum SsmKind {
     S4d(S4dConfig),
     Lru(LruConfig),
     S5(S5Config),
+    Mega(MegaConfig),
+}
+
+/// One block of a state-space model: an SSM layer in a residual, or a MEGA block (which
+/// holds its own gated residual and feed-forward network).
+#[derive(Clone, Debug)]
+pub enum SsmBlock {
+    Residual(Residual<Mixer>),
+    Mega(MegaBlock),
+}
+
+impl SequenceLayer for SsmBlock {
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        match self {
+            SsmBlock::Residual(block) => block.forward(x, ctx),
+            SsmBlock::Mega(block) => block.forward(x, ctx),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,8 +73,10 @@ pub struct SsmConfig {
     /// Retrieval: classify the pair features of two separately encoded documents.
     pub two_tower: bool,
     pub kind: SsmKind,
+    /// The non-linearity after the SSM (not used by MEGA).
     pub activation: Activation,
-    /// Output linear to 2·d_model followed by a GLU (`post glu`), or to d_model.
+    /// Output linear to 2·d_model followed by a GLU (`post glu`), or to d_model (not used by
+    /// MEGA).
     pub glu: bool,
     /// Learning rate and weight decay of the SSM parameters (A, B, Δ and the like).
     pub ssm_lr: f32,
@@ -81,19 +108,19 @@ impl SsmConfig {
             SsmKind::S4d(c) => c.validate(),
             SsmKind::Lru(c) => c.validate(),
             SsmKind::S5(c) => c.validate(),
+            SsmKind::Mega(c) => c.validate(),
         }
     }
 
     /// The number of trainable parameters, from the configuration alone.
     pub fn parameter_count(&self) -> usize {
         let d = self.d_model;
-        let (ssm, ssm_outputs) = match &self.kind {
-            SsmKind::S4d(c) => (c.parameter_count(d), c.channels * d),
-            SsmKind::Lru(c) => (c.parameter_count(d), d),
-            SsmKind::S5(c) => (c.parameter_count(d), d),
+        let block = match &self.kind {
+            SsmKind::S4d(c) => self.residual_block(c.parameter_count(d), c.channels * d),
+            SsmKind::Lru(c) => self.residual_block(c.parameter_count(d), d),
+            SsmKind::S5(c) => self.residual_block(c.parameter_count(d), d),
+            SsmKind::Mega(c) => c.parameter_count(d),
         };
-        let output = SsmLayer::<S4d>::output_parameter_count(ssm_outputs, d, self.glu);
-        let block = Norm::parameter_count(d) + ssm + output;
         let final_norm = match self.norm {
             NormPlacement::Pre => Norm::parameter_count(d),
             NormPlacement::Post => 0,
@@ -102,6 +129,41 @@ impl SsmConfig {
             + self.layers * block
             + final_norm
             + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+    }
+
+    /// Parameters of a norm + SSM layer block whose SSM has `ssm` parameters and
+    /// `ssm_outputs` output channels.
+    fn residual_block(&self, ssm: usize, ssm_outputs: usize) -> usize {
+        let d = self.d_model;
+        Norm::parameter_count(d)
+            + ssm
+            + SsmLayer::<S4d>::output_parameter_count(ssm_outputs, d, self.glu)
+    }
+
+    fn block<D: EngineDevice>(&self, mut layer: Scope<'_, D>, group: GroupId) -> Result<SsmBlock> {
+        if let SsmKind::Mega(c) = &self.kind {
+            let settings = BlockSettings {
+                norm: self.norm_kind,
+                placement: self.norm,
+                dropout: self.dropout,
+                ema_group: group,
+            };
+            return Ok(SsmBlock::Mega(MegaBlock::build(
+                layer,
+                self.d_model,
+                c,
+                settings,
+            )?));
+        }
+        let mixer = self.mixer(layer.sub("ssm"), group)?;
+        Ok(SsmBlock::Residual(Residual::build(
+            layer.sub("norm"),
+            self.d_model,
+            mixer,
+            self.norm_kind,
+            self.norm,
+            self.dropout,
+        )?))
     }
 
     fn mixer<D: EngineDevice>(&self, mut scope: Scope<'_, D>, group: GroupId) -> Result<Mixer> {
@@ -118,6 +180,11 @@ impl SsmConfig {
             SsmKind::S5(c) => {
                 let ssm = S5::build(&mut scope, d, c.clone(), group)?;
                 Mixer::S5(self.layer(scope, ssm)?)
+            }
+            SsmKind::Mega(_) => {
+                return Err(EngineError::InvalidConfig(
+                    "a MEGA block is built whole, not as a mixer".into(),
+                ))
             }
         })
     }
@@ -142,7 +209,7 @@ impl SsmConfig {
 pub struct SsmModel {
     pub config: SsmConfig,
     pub encoder: InputEncoder,
-    pub blocks: Vec<Residual<Mixer>>,
+    pub blocks: Vec<SsmBlock>,
     pub final_norm: Option<Norm>,
     pub head: ClassifierHead,
     /// The store indices of this model's parameters.
@@ -164,16 +231,7 @@ impl SsmModel {
         let encoder = InputEncoder::build(root.sub("encoder"), config.input, d)?;
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
-            let mut layer = root.sub(format!("layers.{i}"));
-            let mixer = config.mixer(layer.sub("ssm"), group)?;
-            blocks.push(Residual::build(
-                layer.sub("norm"),
-                d,
-                mixer,
-                config.norm_kind,
-                config.norm,
-                config.dropout,
-            )?);
+            blocks.push(config.block(root.sub(format!("layers.{i}")), group)?);
         }
         let (final_norm, head) = super::classifier::build_top(
             &mut root,

@@ -11,6 +11,7 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::activation::Activation;
 use crate::engine::layers::attention::MultiHeadAttention;
 use crate::engine::layers::encoder::{InputEncoder, InputKind, Inputs};
 use crate::engine::layers::feed_forward::FeedForward;
@@ -159,7 +160,13 @@ impl Transformer {
                 config.attention_spec(),
                 rotary.clone(),
             )?;
-            let ffn = FeedForward::build(layer.sub("ffn"), d, config.ffn, config.dropout)?;
+            let ffn = FeedForward::build(
+                layer.sub("ffn"),
+                d,
+                config.ffn,
+                Activation::Gelu,
+                config.dropout,
+            )?;
             blocks.push(Block {
                 mixer: Residual::build(
                     layer.sub("attn_norm"),

@@ -8,9 +8,11 @@ use dfdx::prelude::*;
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
+use super::laplace::{laplace_composed, laplace_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
+use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
 use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
 use crate::engine::error::{EngineError, Result};
 
@@ -50,6 +52,13 @@ pub trait EngineDevice: Device<f32> + Cache {
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>> {
         Ok(gelu_composed(x))
+    }
+
+    /// MEGA's Laplace attention function (see [`super::laplace`]).
+    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        Ok(laplace_composed(x))
     }
 
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
@@ -96,6 +105,15 @@ pub trait EngineDevice: Device<f32> + Cache {
     ) -> Result<Seq3<f32, Self, T>> {
         Ok(diagonal_ssm_composed(u, params, bidirectional))
     }
+
+    /// MEGA's damped EMA over a sequence (see [`super::ssm::ema`]).
+    fn ema<T: Tape<f32, Self> + Merge<T>>(
+        x: Seq3<f32, Self, T>,
+        params: EmaParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(ema_composed(x, params, bidirectional))
+    }
 }
 
 impl EngineDevice for Cpu {
@@ -117,6 +135,15 @@ impl EngineDevice for Cpu {
             return Ok(gelu_composed(x));
         }
         gelu_cpu(x).map_err(EngineError::device)
+    }
+
+    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(laplace_composed(x));
+        }
+        laplace_cpu(x).map_err(EngineError::device)
     }
 
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
@@ -169,6 +196,17 @@ impl EngineDevice for Cpu {
         bidirectional: bool,
     ) -> Result<Seq3<f32, Self, T>> {
         diagonal_ssm_cpu(u, params, bidirectional).map_err(EngineError::device)
+    }
+
+    fn ema<T: Tape<f32, Self> + Merge<T>>(
+        x: Seq3<f32, Self, T>,
+        params: EmaParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(ema_composed(x, params, bidirectional));
+        }
+        ema_cpu(x, params, bidirectional).map_err(EngineError::device)
     }
 }
 

@@ -2,6 +2,8 @@
 //! derivative Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π). Written here because dfdx 0.13's
 //! `accurate_gelu` backward misses the 1/√2 of the chain rule through erf(x/√2).
 
+use std::f64::consts::FRAC_1_SQRT_2;
+
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -46,11 +48,21 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
     Ok(out.put_tape(tape))
 }
 
-/// GELU from dfdx ops on any device: ½x + ½|x|·erf(|x|/√2), with erf on a non-negative
-/// argument from Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷). Using |x| avoids a sign
+/// GELU from dfdx ops on any device: ½x + ½|x|·erf(|x|/√2). Using |x| avoids a sign
 /// function: x·erf(x/√2) = |x|·erf(|x|/√2) because erf is odd.
 pub fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
+) -> Tensor<S, E, D, T> {
+    let half = E::from_f64(0.5).unwrap();
+    let abs_x = x.with_empty_tape().abs();
+    let erf = erf_of_nonnegative(abs_x.with_empty_tape() * E::from_f64(FRAC_1_SQRT_2).unwrap());
+    x * half + abs_x * erf * half
+}
+
+/// erf(z) for z ≥ 0 from dfdx ops, after Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5·10⁻⁷):
+/// 1 − t·P(t)·e^{−z²} with t = 1/(1 + p·z).
+pub(crate) fn erf_of_nonnegative<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+    z: Tensor<S, E, D, T>,
 ) -> Tensor<S, E, D, T> {
     let c = |v: f64| E::from_f64(v).unwrap();
     let (a1, a2, a3, a4, a5, p) = (
@@ -61,8 +73,6 @@ pub fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
         1.061_405_429,
         0.327_591_1,
     );
-    let abs_x = x.with_empty_tape().abs();
-    let z = abs_x.with_empty_tape() * c(std::f64::consts::FRAC_1_SQRT_2);
     let t = (z.with_empty_tape() * c(p) + c(1.0)).recip();
     let poly = t.with_empty_tape() * c(a5) + c(a4);
     let poly = poly * t.with_empty_tape() + c(a3);
@@ -70,8 +80,7 @@ pub fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
     let poly = poly * t.with_empty_tape() + c(a1);
     let poly = poly * t;
     let gauss = z.square().negate().exp();
-    let erf = (poly * gauss).negate() + c(1.0);
-    x * c(0.5) + abs_x * erf * c(0.5)
+    (poly * gauss).negate() + c(1.0)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;
+pub mod laplace;
 pub mod layer_norm;
 pub mod linear;
 pub mod ssm;

@@ -12,8 +12,8 @@ pub mod s4d;
 pub mod s5;
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
 
+pub use super::activation::Activation;
 use super::linear::Linear;
 use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
@@ -31,28 +31,6 @@ pub trait StateSpace {
         u: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>>;
-}
-
-/// The point-wise non-linearity after the SSM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Gelu,
-    Relu,
-    /// x·σ(x) (Ramachandran et al. 2017).
-    Silu,
-    None,
-}
-
-impl Activation {
-    fn apply<D: EngineDevice, T: Tape<f32, D>>(self, x: Seq<D, T>) -> Result<Seq<D, T>> {
-        Ok(match self {
-            Activation::Gelu => D::gelu(x)?,
-            Activation::Relu => x.relu(),
-            Activation::Silu => x.with_empty_tape().sigmoid() * x,
-            Activation::None => x,
-        })
-    }
 }
 
 /// An SSM with its activation, dropout and output projection.
@@ -112,7 +90,10 @@ impl<K: StateSpace> SequenceLayer for SsmLayer<K> {
 }
 
 /// x with the positions after each example's true length set to zero.
-fn zero_padding<D: EngineDevice, T: Tape<f32, D>>(x: Seq<D, T>, ctx: &Ctx<'_, D>) -> Seq<D, T> {
+pub(crate) fn zero_padding<D: EngineDevice, T: Tape<f32, D>>(
+    x: Seq<D, T>,
+    ctx: &Ctx<'_, D>,
+) -> Seq<D, T> {
     let shape = *x.shape();
     let (batch, len, _) = shape;
     if ctx.lengths.iter().all(|&l| l >= len) {

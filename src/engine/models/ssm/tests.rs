@@ -2,6 +2,7 @@ use dfdx::prelude::*;
 
 use super::*;
 use crate::engine::layers::encoder::InputData;
+use crate::engine::layers::mega::chunked_attention::AttentionFunction;
 use crate::engine::models::SequenceClassifier;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
 use crate::engine::step::optimise;
@@ -41,6 +42,19 @@ fn s5(bidirectional: bool) -> SsmKind {
     })
 }
 
+/// A small MEGA: z = 8 and v = 12, so the fused softmax path pads V to its tiled heads.
+fn mega(bidirectional: bool, attention: AttentionFunction, chunk: Option<usize>) -> SsmKind {
+    SsmKind::Mega(MegaConfig {
+        d_attin: 8,
+        d_attout: 12,
+        ema_dims: 3,
+        chunk,
+        attention,
+        ffn_expand: 2,
+        bidirectional,
+    })
+}
+
 fn config(kind: SsmKind) -> SsmConfig {
     SsmConfig {
         input: InputKind::Tokens { vocab: VOCAB },
@@ -68,6 +82,8 @@ fn kinds() -> Vec<SsmKind> {
         lru(false),
         s5(true),
         s5(false),
+        mega(true, AttentionFunction::Softmax, None),
+        mega(false, AttentionFunction::Laplace, Some(5)),
     ]
 }
 
@@ -172,6 +188,40 @@ fn ssm_parameters_have_their_own_group_and_dotted_names() {
         let lr = store.group(store.param(id).group).lr;
         assert_eq!(lr, ssm.then_some(1e-3), "{name}");
     }
+    let mut store = ParamStore::new(Cpu::default(), 0);
+    SsmModel::build(
+        config(mega(true, AttentionFunction::Softmax, None)),
+        &mut store,
+    )
+    .unwrap();
+    let group_of = |name: &str| {
+        let id = store
+            .find(name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        store.group(store.param(id).group).clone()
+    };
+    for name in ["alpha", "delta", "beta", "eta", "omega"] {
+        let group = group_of(&format!("layers.1.attn.ema.{name}"));
+        assert_eq!(
+            (group.lr, group.weight_decay),
+            (Some(1e-3), Some(0.0)),
+            "{name}"
+        );
+    }
+    for name in [
+        "layers.0.attn.mixed.weight",
+        "layers.0.attn.value.weight",
+        "layers.0.ffn.up.weight",
+    ] {
+        assert_eq!(group_of(name).lr, None, "{name}");
+    }
+    for name in [
+        "layers.0.attn.norm.weight",
+        "layers.0.ffn_norm.weight",
+        "layers.0.attn.qk_offset",
+    ] {
+        assert!(store.find(name).is_some(), "{name}");
+    }
 }
 
 #[test]
@@ -243,7 +293,13 @@ fn a_causal_model_ignores_later_inputs() {
     changed[t + 1..]
         .iter_mut()
         .for_each(|v| *v = (*v + 3) % VOCAB);
-    for kind in [s4d(false), lru(false), s5(false)] {
+    for kind in [
+        s4d(false),
+        lru(false),
+        s5(false),
+        mega(false, AttentionFunction::Softmax, Some(8)),
+        mega(false, AttentionFunction::Laplace, None),
+    ] {
         let mut store = ParamStore::new(Cpu::default(), 0);
         let model = SsmModel::build(config(kind), &mut store).unwrap();
         let (a, b) = (
@@ -277,6 +333,53 @@ fn padding_does_not_change_the_true_positions() {
         for (i, (x, y)) in a.iter().zip(&b[..a.len()]).enumerate() {
             assert!((x - y).abs() < 1e-4, "element {i}: {x} vs {y}");
         }
+    }
+}
+
+#[test]
+fn mega_fused_and_composed_forms_agree_with_gradients() {
+    // The CPU kernels (EMA convolution, fused softmax, Laplace) against the composed ops the
+    // GPU runs (EMA scan, materialised attention), through whole MEGA blocks with padding.
+    let seq = 14;
+    let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
+    let lengths = [seq, 9];
+    for kind in [
+        mega(true, AttentionFunction::Softmax, Some(4)),
+        mega(false, AttentionFunction::Laplace, None),
+    ] {
+        let mut store = ParamStore::new(Cpu::default(), 3);
+        let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
+        let inputs = Inputs {
+            batch: 2,
+            seq,
+            lengths: &lengths,
+            data: InputData::Tokens(&ids),
+        };
+        let run = || {
+            let logits = model
+                .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, false)
+                .unwrap();
+            let values = logits.as_vec();
+            let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
+                .unwrap()
+                .backward();
+            let grads = store.gradients(&mut grads).unwrap();
+            let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
+            (values, flat)
+        };
+        let (fused, fused_grads) = run();
+        let (composed, composed_grads) = crate::engine::ops::with_composed_ops(run);
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len());
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                    "{kind:?} {what}[{i}]: {x} vs {y}"
+                );
+            }
+        };
+        close(&fused, &composed, "logits");
+        close(&fused_grads, &composed_grads, "gradients");
     }
 }
 
@@ -373,7 +476,13 @@ fn path_x_length_trains_at_batch_one() {
     // 16,384 positions: an L×L buffer would be 1 GiB per channel; the FFT convolution and the
     // scan keep memory linear in L.
     let seq = 16_384;
-    for kind in [s4d(true), lru(true), s5(true)] {
+    for kind in [
+        s4d(true),
+        lru(true),
+        s5(true),
+        mega(true, AttentionFunction::Softmax, Some(1024)),
+        mega(false, AttentionFunction::Laplace, Some(1024)),
+    ] {
         let cfg = SsmConfig {
             d_model: 8,
             layers: 1,

@@ -9,11 +9,13 @@
 //! - [`vandermonde`]: the convolution kernel K_l = 2·Re Σ_n W_n λ_n^l of a diagonal SSM
 //!   (S4D's Vandermonde product).
 //! - [`long_conv`]: y = K ∗ u over the whole sequence by FFT, causal or bidirectional.
+//! - [`ema`]: MEGA's damped EMA: real decays, kernel + FFT convolution, and its scan form.
 //! - [`diagonal`]: a diagonal SSM as a whole: kernel + FFT convolution on the CPU, the
 //!   recurrent form (a scan) composed from dfdx ops elsewhere; the two are the test oracles of
 //!   each other ("the convolution form equals the recurrent form").
 
 pub mod diagonal;
+pub mod ema;
 pub mod long_conv;
 pub mod scan;
 pub mod vandermonde;
