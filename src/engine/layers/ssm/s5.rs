@@ -29,6 +29,7 @@
 mod init;
 
 use dfdx::prelude::*;
+use num_complex::Complex64;
 use serde::{Deserialize, Serialize};
 
 use self::init::{split_parts, BlockDiagonal};
@@ -186,12 +187,10 @@ fn output_matrix<D: EngineDevice>(
         2 * width * full,
     );
     let (re, im) = draws.split_at(width * full);
-    let c: Vec<Vec<num_complex::Complex64>> = (0..width)
+    let c: Vec<Vec<Complex64>> = (0..width)
         .map(|h| {
             (0..full)
-                .map(|k| {
-                    num_complex::Complex64::new(re[h * full + k].into(), im[h * full + k].into())
-                })
+                .map(|k| Complex64::new(re[h * full + k].into(), im[h * full + k].into()))
                 .collect()
         })
         .collect();
