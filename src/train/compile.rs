@@ -9,6 +9,7 @@ use crate::engine::layers::norm::NormKind;
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::layers::ssm::dlr::DlrConfig;
 use crate::engine::layers::ssm::lru::LruConfig;
 use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use crate::engine::layers::ssm::Activation;
@@ -170,7 +171,7 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
-        LayerSpec::S4d(_) | LayerSpec::Lru(_) => {
+        LayerSpec::S4d(_) | LayerSpec::Dlr(_) | LayerSpec::Lru(_) => {
             Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
         }
         _ => Err(RunError::UnsupportedModel {
@@ -211,7 +212,7 @@ fn ssm_activation(activation: spec::Activation) -> Activation {
     }
 }
 
-/// The configuration of a state-space model (S4D or LRU; other kinds are not built yet).
+/// The configuration of a state-space model (S4D, DLR or LRU; other kinds are not built yet).
 pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
@@ -229,6 +230,16 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
             let kind = SsmKind::S4d(S4dConfig {
                 d_state: s.d_state,
                 init,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
+                channels: s.channels,
+                bidirectional: m.bidirectional,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
+        LayerSpec::Dlr(s) => {
+            let kind = SsmKind::Dlr(DlrConfig {
+                d_state: s.d_state,
                 dt_min: s.dt_min,
                 dt_max: s.dt_max,
                 channels: s.channels,

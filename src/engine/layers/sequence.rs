@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::attention::MultiHeadAttention;
 use super::feed_forward::FeedForward;
 use super::norm::{Norm, NormKind};
+use super::ssm::dlr::Dlr;
 use super::ssm::lru::Lru;
 use super::ssm::s4d::S4d;
 use super::ssm::SsmLayer;
@@ -51,6 +52,7 @@ impl SequenceLayer for FeedForward {
 pub enum Mixer {
     Attention(MultiHeadAttention),
     S4d(SsmLayer<S4d>),
+    Dlr(SsmLayer<Dlr>),
     Lru(SsmLayer<Lru>),
 }
 
@@ -63,6 +65,7 @@ impl SequenceLayer for Mixer {
         match self {
             Mixer::Attention(attention) => attention.forward(x, ctx),
             Mixer::S4d(layer) => layer.forward(x, ctx),
+            Mixer::Dlr(layer) => layer.forward(x, ctx),
             Mixer::Lru(layer) => layer.forward(x, ctx),
         }
     }

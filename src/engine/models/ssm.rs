@@ -18,6 +18,7 @@ use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
+use crate::engine::layers::ssm::dlr::{Dlr, DlrConfig};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
 use crate::engine::layers::ssm::{Activation, SsmLayer};
@@ -30,6 +31,7 @@ use crate::engine::params::{GroupId, ParamGroup, ParamStore};
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum SsmKind {
     S4d(S4dConfig),
+    Dlr(DlrConfig),
     Lru(LruConfig),
 }
 
@@ -77,6 +79,7 @@ impl SsmConfig {
         }
         match &self.kind {
             SsmKind::S4d(c) => c.validate(),
+            SsmKind::Dlr(c) => c.validate(),
             SsmKind::Lru(c) => c.validate(),
         }
     }
@@ -86,6 +89,7 @@ impl SsmConfig {
         let d = self.d_model;
         let (ssm, ssm_outputs) = match &self.kind {
             SsmKind::S4d(c) => (c.parameter_count(d), c.channels * d),
+            SsmKind::Dlr(c) => (c.parameter_count(d), c.channels * d),
             SsmKind::Lru(c) => (c.parameter_count(d), d),
         };
         let output = SsmLayer::<S4d>::output_parameter_count(ssm_outputs, d, self.glu);
@@ -106,6 +110,10 @@ impl SsmConfig {
             SsmKind::S4d(c) => {
                 let ssm = S4d::build(&mut scope, d, c.clone(), group)?;
                 Mixer::S4d(self.layer(scope, ssm)?)
+            }
+            SsmKind::Dlr(c) => {
+                let ssm = Dlr::build(&mut scope, d, c.clone(), group)?;
+                Mixer::Dlr(self.layer(scope, ssm)?)
             }
             SsmKind::Lru(c) => {
                 let ssm = Lru::build(&mut scope, d, c.clone(), group)?;
