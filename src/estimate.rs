@@ -222,9 +222,21 @@ fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
                 LayerSpec::Dlr(_) => s.d_state as f64,
                 _ => s.d_state as f64 / 2.0,
             };
-            // Kernel generation (Vandermonde product, ≈ 8 FLOPs per complex multiply-add),
-            // amortised over the sequence, then the convolution per channel and direction.
-            let kernel = 8.0 * modes * c * dirs * d;
+            // Kernel generation amortised over the sequence: S4D's and DLR's Vandermonde
+            // product (≈ 8 FLOPs per complex multiply-add and mode); S4's Cauchy kernel over
+            // ≈ L/2 bins, two terms of ≈ 10 FLOPs per mode and source (C̃B and, in NPLR
+            // mode, C̃P, P*B, P*P), plus the inverse FFT. Then the convolution per channel and
+            // direction.
+            let kernel = match (&m.layer, s.mode) {
+                (LayerSpec::S4(_), mode) => {
+                    let sources = match mode {
+                        SsmMode::Nplr => 2.0 * c * dirs + 2.0,
+                        SsmMode::Diag => c * dirs,
+                    };
+                    10.0 * sources * modes * d + c * dirs * d * 5.0 * log2(l)
+                }
+                _ => 8.0 * modes * c * dirs * d,
+            };
             kernel + c * dirs * d * fft_conv + glu(s.glu)
         }
         LayerSpec::S5(s) => {

@@ -63,10 +63,10 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
     x
 }
 
-#[test]
-#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
-fn every_transformer_experiment_runs() {
-    let tmp = common::TempDir::new("acceptance-grid");
+/// Runs every experiments/<task>/<kind>-<objective>.lra for two steps on the shared data and
+/// asserts that none fails.
+fn every_experiment_of_kind_runs(kind: &str) {
+    let tmp = common::TempDir::new(&format!("acceptance-grid-{kind}"));
     let mut failures = Vec::new();
     for task in [
         "listops",
@@ -77,7 +77,7 @@ fn every_transformer_experiment_runs() {
         "pathx",
     ] {
         for objective in ["scratch", "masked", "causal"] {
-            let file = format!("experiments/{task}/transformer-{objective}.lra");
+            let file = format!("experiments/{task}/{kind}-{objective}.lra");
             let text = std::fs::read_to_string(&file).unwrap();
             let spec = lra::check::check_source(Path::new(&file), text.clone(), &common::context())
                 .spec
@@ -94,4 +94,22 @@ fn every_transformer_experiment_runs() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
+fn every_transformer_experiment_runs() {
+    every_experiment_of_kind_runs("transformer");
+}
+
+#[test]
+#[ignore = "runs every S4 experiment of experiments/ for two steps on the shared data"]
+fn every_s4_experiment_runs() {
+    every_experiment_of_kind_runs("s4");
+}
+
+#[test]
+#[ignore = "runs every DLR experiment of experiments/ for two steps on the shared data"]
+fn every_dlr_experiment_runs() {
+    every_experiment_of_kind_runs("dlr");
 }

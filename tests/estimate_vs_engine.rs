@@ -37,6 +37,29 @@ fn transformer_estimates_match_built_models() {
 }
 
 #[test]
+fn state_space_estimates_match_built_models() {
+    for model in [
+        "model s4 { layers 2 d_model 16 d_state 8 }",
+        "model s4 { layers 1 d_model 8 d_state 6 mode diag channels 2 bidirectional false }",
+        "model s4 { layers 1 d_model 8 d_state 4 mode diag init lin post none }",
+        "model dlr { layers 2 d_model 16 d_state 8 }",
+        "model dlr { layers 1 d_model 8 d_state 3 bidirectional false norm post }",
+        "model s4d { layers 1 d_model 8 d_state 4 }",
+        "model lru { layers 1 d_model 8 d_state 4 }",
+    ] {
+        for task in [
+            "task listops { max_len 256 }",
+            "task retrieval { max_len 128 }",
+            "task image { encoding continuous }",
+        ] {
+            let text = format!("experiment \"e\" {{ {task} {model} finetune {{ epochs 1 }} }}");
+            let (estimated, built) = parameters(&text);
+            assert_eq!(estimated, built as u64, "{task} {model}");
+        }
+    }
+}
+
+#[test]
 fn pretraining_estimates_include_the_indicator_channel_and_the_prediction_head() {
     let text = "experiment \"e\" { task image { encoding continuous } model transformer { layers 1 d_model 16 heads 2 } pretrain masked { loss l1 epochs 1 } finetune { epochs 1 } }";
     let x = common::experiment(text);

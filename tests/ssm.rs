@@ -1,6 +1,6 @@
 //! The state-space models through the whole pipeline: `lra check`'s parameter estimate equals
-//! the built model's count, tiny S4D and LRU models train on generated ListOps with falling
-//! loss, and the kinds not built yet fail with a clear error.
+//! the built model's count, tiny S4, S4D, DLR and LRU models train on generated ListOps with
+//! falling loss, and the kinds and initialisations not built yet fail with a clear error.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -60,7 +60,14 @@ fn spec(data: &Path, model: &str, finetune: &str) -> (ExperimentSpec, String) {
     (checked.spec.unwrap().experiments.remove(0), text)
 }
 
-const MODELS: [&str; 8] = [
+const MODELS: [&str; 15] = [
+    "s4 { layers 2 d_model 16 d_state 8 }",
+    "s4 { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
+    "s4 { layers 1 d_model 8 d_state 6 channels 2 mode diag }",
+    "s4 { layers 1 d_model 8 d_state 4 mode diag init inv activation silu }",
+    "dlr { layers 2 d_model 16 d_state 8 }",
+    "dlr { layers 1 d_model 8 d_state 5 bidirectional false post none norm post }",
+    "dlr { layers 1 d_model 8 d_state 4 activation relu }",
     "s4d { layers 2 d_model 16 d_state 8 }",
     "s4d { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
     "s4d { layers 1 d_model 8 d_state 6 channels 2 init inv }",
@@ -109,7 +116,10 @@ fn tiny_state_space_models_learn_listops() {
     let finetune =
         "steps 48 batch 16 eval_every 8 optimizer adamw { lr 3e-3 } schedule constant { warmup 4 }";
     for model in [
+        "s4 { layers 1 d_model 32 d_state 16 }",
+        "s4 { layers 1 d_model 32 d_state 16 mode diag }",
         "s4d { layers 1 d_model 32 d_state 16 }",
+        "dlr { layers 1 d_model 32 d_state 16 }",
         "lru { layers 1 d_model 32 d_state 16 }",
     ] {
         let (x, source) = spec(&tmp.0.join("data"), model, finetune);
@@ -137,8 +147,6 @@ fn tiny_state_space_models_learn_listops() {
 fn kinds_not_built_yet_say_so() {
     let tmp = TempDir::new("unsupported");
     for (model, kind) in [
-        ("s4 { layers 1 d_model 8 }", "s4"),
-        ("dlr { layers 1 d_model 8 }", "dlr"),
         ("s5 { layers 1 d_model 8 }", "s5"),
         ("mega { layers 1 d_model 8 }", "mega"),
     ] {
@@ -160,24 +168,26 @@ fn kinds_not_built_yet_say_so() {
 }
 
 #[test]
-fn s4d_inits_not_built_yet_say_so() {
+fn inits_not_built_yet_say_so() {
     let tmp = TempDir::new("init");
-    let (x, _) = spec(
-        &tmp.0.join("data"),
-        "s4d { layers 1 d_model 8 init legs }",
-        "steps 1",
-    );
-    prepare::ensure_data(&x).unwrap();
-    let dataset = lra::data::load(&compile::data_config(&x), None).unwrap();
-    let mut store = ParamStore::new(Cpu::default(), 0);
-    let err = compile::build_model(
-        &x,
-        compile::DataShape::of(&dataset, compile::Role::Finetune),
-        &mut store,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, RunError::Unsupported { what, .. } if what.contains("legs")),
-        "{err:?}"
-    );
+    for (model, init) in [
+        ("s4d { layers 1 d_model 8 init legs }", "legs"),
+        ("s4 { layers 1 d_model 8 init fourier }", "fourier"),
+        ("s4 { layers 1 d_model 8 init lin mode nplr }", "lin"),
+    ] {
+        let (x, _) = spec(&tmp.0.join("data"), model, "steps 1");
+        prepare::ensure_data(&x).unwrap();
+        let dataset = lra::data::load(&compile::data_config(&x), None).unwrap();
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let err = compile::build_model(
+            &x,
+            compile::DataShape::of(&dataset, compile::Role::Finetune),
+            &mut store,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, RunError::Unsupported { what, why } if what.contains(init) && why.contains("legs")),
+            "{model}: {err:?}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
 use crate::engine::layers::ssm::dlr::DlrConfig;
 use crate::engine::layers::ssm::lru::LruConfig;
+use crate::engine::layers::ssm::s4::{S4Config, S4Init, S4Mode};
 use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use crate::engine::layers::ssm::Activation;
 use crate::engine::models::transformer::TransformerConfig;
@@ -171,7 +172,7 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
-        LayerSpec::S4d(_) | LayerSpec::Dlr(_) | LayerSpec::Lru(_) => {
+        LayerSpec::S4(_) | LayerSpec::S4d(_) | LayerSpec::Dlr(_) | LayerSpec::Lru(_) => {
             Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
         }
         _ => Err(RunError::UnsupportedModel {
@@ -212,10 +213,47 @@ fn ssm_activation(activation: spec::Activation) -> Activation {
     }
 }
 
-/// The configuration of a state-space model (S4D, DLR or LRU; other kinds are not built yet).
+/// S4's structure and initialisation: LegS in either mode, S4D's lin and inv in diag mode.
+fn s4_mode_and_init(s: &spec::SsmSpec) -> Result<(S4Mode, S4Init)> {
+    let mode = match s.mode {
+        spec::SsmMode::Nplr => S4Mode::Nplr,
+        spec::SsmMode::Diag => S4Mode::Diag,
+    };
+    let init = match (s.init, mode) {
+        (spec::SsmInit::Legs, _) => S4Init::Legs,
+        (spec::SsmInit::Lin, S4Mode::Diag) => S4Init::Lin,
+        (spec::SsmInit::Inv, S4Mode::Diag) => S4Init::Inv,
+        (other, _) => {
+            return Err(RunError::Unsupported {
+                what: format!("s4 init {other:?} with mode {:?}", s.mode).to_lowercase(),
+                why: "S4 is built with init legs (mode nplr or diag), or init lin or inv with \
+                      mode diag"
+                    .into(),
+            })
+        }
+    };
+    Ok((mode, init))
+}
+
+/// The configuration of a state-space model (S4, S4D, DLR or LRU; other kinds are not built
+/// yet).
 pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
+        LayerSpec::S4(s) => {
+            let (mode, init) = s4_mode_and_init(s)?;
+            let kind = SsmKind::S4(S4Config {
+                d_state: s.d_state,
+                mode,
+                init,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
+                channels: s.channels,
+                bidirectional: m.bidirectional,
+                kernel_len: x.task.max_len,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
         LayerSpec::S4d(s) => {
             let init = match s.init {
                 spec::SsmInit::Lin => S4dInit::Lin,

@@ -12,6 +12,7 @@ use super::feed_forward::FeedForward;
 use super::norm::{Norm, NormKind};
 use super::ssm::dlr::Dlr;
 use super::ssm::lru::Lru;
+use super::ssm::s4::S4;
 use super::ssm::s4d::S4d;
 use super::ssm::SsmLayer;
 use super::{Ctx, Scope, Seq};
@@ -51,6 +52,7 @@ impl SequenceLayer for FeedForward {
 #[derive(Clone, Debug)]
 pub enum Mixer {
     Attention(MultiHeadAttention),
+    S4(SsmLayer<S4>),
     S4d(SsmLayer<S4d>),
     Dlr(SsmLayer<Dlr>),
     Lru(SsmLayer<Lru>),
@@ -64,6 +66,7 @@ impl SequenceLayer for Mixer {
     ) -> Result<Seq<D, T>> {
         match self {
             Mixer::Attention(attention) => attention.forward(x, ctx),
+            Mixer::S4(layer) => layer.forward(x, ctx),
             Mixer::S4d(layer) => layer.forward(x, ctx),
             Mixer::Dlr(layer) => layer.forward(x, ctx),
             Mixer::Lru(layer) => layer.forward(x, ctx),

@@ -20,6 +20,7 @@ use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual};
 use crate::engine::layers::ssm::dlr::{Dlr, DlrConfig};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
+use crate::engine::layers::ssm::s4::{S4Config, S4};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
 use crate::engine::layers::ssm::{Activation, SsmLayer};
 use crate::engine::layers::{Ctx, Scope, Seq};
@@ -30,6 +31,7 @@ use crate::engine::params::{GroupId, ParamGroup, ParamStore};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum SsmKind {
+    S4(S4Config),
     S4d(S4dConfig),
     Dlr(DlrConfig),
     Lru(LruConfig),
@@ -78,6 +80,7 @@ impl SsmConfig {
             )));
         }
         match &self.kind {
+            SsmKind::S4(c) => c.validate(),
             SsmKind::S4d(c) => c.validate(),
             SsmKind::Dlr(c) => c.validate(),
             SsmKind::Lru(c) => c.validate(),
@@ -88,6 +91,7 @@ impl SsmConfig {
     pub fn parameter_count(&self) -> usize {
         let d = self.d_model;
         let (ssm, ssm_outputs) = match &self.kind {
+            SsmKind::S4(c) => (c.parameter_count(d), c.channels * d),
             SsmKind::S4d(c) => (c.parameter_count(d), c.channels * d),
             SsmKind::Dlr(c) => (c.parameter_count(d), c.channels * d),
             SsmKind::Lru(c) => (c.parameter_count(d), d),
@@ -107,6 +111,10 @@ impl SsmConfig {
     fn mixer<D: EngineDevice>(&self, mut scope: Scope<'_, D>, group: GroupId) -> Result<Mixer> {
         let d = self.d_model;
         Ok(match &self.kind {
+            SsmKind::S4(c) => {
+                let ssm = S4::build(&mut scope, d, c.clone(), group)?;
+                Mixer::S4(self.layer(scope, ssm)?)
+            }
             SsmKind::S4d(c) => {
                 let ssm = S4d::build(&mut scope, d, c.clone(), group)?;
                 Mixer::S4d(self.layer(scope, ssm)?)
