@@ -1,10 +1,11 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
 //! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4D and LRU. `benches/reference/{s4d,lru}_step.py` are the same
-//! models in PyTorch. Each kind runs in its own process so its peak memory is its own:
+//! peak memory (VmHWM), for S4 (NPLR, HiPPO-LegS), S4D, DLR and LRU.
+//! `benches/reference/{s4d,lru}_step.py` are the same S4D and LRU models in PyTorch. Each kind
+//! runs in its own process so its peak memory is its own:
 //!
-//!     cargo bench --bench ssm_step            # both kinds
-//!     cargo bench --bench ssm_step -- s4d     # one kind
+//!     cargo bench --bench ssm_step            # every kind
+//!     cargo bench --bench ssm_step -- s4      # one kind
 
 use std::time::Instant;
 
@@ -12,7 +13,9 @@ use dfdx::prelude::*;
 use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::sequence::NormPlacement;
+use lra::engine::layers::ssm::dlr::DlrConfig;
 use lra::engine::layers::ssm::lru::LruConfig;
+use lra::engine::layers::ssm::s4::{S4Config, S4Init, S4Mode};
 use lra::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use lra::engine::layers::ssm::Activation;
 use lra::engine::models::SequenceClassifier;
@@ -32,8 +35,27 @@ const CLASSES: usize = 10;
 const WARMUP: usize = 2;
 const STEPS: usize = 10;
 
+const KINDS: [&str; 4] = ["s4", "s4d", "dlr", "lru"];
+
 fn kind(name: &str) -> SsmKind {
     match name {
+        "s4" => SsmKind::S4(S4Config {
+            d_state: D_STATE,
+            mode: S4Mode::Nplr,
+            init: S4Init::Legs,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            channels: 1,
+            bidirectional: true,
+            kernel_len: LEN,
+        }),
+        "dlr" => SsmKind::Dlr(DlrConfig {
+            d_state: D_STATE,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            channels: 1,
+            bidirectional: true,
+        }),
         "s4d" => SsmKind::S4d(S4dConfig {
             d_state: D_STATE,
             init: S4dInit::Lin,
@@ -49,7 +71,7 @@ fn kind(name: &str) -> SsmKind {
             max_phase: std::f64::consts::TAU,
             bidirectional: true,
         }),
-        other => panic!("unknown kind {other}: s4d or lru"),
+        other => panic!("unknown kind {other}: one of {KINDS:?}"),
     }
 }
 
@@ -118,7 +140,7 @@ fn bench(name: &str) {
 fn main() {
     let kinds: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| a == "s4d" || a == "lru")
+        .filter(|a| KINDS.contains(&a.as_str()))
         .collect();
     if kinds.len() == 1 {
         rayon::ThreadPoolBuilder::new()
@@ -129,7 +151,7 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let all = ["s4d".to_string(), "lru".to_string()];
+    let all: Vec<String> = KINDS.iter().map(|k| k.to_string()).collect();
     for name in if kinds.is_empty() {
         &all[..]
     } else {

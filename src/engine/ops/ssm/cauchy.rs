@@ -18,8 +18,8 @@
 //!   ∂L/∂w = Σ_s Σ_f conj(v·b·k₁²)·G_f + conj(v)·b·k₂²·conj(G_f)
 //!
 //! (the first terms are holomorphic in v and w, the second anti-holomorphic). The CPU kernel
-//! runs in f64, parallel over (s, h); the composed form materialises (S, H, M, F) with dfdx's
-//! ops, for GPUs and as the oracle.
+//! runs in f64, parallel over channels h, each division shared by the S sources; the composed
+//! form materialises (S, H, M, F) with dfdx's ops, for GPUs and as the oracle.
 //!
 //! The output is one tensor (S, H, 2F): the F real parts, then the F imaginary parts.
 
@@ -65,35 +65,58 @@ fn complex<E: KernelFloat>(re: &[E], im: &[E]) -> Vec<Complex64> {
 }
 
 impl Inputs {
-    /// The sources and poles of row (s, h).
-    fn row(&self, sh: usize) -> (&[Complex64], &[Complex64]) {
-        let (_, h, m) = self.dims;
-        let channel = sh % h;
-        (
-            &self.v[sh * m..(sh + 1) * m],
-            &self.w[channel * m..(channel + 1) * m],
-        )
+    /// Source s of channel h.
+    fn source(&self, s: usize, h: usize) -> &[Complex64] {
+        let (_, width, m) = self.dims;
+        &self.v[(s * width + h) * m..(s * width + h + 1) * m]
+    }
+
+    /// The poles of channel h.
+    fn poles(&self, h: usize) -> &[Complex64] {
+        let m = self.dims.2;
+        &self.w[h * m..(h + 1) * m]
+    }
+
+    /// Calls `f(f, n, k₁, k₂)` for every node and mode of channel h, with
+    /// k₁ = 1/(a_f − b_f·w_n) and k₂ = 1/(a_f − b_f·conj w_n): the divisions, computed once
+    /// for all sources of the channel.
+    fn for_terms(&self, h: usize, mut f: impl FnMut(usize, usize, Complex64, Complex64)) {
+        let w = self.poles(h);
+        for (node, &(a, b)) in self.nodes.0.iter().enumerate() {
+            for (n, &w) in w.iter().enumerate() {
+                f(node, n, 1.0 / (a - b * w), 1.0 / (a - b * w.conj()));
+            }
+        }
     }
 }
 
 fn cauchy_forward<E: KernelFloat>(inputs: &Inputs) -> Vec<E> {
-    let (s, h, _) = inputs.dims;
+    let (sources, width, _) = inputs.dims;
     let f_len = inputs.nodes.len();
-    let mut out = vec![E::zero(); s * h * 2 * f_len];
-    out.par_chunks_mut((2 * f_len).max(1))
-        .enumerate()
-        .for_each(|(sh, row)| {
-            let (v, w) = inputs.row(sh);
-            for (f, &(a, b)) in inputs.nodes.0.iter().enumerate() {
-                let r: Complex64 = v
-                    .iter()
-                    .zip(w)
-                    .map(|(&v, &w)| v / (a - b * w) + v.conj() / (a - b * w.conj()))
-                    .sum();
-                row[f] = E::of(r.re);
-                row[f_len + f] = E::of(r.im);
+    // Per channel: (S, 2F), then scattered to (S, H, 2F).
+    let per_channel: Vec<Vec<Complex64>> = (0..width)
+        .into_par_iter()
+        .map(|h| {
+            let mut r = vec![Complex64::default(); sources * f_len];
+            inputs.for_terms(h, |f, n, k1, k2| {
+                for s in 0..sources {
+                    let v = inputs.source(s, h)[n];
+                    r[s * f_len + f] += v * k1 + v.conj() * k2;
+                }
+            });
+            r
+        })
+        .collect();
+    let mut out = vec![E::zero(); sources * width * 2 * f_len];
+    for (h, r) in per_channel.iter().enumerate() {
+        for s in 0..sources {
+            let row = &mut out[(s * width + h) * 2 * f_len..(s * width + h + 1) * 2 * f_len];
+            for (f, x) in r[s * f_len..(s + 1) * f_len].iter().enumerate() {
+                row[f] = E::of(x.re);
+                row[f_len + f] = E::of(x.im);
             }
-        });
+        }
+    }
     out
 }
 
@@ -102,36 +125,38 @@ fn cauchy_backward<E: KernelFloat>(
     inputs: &Inputs,
     g: &[E],
 ) -> (Vec<Complex64>, Vec<Complex64>) {
-    let (s, h, m) = inputs.dims;
+    let (sources, width, m) = inputs.dims;
     let f_len = inputs.nodes.len();
-    let per_row: Vec<(Vec<Complex64>, Vec<Complex64>)> = (0..s * h)
+    let gradient = |s: usize, h: usize, f: usize| {
+        let row = &g[(s * width + h) * 2 * f_len..];
+        Complex64::new(row[f].to_f64().unwrap(), row[f_len + f].to_f64().unwrap())
+    };
+    // Per channel: ∂L/∂v (S, M) and ∂L/∂w (M).
+    let per_channel: Vec<(Vec<Complex64>, Vec<Complex64>)> = (0..width)
         .into_par_iter()
-        .map(|sh| {
-            let (v, w) = inputs.row(sh);
-            let g = &g[sh * 2 * f_len..(sh + 1) * 2 * f_len];
-            let mut grad_v = vec![Complex64::default(); m];
+        .map(|h| {
+            let mut grad_v = vec![Complex64::default(); sources * m];
             let mut grad_w = vec![Complex64::default(); m];
-            for (f, &(a, b)) in inputs.nodes.0.iter().enumerate() {
-                let gf = Complex64::new(g[f].to_f64().unwrap(), g[f_len + f].to_f64().unwrap());
-                for n in 0..m {
-                    let k1 = 1.0 / (a - b * w[n]);
-                    let k2 = 1.0 / (a - b * w[n].conj());
-                    grad_v[n] += k1.conj() * gf + k2 * gf.conj();
-                    grad_w[n] += (v[n] * b * k1 * k1).conj() * gf
-                        + v[n].conj() * b * k2 * k2 * gf.conj();
+            let b: Vec<Complex64> = inputs.nodes.0.iter().map(|n| n.1).collect();
+            inputs.for_terms(h, |f, n, k1, k2| {
+                for s in 0..sources {
+                    let (gf, v) = (gradient(s, h, f), inputs.source(s, h)[n]);
+                    grad_v[s * m + n] += k1.conj() * gf + k2 * gf.conj();
+                    grad_w[n] += (v * b[f] * k1 * k1).conj() * gf
+                        + v.conj() * b[f] * k2 * k2 * gf.conj();
                 }
-            }
+            });
             (grad_v, grad_w)
         })
         .collect();
-    let mut grad_v = Vec::with_capacity(s * h * m);
-    let mut grad_w = vec![Complex64::default(); h * m];
-    for (sh, (gv, gw)) in per_row.into_iter().enumerate() {
-        grad_v.extend(gv);
-        let channel = sh % h;
-        for (acc, g) in grad_w[channel * m..(channel + 1) * m].iter_mut().zip(gw) {
-            *acc += g;
+    let mut grad_v = vec![Complex64::default(); sources * width * m];
+    let mut grad_w = Vec::with_capacity(width * m);
+    for (h, (gv, gw)) in per_channel.into_iter().enumerate() {
+        for s in 0..sources {
+            grad_v[(s * width + h) * m..(s * width + h + 1) * m]
+                .copy_from_slice(&gv[s * m..(s + 1) * m]);
         }
+        grad_w.extend(gw);
     }
     (grad_v, grad_w)
 }
