@@ -174,7 +174,11 @@ fn inits_not_built_yet_say_so() {
     for (model, init, supported) in [
         ("s4d { layers 1 d_model 8 init legs }", "legs", "lin"),
         ("s4 { layers 1 d_model 8 init fourier }", "fourier", "legs"),
-        ("s4 { layers 1 d_model 8 init lin mode nplr }", "lin", "legs"),
+        (
+            "s4 { layers 1 d_model 8 init lin mode nplr }",
+            "lin",
+            "legs",
+        ),
     ] {
         let (x, _) = spec(&tmp.0.join("data"), model, "steps 1");
         prepare::ensure_data(&x).unwrap();

@@ -109,7 +109,8 @@ impl Matrix {
         let mut a = self.clone();
         let mut x = rhs.clone();
         for col in 0..n {
-            let pivot = (col..n).max_by(|&i, &j| a.at(i, col).norm().total_cmp(&a.at(j, col).norm()))?;
+            let pivot =
+                (col..n).max_by(|&i, &j| a.at(i, col).norm().total_cmp(&a.at(j, col).norm()))?;
             if a.at(pivot, col).norm() < 1e-300 {
                 return None;
             }

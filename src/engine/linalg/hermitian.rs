@@ -14,7 +14,13 @@ pub fn eigh(a: &Matrix) -> (Vec<f64>, Matrix) {
     let n = a.n;
     let mut a = a.clone();
     let mut v = Matrix::identity(n);
-    let scale = a.data.iter().map(|x| x.norm_sqr()).sum::<f64>().sqrt().max(1e-300);
+    let scale = a
+        .data
+        .iter()
+        .map(|x| x.norm_sqr())
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-300);
     for _sweep in 0..100 {
         let off: f64 = (0..n)
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))

@@ -38,8 +38,15 @@ fn hermitian_eigendecomposition_reconstructs_the_matrix() {
         assert!(values.windows(2).all(|w| w[0] <= w[1]), "ascending");
         let d = Matrix::from_fn(n, |i, j| if i == j { values[i].into() } else { 0.0.into() });
         let rebuilt = v.mul(&d).mul(&v.adjoint());
-        assert!(rebuilt.distance(&a) < 1e-11, "n={n}: {}", rebuilt.distance(&a));
-        assert!(v.adjoint().mul(&v).distance(&Matrix::identity(n)) < 1e-12, "unitary");
+        assert!(
+            rebuilt.distance(&a) < 1e-11,
+            "n={n}: {}",
+            rebuilt.distance(&a)
+        );
+        assert!(
+            v.adjoint().mul(&v).distance(&Matrix::identity(n)) < 1e-12,
+            "unitary"
+        );
     }
 }
 

@@ -13,8 +13,8 @@ use super::linear::{linear_composed, linear_cpu};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
 use super::ssm::long_conv::{long_conv_composed, long_conv_cpu};
-use super::ssm::spectrum::{inverse_rfft_composed, inverse_rfft_cpu};
 use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
+use super::ssm::spectrum::{inverse_rfft_composed, inverse_rfft_cpu};
 use crate::engine::error::{EngineError, Result};
 
 type Mat<D, T> = Tensor<(usize, usize), f32, D, T>;

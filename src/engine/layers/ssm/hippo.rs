@@ -49,7 +49,10 @@ pub struct LegsNplr {
 
 /// The NPLR form of HiPPO-LegS of (even) size N.
 pub fn legs_nplr(n: usize) -> LegsNplr {
-    assert!(n >= 2 && n.is_multiple_of(2), "LegS NPLR needs an even state size");
+    assert!(
+        n >= 2 && n.is_multiple_of(2),
+        "LegS NPLR needs an even state size"
+    );
     let (a, b, p) = legs(n);
     // −i·(A + P Pᵀ + ½I), the Hermitian matrix whose eigenvalues are the ω.
     let hermitian = Matrix::from_fn(n, |i, j| {

@@ -191,7 +191,9 @@ pub(crate) fn diagonal_a_params<D: EngineDevice>(
     let m = lambda.len();
     let shape = [width, m];
     let log_a_real = param_with(scope, "log_A_real", &shape, Init::Zeros, group, |v| {
-        (0..v.len()).map(|i| (-lambda[i % m].re).ln() as f32).collect()
+        (0..v.len())
+            .map(|i| (-lambda[i % m].re).ln() as f32)
+            .collect()
     })?;
     let a_imag = param_with(scope, "A_imag", &shape, Init::Zeros, group, |v| {
         (0..v.len()).map(|i| lambda[i % m].im as f32).collect()

@@ -335,9 +335,7 @@ impl SystemValues {
         ChannelSystem {
             lambda: range
                 .clone()
-                .map(|i| {
-                    Complex64::new(-(self.log_a_real[i] as f64).exp(), self.a_imag[i] as f64)
-                })
+                .map(|i| Complex64::new(-(self.log_a_real[i] as f64).exp(), self.a_imag[i] as f64))
                 .collect(),
             p: self.p.as_ref().map(|p| p[range.clone()].to_vec()),
             b: self.b[range].to_vec(),
@@ -449,7 +447,10 @@ impl S4 {
         let r_cb = (part(&r_re, 0, k), part(&r_im, 0, k));
         let r_cp = (part(&r_re, k, 2 * k), part(&r_im, k, 2 * k));
         let r_qb = (part(&r_re, 2 * k, 2 * k + 1), part(&r_im, 2 * k, 2 * k + 1));
-        let r_qp = (r_re.slice((2 * k + 1.., .., ..)), r_im.slice((2 * k + 1.., .., ..)));
+        let r_qp = (
+            r_re.slice((2 * k + 1.., .., ..)),
+            r_im.slice((2 * k + 1.., .., ..)),
+        );
         // b_f = (1 + ω_f)/2 per bin.
         let node_b = |part: fn(&Complex64) -> f64, shape: (usize, usize, usize)| {
             let values: Vec<f32> = self.nodes.0.iter().map(|n| part(&n.1) as f32).collect();
@@ -470,8 +471,12 @@ impl S4 {
         let num = complex_mul(
             r_cp,
             (
-                b_qb.0.reshape_like(&(h, f)).broadcast_like::<_, Axis<0>>(&kf),
-                b_qb.1.reshape_like(&(h, f)).broadcast_like::<_, Axis<0>>(&kf),
+                b_qb.0
+                    .reshape_like(&(h, f))
+                    .broadcast_like::<_, Axis<0>>(&kf),
+                b_qb.1
+                    .reshape_like(&(h, f))
+                    .broadcast_like::<_, Axis<0>>(&kf),
             ),
         );
         // num/den = num·conj(den)/|den|².
@@ -480,8 +485,13 @@ impl S4 {
             .reshape_like(&(h, f))
             .broadcast_like::<_, Axis<0>>(&kf);
         let den = (
-            den.0.reshape_like(&(h, f)).broadcast_like::<_, Axis<0>>(&kf),
-            den.1.reshape_like(&(h, f)).broadcast_like::<_, Axis<0>>(&kf).negate(),
+            den.0
+                .reshape_like(&(h, f))
+                .broadcast_like::<_, Axis<0>>(&kf),
+            den.1
+                .reshape_like(&(h, f))
+                .broadcast_like::<_, Axis<0>>(&kf)
+                .negate(),
         );
         let correction = complex_mul(num, den);
         let spectrum = (
@@ -516,7 +526,10 @@ impl S4 {
         let rows = (k * h, f);
         let len = self.config.kernel_len;
         let kernel = D::inverse_rfft(
-            (spectrum.0.reshape_like(&rows), spectrum.1.reshape_like(&rows)),
+            (
+                spectrum.0.reshape_like(&rows),
+                spectrum.1.reshape_like(&rows),
+            ),
             len,
         )?;
         Ok(kernel.reshape_like(&(k, h, len)))

@@ -19,8 +19,8 @@ use num_complex::Complex64;
 use super::{add_skip, complex_parts, diagonal_a_params, log_dt_param, skip_param, StateSpace};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
-use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::ssm::complex_mul;
+use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
 

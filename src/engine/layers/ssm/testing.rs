@@ -49,7 +49,10 @@ pub fn assert_causal<K: StateSpace>(store: &ParamStore<Cpu>, layer: &K, width: u
             .fold(0.0, f32::max)
     };
     let at_step = difference(step);
-    assert!(at_step > 1e-3, "the change at step {step} must reach the output");
+    assert!(
+        at_step > 1e-3,
+        "the change at step {step} must reach the output"
+    );
     for t in 0..step {
         assert!(
             difference(t) <= 1e-5 * at_step,

@@ -121,10 +121,7 @@ fn cauchy_forward<E: KernelFloat>(inputs: &Inputs) -> Vec<E> {
 }
 
 /// ∂L/∂v (S, H, M) and ∂L/∂w (H, M), complex, from g (S, H, 2F).
-fn cauchy_backward<E: KernelFloat>(
-    inputs: &Inputs,
-    g: &[E],
-) -> (Vec<Complex64>, Vec<Complex64>) {
+fn cauchy_backward<E: KernelFloat>(inputs: &Inputs, g: &[E]) -> (Vec<Complex64>, Vec<Complex64>) {
     let (sources, width, m) = inputs.dims;
     let f_len = inputs.nodes.len();
     let gradient = |s: usize, h: usize, f: usize| {
@@ -142,8 +139,8 @@ fn cauchy_backward<E: KernelFloat>(
                 for s in 0..sources {
                     let (gf, v) = (gradient(s, h, f), inputs.source(s, h)[n]);
                     grad_v[s * m + n] += k1.conj() * gf + k2 * gf.conj();
-                    grad_w[n] += (v * b[f] * k1 * k1).conj() * gf
-                        + v.conj() * b[f] * k2 * k2 * gf.conj();
+                    grad_w[n] +=
+                        (v * b[f] * k1 * k1).conj() * gf + v.conj() * b[f] * k2 * k2 * gf.conj();
                 }
             });
             (grad_v, grad_w)
@@ -223,7 +220,11 @@ pub fn cauchy_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>
     let dev = v.0.device().clone();
     let full = (s, h, m, f_len);
     let node = |part: fn(&(Complex64, Complex64)) -> f64| {
-        let values: Vec<E> = nodes.0.iter().map(|n| E::from_f64(part(n)).unwrap()).collect();
+        let values: Vec<E> = nodes
+            .0
+            .iter()
+            .map(|n| E::from_f64(part(n)).unwrap())
+            .collect();
         dev.tensor_from_vec(values, (f_len,))
             .broadcast_like::<_, Axes3<0, 1, 2>>(&full)
     };

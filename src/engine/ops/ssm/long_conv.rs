@@ -293,7 +293,10 @@ fn real_dft<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     x: Tensor<(usize, usize), E, D, T>,
     n: usize,
     shift: usize,
-) -> (Tensor<(usize, usize), E, D, T>, Tensor<(usize, usize), E, D, T>) {
+) -> (
+    Tensor<(usize, usize), E, D, T>,
+    Tensor<(usize, usize), E, D, T>,
+) {
     let len = x.shape().1;
     let (cos, sin) = dft_tables::<E, D>(x.device(), n, len, shift, false);
     let re = x.with_empty_tape().matmul(cos.permute::<_, Axes2<1, 0>>());
@@ -335,14 +338,23 @@ pub fn long_conv_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<
         k_im = k_im - b_im;
     }
     let full = (batch, channels, width, f_len);
-    let u_re = u_re.reshape_like(&(batch, width, f_len)).broadcast_like::<_, Axis<1>>(&full);
-    let u_im = u_im.reshape_like(&(batch, width, f_len)).broadcast_like::<_, Axis<1>>(&full);
-    let k_re = k_re.reshape_like(&(channels, width, f_len)).broadcast_like::<_, Axis<0>>(&full);
-    let k_im = k_im.reshape_like(&(channels, width, f_len)).broadcast_like::<_, Axis<0>>(&full);
+    let u_re = u_re
+        .reshape_like(&(batch, width, f_len))
+        .broadcast_like::<_, Axis<1>>(&full);
+    let u_im = u_im
+        .reshape_like(&(batch, width, f_len))
+        .broadcast_like::<_, Axis<1>>(&full);
+    let k_re = k_re
+        .reshape_like(&(channels, width, f_len))
+        .broadcast_like::<_, Axis<0>>(&full);
+    let k_im = k_im
+        .reshape_like(&(channels, width, f_len))
+        .broadcast_like::<_, Axis<0>>(&full);
     let (y_re, y_im) = super::complex_mul((u_re, u_im), (k_re, k_im));
     let spectrum_rows = (batch * channels * width, f_len);
     let (cos, sin) = dft_tables::<E, D>(y_re.device(), n, len, 0, true);
-    let y = y_re.reshape_like(&spectrum_rows).matmul(cos) - y_im.reshape_like(&spectrum_rows).matmul(sin);
+    let y = y_re.reshape_like(&spectrum_rows).matmul(cos)
+        - y_im.reshape_like(&spectrum_rows).matmul(sin);
     y.reshape_like(&(batch, channels, width, len))
         .permute::<_, Axes4<0, 3, 1, 2>>()
         .reshape_like(&(batch, len, channels * width))

@@ -98,7 +98,10 @@ fn initial_lambda_spreads_over_the_circle_and_decays_at_the_configured_rates() {
     let (rho, theta) = (store.values(dlr.lambda_rho), store.values(dlr.lambda_theta));
     for (m, (&r, &t)) in rho.iter().zip(&theta).enumerate() {
         let dt = 2.0 * r * r;
-        assert!(dt > 1e-2 * (1.0 - 1e-5) && dt < 5e-1 * (1.0 + 1e-5), "Δ {dt}");
+        assert!(
+            dt > 1e-2 * (1.0 - 1e-5) && dt < 5e-1 * (1.0 + 1e-5),
+            "Δ {dt}"
+        );
         assert!((t - std::f32::consts::TAU * m as f32 / 5.0).abs() < 1e-6);
     }
 }

@@ -19,12 +19,23 @@ fn the_kept_half_and_its_conjugates_reconstruct_legs() {
         let full = |x: &[Complex64], j: usize| if j < half { x[j] } else { x[j - half].conj() };
         let v = Matrix::from_fn(n, |i, j| column(j, i));
         let inner = Matrix::from_fn(n, |i, j| {
-            let diagonal = if i == j { full(&nplr.lambda, i) } else { 0.0.into() };
+            let diagonal = if i == j {
+                full(&nplr.lambda, i)
+            } else {
+                0.0.into()
+            };
             diagonal - full(&nplr.p, i) * full(&nplr.p, j).conj()
         });
         let rebuilt = v.mul(&inner).mul(&v.adjoint());
-        assert!(rebuilt.distance(&a) < 1e-9, "N={n}: {}", rebuilt.distance(&a));
-        assert!(v.adjoint().mul(&v).distance(&Matrix::identity(n)) < 1e-10, "unitary");
+        assert!(
+            rebuilt.distance(&a) < 1e-9,
+            "N={n}: {}",
+            rebuilt.distance(&a)
+        );
+        assert!(
+            v.adjoint().mul(&v).distance(&Matrix::identity(n)) < 1e-10,
+            "unitary"
+        );
         let b_rebuilt = v.mul_vec(&(0..n).map(|j| full(&nplr.b, j)).collect::<Vec<_>>());
         for (x, &y) in b_rebuilt.iter().zip(&b) {
             assert!((x - y).norm() < 1e-9, "B: {x} vs {y}");

@@ -13,7 +13,12 @@ use crate::engine::ops::with_composed_ops;
 const H: usize = 3;
 const KERNEL_LEN: usize = 32;
 
-fn build(mode: S4Mode, init: S4Init, channels: usize, bidirectional: bool) -> (ParamStore<Cpu>, S4) {
+fn build(
+    mode: S4Mode,
+    init: S4Init,
+    channels: usize,
+    bidirectional: bool,
+) -> (ParamStore<Cpu>, S4) {
     let mut store = ParamStore::new(Cpu::default(), 7);
     let config = S4Config {
         d_state: 8,
@@ -129,7 +134,10 @@ fn the_correction_changes_c_when_the_state_remembers_past_the_kernel() {
     let a = bilinear(&system.lambda, system.p.as_deref(), &system.b, system.dt).a;
     let power = a.pow(KERNEL_LEN);
     let largest = power.data.iter().fold(0.0f64, |m, x| m.max(x.norm()));
-    assert!(largest > 0.05, "Ā^L = {largest}: the test system forgets too fast");
+    assert!(
+        largest > 0.05,
+        "Ā^L = {largest}: the test system forgets too fast"
+    );
 }
 
 #[test]
@@ -149,7 +157,10 @@ fn the_composed_path_computes_the_same_layer() {
         let fused = output(&store, &s4, &u, (batch, len, H));
         let composed = with_composed_ops(|| output(&store, &s4, &u, (batch, len, H)));
         for (i, (a, b)) in fused.iter().zip(&composed).enumerate() {
-            assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "{mode:?} element {i}: {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                "{mode:?} element {i}: {a} vs {b}"
+            );
         }
     }
 }

@@ -6,7 +6,8 @@ fn nodes(len: usize) -> Nodes {
     Nodes(
         (0..len / 2 + 1)
             .map(|f| {
-                let omega = Complex64::from_polar(1.0, -std::f64::consts::TAU * f as f64 / len as f64);
+                let omega =
+                    Complex64::from_polar(1.0, -std::f64::consts::TAU * f as f64 / len as f64);
                 (1.0 - omega, (1.0 + omega) / 2.0)
             })
             .collect(),
@@ -15,8 +16,14 @@ fn nodes(len: usize) -> Nodes {
 
 /// Poles with negative real parts, as S4's Δ·Λ.
 fn poles(h: usize, m: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
-    let re = random_values(h * m, seed).iter().map(|v| -0.05 - 0.5 * v.abs()).collect();
-    let im = random_values(h * m, seed + 1).iter().map(|v| 2.0 * v).collect();
+    let re = random_values(h * m, seed)
+        .iter()
+        .map(|v| -0.05 - 0.5 * v.abs())
+        .collect();
+    let im = random_values(h * m, seed + 1)
+        .iter()
+        .map(|v| 2.0 * v)
+        .collect();
     (re, im)
 }
 
