@@ -155,6 +155,9 @@ pub struct S4 {
     nodes: Nodes,
 }
 
+/// A complex (K, H, ·) tensor as its parts.
+type CubeParts<D, T> = Parts<(usize, usize, usize), f32, D, T>;
+
 /// (a_f, b_f) for the roots of unity ω_f = exp(−2πi·f/L), f ≤ L/2.
 fn nodes(len: usize) -> Nodes {
     Nodes(
@@ -393,15 +396,14 @@ impl S4 {
         );
         // Δ per (channel, mode), consumed once by `scale` (its tape carries exp's backward).
         let dt_hm = dt.broadcast_like::<_, Axis<1>>(&hm);
-        let scale = |x: Parts<(usize, usize, usize), f32, D, T>,
-                     dt: Tensor<(usize, usize), f32, D, T>| {
+        let scale = |x: CubeParts<D, T>, dt: Tensor<(usize, usize), f32, D, T>| {
             let shape = *x.0.shape();
             let dt = dt.broadcast_like::<_, Axis<0>>(&shape);
             (x.0 * dt.with_empty_tape(), x.1 * dt)
         };
         let c = complex_parts(ctx, self.c, khm);
         let b = complex_parts(ctx, self.b, (1, h, m));
-        let broadcast = |x: Parts<(usize, usize, usize), f32, D, T>, shape| {
+        let broadcast = |x: CubeParts<D, T>, shape| {
             (
                 x.0.reshape_like(&hm).broadcast_like::<_, Axis<0>>(&shape),
                 x.1.reshape_like(&hm).broadcast_like::<_, Axis<0>>(&shape),
@@ -504,10 +506,10 @@ impl S4 {
     /// The Cauchy sums of `count` sources (count, H, M) at the nodes, as parts (count, H, F).
     fn cauchy<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
-        sources: Parts<(usize, usize, usize), f32, D, T>,
+        sources: CubeParts<D, T>,
         w: Parts<(usize, usize), f32, D, T>,
         count: usize,
-    ) -> Result<Parts<(usize, usize, usize), f32, D, T>> {
+    ) -> Result<CubeParts<D, T>> {
         let f = self.nodes.len();
         let r = for_slicing(D::cauchy(sources, w, &self.nodes)?);
         debug_assert_eq!(r.shape().0, count);
@@ -520,7 +522,7 @@ impl S4 {
     /// The kernel's coefficients (K, H, L) from its spectrum (K, H, F) (Algorithm 1, step 4).
     fn coefficients<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
-        spectrum: Parts<(usize, usize, usize), f32, D, T>,
+        spectrum: CubeParts<D, T>,
     ) -> Result<Seq<D, T>> {
         let (k, h, f) = *spectrum.0.shape();
         let rows = (k * h, f);

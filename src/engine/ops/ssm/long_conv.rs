@@ -25,6 +25,7 @@ use realfft::{ComplexToReal, FftNum, RealFftPlanner, RealToComplex};
 
 use super::host;
 use super::spectrum::{bins, dft_tables};
+use super::Parts;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
@@ -293,10 +294,7 @@ fn real_dft<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     x: Tensor<(usize, usize), E, D, T>,
     n: usize,
     shift: usize,
-) -> (
-    Tensor<(usize, usize), E, D, T>,
-    Tensor<(usize, usize), E, D, T>,
-) {
+) -> Parts<(usize, usize), E, D, T> {
     let len = x.shape().1;
     let (cos, sin) = dft_tables::<E, D>(x.device(), n, len, shift, false);
     let re = x.with_empty_tape().matmul(cos.permute::<_, Axes2<1, 0>>());

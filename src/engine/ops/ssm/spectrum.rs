@@ -16,7 +16,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use realfft::{FftNum, RealFftPlanner};
 
-use super::host;
+use super::{host, Parts};
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
@@ -117,7 +117,7 @@ pub(crate) fn dft_tables<E: ComposedFloat, D: Device<E>>(
     len: usize,
     shift: usize,
     scaled: bool,
-) -> (Tensor<(usize, usize), E, D>, Tensor<(usize, usize), E, D>) {
+) -> Parts<(usize, usize), E, D, NoneTape> {
     let f_len = bins(n);
     let mut cos = Vec::with_capacity(f_len * len);
     let mut sin = Vec::with_capacity(f_len * len);
