@@ -19,6 +19,16 @@ fn build(
     channels: usize,
     bidirectional: bool,
 ) -> (ParamStore<Cpu>, S4) {
+    build_for(mode, init, channels, bidirectional, KERNEL_LEN)
+}
+
+fn build_for(
+    mode: S4Mode,
+    init: S4Init,
+    channels: usize,
+    bidirectional: bool,
+    kernel_len: usize,
+) -> (ParamStore<Cpu>, S4) {
     let mut store = ParamStore::new(Cpu::default(), 7);
     let config = S4Config {
         d_state: 8,
@@ -28,7 +38,7 @@ fn build(
         dt_max: 2e-1,
         channels,
         bidirectional,
-        kernel_len: KERNEL_LEN,
+        kernel_len,
     };
     let layer = S4::build(&mut Scope::root(&mut store), H, config, DEFAULT_GROUP).unwrap();
     (store, layer)
@@ -125,19 +135,51 @@ fn the_convolution_kernel_is_the_recurrence() {
     }
 }
 
+/// C = C̃ (I − Ā^L)⁻¹ for every kernel and channel.
+fn uncorrected(store: &ParamStore<Cpu>, s4: &S4) -> Vec<Complex64> {
+    let values = s4.values(store);
+    let m = s4.config.modes();
+    let mut c = Vec::new();
+    for k in 0..s4.config.kernels() {
+        for h in 0..H {
+            let system = values.channel(h);
+            let discrete = bilinear(&system.lambda, system.p.as_deref(), &system.b, system.dt);
+            let correction = truncation(&discrete.a, s4.config.kernel_len);
+            let row = (k * H + h) * m;
+            c.extend(
+                solve_row(&correction, &with_conjugates(&values.c[row..row + m]))[..m].to_vec(),
+            );
+        }
+    }
+    c
+}
+
 #[test]
-fn the_correction_changes_c_when_the_state_remembers_past_the_kernel() {
-    // With slow modes, Ā^L is far from zero and C̃ = C (I − Ā^L) differs from a plain C: the
-    // test above would fail without the correction, since it inverts it.
-    let (store, s4) = build(S4Mode::Nplr, S4Init::Legs, 1, false);
-    let system = s4.values(&store).channel(0);
-    let a = bilinear(&system.lambda, system.p.as_deref(), &system.b, system.dt).a;
-    let power = a.pow(KERNEL_LEN);
-    let largest = power.data.iter().fold(0.0f64, |m, x| m.max(x.norm()));
-    assert!(
-        largest > 0.05,
-        "Ā^L = {largest}: the test system forgets too fast"
+fn the_learned_c_tilde_is_the_random_c_corrected_for_the_kernel_length() {
+    // The same seed draws the same C for two kernel lengths; the stored C̃ differ (slow modes
+    // remember past L), but undoing each length's correction gives back the same C.
+    let (short_store, short) = build_for(S4Mode::Nplr, S4Init::Legs, 2, true, KERNEL_LEN);
+    let (long_store, long) = build_for(S4Mode::Nplr, S4Init::Legs, 2, true, 3 * KERNEL_LEN);
+    let (short_c, long_c) = (
+        uncorrected(&short_store, &short),
+        uncorrected(&long_store, &long),
     );
+    let stored_difference = short
+        .values(&short_store)
+        .c
+        .iter()
+        .zip(&long.values(&long_store).c)
+        .fold(0.0f64, |d, (a, b)| d.max((a - b).norm()));
+    assert!(
+        stored_difference > 1e-2,
+        "C̃ must depend on L: {stored_difference}"
+    );
+    for (i, (a, b)) in short_c.iter().zip(&long_c).enumerate() {
+        assert!(
+            (a - b).norm() < 1e-4 * (1.0 + b.norm()),
+            "C[{i}]: {a} vs {b}"
+        );
+    }
 }
 
 #[test]
