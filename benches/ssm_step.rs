@@ -1,12 +1,13 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
 //! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4D, LRU, S5 and MEGA (z 64, v 256, 16 EMA dimensions, softmax
-//! over the whole sequence, feed-forward 2·d). `benches/reference/{s4d,lru,s5}_step.py` are the
-//! same models in PyTorch (MEGA has no reference script yet). Each kind runs in its own process
-//! so its peak memory is its own:
+//! peak memory (VmHWM), for S4 (NPLR, HiPPO-LegS), S4D, DLR, LRU, S5 and MEGA (z 64, v 256,
+//! 16 EMA dimensions, softmax over the whole sequence, feed-forward 2·d).
+//! `benches/reference/{s4d,lru,s5}_step.py` are the same models in PyTorch (S4, DLR and MEGA
+//! have no reference script yet). Each kind runs in its own process so its peak memory is its
+//! own:
 //!
 //!     cargo bench --bench ssm_step            # every kind
-//!     cargo bench --bench ssm_step -- s5      # one kind
+//!     cargo bench --bench ssm_step -- s4      # one kind
 
 use std::time::Instant;
 
@@ -16,7 +17,9 @@ use lra::engine::layers::mega::chunked_attention::AttentionFunction;
 use lra::engine::layers::mega::MegaConfig;
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::sequence::NormPlacement;
+use lra::engine::layers::ssm::dlr::DlrConfig;
 use lra::engine::layers::ssm::lru::LruConfig;
+use lra::engine::layers::ssm::s4::{S4Config, S4Init, S4Mode};
 use lra::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use lra::engine::layers::ssm::s5::S5Config;
 use lra::engine::layers::ssm::Activation;
@@ -36,10 +39,28 @@ const VOCAB: usize = 32;
 const CLASSES: usize = 10;
 const WARMUP: usize = 2;
 const STEPS: usize = 10;
-const KINDS: [&str; 4] = ["s4d", "lru", "s5", "mega"];
+
+const KINDS: [&str; 6] = ["s4", "s4d", "dlr", "lru", "s5", "mega"];
 
 fn kind(name: &str) -> SsmKind {
     match name {
+        "s4" => SsmKind::S4(S4Config {
+            d_state: D_STATE,
+            mode: S4Mode::Nplr,
+            init: S4Init::Legs,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            channels: 1,
+            bidirectional: true,
+            kernel_len: LEN,
+        }),
+        "dlr" => SsmKind::Dlr(DlrConfig {
+            d_state: D_STATE,
+            dt_min: 1e-3,
+            dt_max: 1e-1,
+            channels: 1,
+            bidirectional: true,
+        }),
         "s4d" => SsmKind::S4d(S4dConfig {
             d_state: D_STATE,
             init: S4dInit::Lin,

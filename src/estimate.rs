@@ -105,7 +105,14 @@ pub fn layer_params(m: &ModelSpec) -> u64 {
             let f = t.ffn as u64;
             norm(d) + 4 * linear(d, d) + norm(d) + linear(d, f) + linear(f, d)
         }
-        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
+        LayerSpec::Dlr(s) => {
+            let (n, c) = (s.d_state as u64, s.channels as u64);
+            // λ (N complex, shared by the channels; no Δ), W complex per channel and direction
+            // (c·dirs × H × N × 2), D (c × H).
+            let ssm = 2 * n + c * dirs * d * n * 2 + c * d;
+            norm(d) + ssm + ssm_output(c * d, d, s.glu)
+        }
+        LayerSpec::S4d(s) | LayerSpec::S4(s) => {
             let modes = s.d_state as u64 / 2;
             let c = s.channels as u64;
             // log Δ (H), A as real and imaginary parts (H × N/2 each), C complex per channel and
@@ -117,10 +124,6 @@ pub fn layer_params(m: &ModelSpec) -> u64 {
                 if s.mode == SsmMode::Nplr {
                     ssm += d * modes * 2;
                 }
-            }
-            if matches!(m.layer, LayerSpec::Dlr(_)) {
-                // DLR learns Λ directly: no Δ.
-                ssm -= d;
             }
             norm(d) + ssm + ssm_output(c * d, d, s.glu)
         }
@@ -210,9 +213,26 @@ fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
         }
         LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
             let c = s.channels as f64;
-            // Kernel generation (Vandermonde product, ≈ 8 FLOPs per complex multiply-add),
-            // amortised over the sequence, then the convolution per channel and direction.
-            let kernel = 8.0 * s.d_state as f64 / 2.0 * c * dirs * d;
+            // DLR's N states are all kept; S4D and S4 keep one of each conjugate pair.
+            let modes = match m.layer {
+                LayerSpec::Dlr(_) => s.d_state as f64,
+                _ => s.d_state as f64 / 2.0,
+            };
+            // Kernel generation amortised over the sequence: S4D's and DLR's Vandermonde
+            // product (≈ 8 FLOPs per complex multiply-add and mode); S4's Cauchy kernel over
+            // ≈ L/2 bins, two terms of ≈ 10 FLOPs per mode and source (C̃B and, in NPLR
+            // mode, C̃P, P*B, P*P), plus the inverse FFT. Then the convolution per channel and
+            // direction.
+            let kernel = match (&m.layer, s.mode) {
+                (LayerSpec::S4(_), mode) => {
+                    let sources = match mode {
+                        SsmMode::Nplr => 2.0 * c * dirs + 2.0,
+                        SsmMode::Diag => c * dirs,
+                    };
+                    10.0 * sources * modes * d + c * dirs * d * 5.0 * log2(l)
+                }
+                _ => 8.0 * modes * c * dirs * d,
+            };
             kernel + c * dirs * d * fft_conv + glu(s.glu)
         }
         LayerSpec::S5(s) => {

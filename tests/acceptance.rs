@@ -130,3 +130,15 @@ fn every_s5_experiment_runs() {
 fn every_mega_experiment_runs() {
     every_experiment_of("mega");
 }
+
+#[test]
+#[ignore = "runs every S4 experiment of experiments/ for two steps on the shared data"]
+fn every_s4_experiment_runs() {
+    every_experiment_of("s4");
+}
+
+#[test]
+#[ignore = "runs every DLR experiment of experiments/ for two steps on the shared data"]
+fn every_dlr_experiment_runs() {
+    every_experiment_of("dlr");
+}

@@ -37,8 +37,15 @@ fn transformer_estimates_match_built_models() {
 }
 
 #[test]
-fn s5_and_mega_estimates_match_built_models() {
+fn state_space_estimates_match_built_models() {
     for model in [
+        "model s4 { layers 2 d_model 16 d_state 8 }",
+        "model s4 { layers 1 d_model 8 d_state 6 mode diag channels 2 bidirectional false }",
+        "model s4 { layers 1 d_model 8 d_state 4 mode diag init lin post none }",
+        "model dlr { layers 2 d_model 16 d_state 8 }",
+        "model dlr { layers 1 d_model 8 d_state 3 bidirectional false norm post }",
+        "model s4d { layers 1 d_model 8 d_state 4 }",
+        "model lru { layers 1 d_model 8 d_state 4 }",
         "model s5 { layers 2 d_model 16 d_state 8 blocks 2 }",
         "model s5 { layers 1 d_model 16 d_state 6 blocks 3 conj_sym false bidirectional false }",
         "model s5 { layers 1 d_model 8 d_state 8 blocks 4 post none norm post norm_kind batch }",

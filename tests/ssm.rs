@@ -1,6 +1,6 @@
 //! The state-space models through the whole pipeline: `lra check`'s parameter estimate equals
-//! the built model's count, tiny S4D, LRU, S5 and MEGA models train on generated ListOps with
-//! falling loss, and the kinds not built yet fail with a clear error.
+//! the built model's count, tiny S4, S4D, DLR, LRU, S5 and MEGA models train on generated
+//! ListOps with falling loss, and the initialisations not built yet fail with a clear error.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -60,7 +60,14 @@ fn spec(data: &Path, model: &str, finetune: &str) -> (ExperimentSpec, String) {
     (checked.spec.unwrap().experiments.remove(0), text)
 }
 
-const MODELS: [&str; 15] = [
+const MODELS: [&str; 22] = [
+    "s4 { layers 2 d_model 16 d_state 8 }",
+    "s4 { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
+    "s4 { layers 1 d_model 8 d_state 6 channels 2 mode diag }",
+    "s4 { layers 1 d_model 8 d_state 4 mode diag init inv activation silu }",
+    "dlr { layers 2 d_model 16 d_state 8 }",
+    "dlr { layers 1 d_model 8 d_state 5 bidirectional false post none norm post }",
+    "dlr { layers 1 d_model 8 d_state 4 activation relu }",
     "s4d { layers 2 d_model 16 d_state 8 }",
     "s4d { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
     "s4d { layers 1 d_model 8 d_state 6 channels 2 init inv }",
@@ -116,7 +123,10 @@ fn tiny_state_space_models_learn_listops() {
     let finetune =
         "steps 48 batch 16 eval_every 8 optimizer adamw { lr 3e-3 } schedule constant { warmup 4 }";
     for model in [
+        "s4 { layers 1 d_model 32 d_state 16 }",
+        "s4 { layers 1 d_model 32 d_state 16 mode diag }",
         "s4d { layers 1 d_model 32 d_state 16 }",
+        "dlr { layers 1 d_model 32 d_state 16 }",
         "lru { layers 1 d_model 32 d_state 16 }",
         "s5 { layers 1 d_model 32 d_state 16 blocks 2 }",
         "mega { layers 1 d_model 32 d_attin 16 d_attout 32 ema_dims 4 chunk 32 }",
@@ -143,11 +153,17 @@ fn tiny_state_space_models_learn_listops() {
 }
 
 #[test]
-fn kinds_not_built_yet_say_so() {
-    let tmp = TempDir::new("unsupported");
-    for (model, kind) in [
-        ("s4 { layers 1 d_model 8 }", "s4"),
-        ("dlr { layers 1 d_model 8 }", "dlr"),
+fn inits_not_built_yet_say_so() {
+    let tmp = TempDir::new("init");
+    // (model, the refused init, an init the error offers instead)
+    for (model, init, supported) in [
+        ("s4d { layers 1 d_model 8 init legs }", "legs", "lin"),
+        ("s4 { layers 1 d_model 8 init fourier }", "fourier", "legs"),
+        (
+            "s4 { layers 1 d_model 8 init lin mode nplr }",
+            "lin",
+            "legs",
+        ),
     ] {
         let (x, _) = spec(&tmp.0.join("data"), model, "steps 1");
         prepare::ensure_data(&x).unwrap();
@@ -160,31 +176,9 @@ fn kinds_not_built_yet_say_so() {
         )
         .unwrap_err();
         assert!(
-            matches!(err, RunError::UnsupportedModel { kind: k } if k == kind),
+            matches!(&err, RunError::Unsupported { what, why }
+                if what.contains(init) && why.contains(supported)),
             "{model}: {err:?}"
         );
     }
-}
-
-#[test]
-fn s4d_inits_not_built_yet_say_so() {
-    let tmp = TempDir::new("init");
-    let (x, _) = spec(
-        &tmp.0.join("data"),
-        "s4d { layers 1 d_model 8 init legs }",
-        "steps 1",
-    );
-    prepare::ensure_data(&x).unwrap();
-    let dataset = lra::data::load(&compile::data_config(&x), None).unwrap();
-    let mut store = ParamStore::new(Cpu::default(), 0);
-    let err = compile::build_model(
-        &x,
-        compile::DataShape::of(&dataset, compile::Role::Finetune),
-        &mut store,
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, RunError::Unsupported { what, .. } if what.contains("legs")),
-        "{err:?}"
-    );
 }

@@ -60,6 +60,7 @@
 pub mod checkpoint;
 pub mod error;
 pub mod layers;
+pub mod linalg;
 pub mod losses;
 pub mod models;
 pub mod ops;

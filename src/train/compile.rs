@@ -11,7 +11,9 @@ use crate::engine::layers::norm::NormKind;
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::PositionKind;
 use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::layers::ssm::dlr::DlrConfig;
 use crate::engine::layers::ssm::lru::LruConfig;
+use crate::engine::layers::ssm::s4::{S4Config, S4Init, S4Mode};
 use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use crate::engine::layers::ssm::s5::S5Config;
 use crate::engine::layers::ssm::Activation;
@@ -173,12 +175,12 @@ pub fn build_model<D: EngineDevice>(
             transformer_config(x, shape)?,
             store,
         )?)),
-        LayerSpec::S4d(_) | LayerSpec::Lru(_) | LayerSpec::S5(_) | LayerSpec::Mega(_) => {
-            Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?))
-        }
-        _ => Err(RunError::UnsupportedModel {
-            kind: x.model.kind.name(),
-        }),
+        LayerSpec::S4(_)
+        | LayerSpec::S4d(_)
+        | LayerSpec::Dlr(_)
+        | LayerSpec::Lru(_)
+        | LayerSpec::S5(_)
+        | LayerSpec::Mega(_) => Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?)),
     }
 }
 
@@ -214,10 +216,46 @@ fn ssm_activation(activation: spec::Activation) -> Activation {
     }
 }
 
-/// The configuration of a state-space model (S4D, LRU, S5 or MEGA; other kinds are not built yet).
+/// S4's structure and initialisation: LegS in either mode, S4D's lin and inv in diag mode.
+fn s4_mode_and_init(s: &spec::SsmSpec) -> Result<(S4Mode, S4Init)> {
+    let mode = match s.mode {
+        spec::SsmMode::Nplr => S4Mode::Nplr,
+        spec::SsmMode::Diag => S4Mode::Diag,
+    };
+    let init = match (s.init, mode) {
+        (spec::SsmInit::Legs, _) => S4Init::Legs,
+        (spec::SsmInit::Lin, S4Mode::Diag) => S4Init::Lin,
+        (spec::SsmInit::Inv, S4Mode::Diag) => S4Init::Inv,
+        (other, _) => {
+            return Err(RunError::Unsupported {
+                what: format!("s4 init {other:?} with mode {:?}", s.mode).to_lowercase(),
+                why: "S4 is built with init legs (mode nplr or diag), or init lin or inv with \
+                      mode diag"
+                    .into(),
+            })
+        }
+    };
+    Ok((mode, init))
+}
+
+/// The configuration of a state-space model (every kind but the Transformer).
 pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
+        LayerSpec::S4(s) => {
+            let (mode, init) = s4_mode_and_init(s)?;
+            let kind = SsmKind::S4(S4Config {
+                d_state: s.d_state,
+                mode,
+                init,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
+                channels: s.channels,
+                bidirectional: m.bidirectional,
+                kernel_len: x.task.max_len,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
         LayerSpec::S4d(s) => {
             let init = match s.init {
                 spec::SsmInit::Lin => S4dInit::Lin,
@@ -232,6 +270,16 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
             let kind = SsmKind::S4d(S4dConfig {
                 d_state: s.d_state,
                 init,
+                dt_min: s.dt_min,
+                dt_max: s.dt_max,
+                channels: s.channels,
+                bidirectional: m.bidirectional,
+            });
+            (kind, s.activation, s.glu, s.ssm)
+        }
+        LayerSpec::Dlr(s) => {
+            let kind = SsmKind::Dlr(DlrConfig {
+                d_state: s.d_state,
                 dt_min: s.dt_min,
                 dt_max: s.dt_max,
                 channels: s.channels,

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::attention::MultiHeadAttention;
 use super::feed_forward::FeedForward;
 use super::norm::{Norm, NormKind};
+use super::ssm::dlr::Dlr;
 use super::ssm::lru::Lru;
+use super::ssm::s4::S4;
 use super::ssm::s4d::S4d;
 use super::ssm::s5::S5;
 use super::ssm::SsmLayer;
@@ -51,7 +53,9 @@ impl SequenceLayer for FeedForward {
 #[derive(Clone, Debug)]
 pub enum Mixer {
     Attention(MultiHeadAttention),
+    S4(SsmLayer<S4>),
     S4d(SsmLayer<S4d>),
+    Dlr(SsmLayer<Dlr>),
     Lru(SsmLayer<Lru>),
     S5(SsmLayer<S5>),
 }
@@ -64,7 +68,9 @@ impl SequenceLayer for Mixer {
     ) -> Result<Seq<D, T>> {
         match self {
             Mixer::Attention(attention) => attention.forward(x, ctx),
+            Mixer::S4(layer) => layer.forward(x, ctx),
             Mixer::S4d(layer) => layer.forward(x, ctx),
+            Mixer::Dlr(layer) => layer.forward(x, ctx),
             Mixer::Lru(layer) => layer.forward(x, ctx),
             Mixer::S5(layer) => layer.forward(x, ctx),
         }

@@ -21,7 +21,9 @@ use crate::engine::layers::mega::{BlockSettings, MegaBlock, MegaConfig};
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::sequence::{Mixer, NormPlacement, Residual, SequenceLayer};
+use crate::engine::layers::ssm::dlr::{Dlr, DlrConfig};
 use crate::engine::layers::ssm::lru::{Lru, LruConfig};
+use crate::engine::layers::ssm::s4::{S4Config, S4};
 use crate::engine::layers::ssm::s4d::{S4d, S4dConfig};
 use crate::engine::layers::ssm::s5::{S5Config, S5};
 use crate::engine::layers::ssm::{Activation, SsmLayer};
@@ -33,7 +35,9 @@ use crate::engine::params::{GroupId, ParamGroup, ParamStore};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum SsmKind {
+    S4(S4Config),
     S4d(S4dConfig),
+    Dlr(DlrConfig),
     Lru(LruConfig),
     S5(S5Config),
     Mega(MegaConfig),
@@ -105,7 +109,9 @@ impl SsmConfig {
             )));
         }
         match &self.kind {
+            SsmKind::S4(c) => c.validate(),
             SsmKind::S4d(c) => c.validate(),
+            SsmKind::Dlr(c) => c.validate(),
             SsmKind::Lru(c) => c.validate(),
             SsmKind::S5(c) => c.validate(),
             SsmKind::Mega(c) => c.validate(),
@@ -116,7 +122,9 @@ impl SsmConfig {
     pub fn parameter_count(&self) -> usize {
         let d = self.d_model;
         let block = match &self.kind {
+            SsmKind::S4(c) => self.residual_block(c.parameter_count(d), c.channels * d),
             SsmKind::S4d(c) => self.residual_block(c.parameter_count(d), c.channels * d),
+            SsmKind::Dlr(c) => self.residual_block(c.parameter_count(d), c.channels * d),
             SsmKind::Lru(c) => self.residual_block(c.parameter_count(d), d),
             SsmKind::S5(c) => self.residual_block(c.parameter_count(d), d),
             SsmKind::Mega(c) => c.parameter_count(d),
@@ -169,9 +177,17 @@ impl SsmConfig {
     fn mixer<D: EngineDevice>(&self, mut scope: Scope<'_, D>, group: GroupId) -> Result<Mixer> {
         let d = self.d_model;
         Ok(match &self.kind {
+            SsmKind::S4(c) => {
+                let ssm = S4::build(&mut scope, d, c.clone(), group)?;
+                Mixer::S4(self.layer(scope, ssm)?)
+            }
             SsmKind::S4d(c) => {
                 let ssm = S4d::build(&mut scope, d, c.clone(), group)?;
                 Mixer::S4d(self.layer(scope, ssm)?)
+            }
+            SsmKind::Dlr(c) => {
+                let ssm = Dlr::build(&mut scope, d, c.clone(), group)?;
+                Mixer::Dlr(self.layer(scope, ssm)?)
             }
             SsmKind::Lru(c) => {
                 let ssm = Lru::build(&mut scope, d, c.clone(), group)?;

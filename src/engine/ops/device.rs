@@ -11,10 +11,15 @@ use super::gelu::{gelu_composed, gelu_cpu};
 use super::laplace::{laplace_composed, laplace_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
+use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
 use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
+use super::ssm::long_conv::{long_conv_composed, long_conv_cpu};
 use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
+use super::ssm::spectrum::{inverse_rfft_composed, inverse_rfft_cpu};
 use crate::engine::error::{EngineError, Result};
+
+type Mat<D, T> = Tensor<(usize, usize), f32, D, T>;
 
 thread_local! {
     static COMPOSED_ON_CPU: Cell<bool> = const { Cell::new(false) };
@@ -114,6 +119,33 @@ pub trait EngineDevice: Device<f32> + Cache {
     ) -> Result<Seq3<f32, Self, T>> {
         Ok(ema_composed(x, params, bidirectional))
     }
+
+    /// S4's Cauchy kernel (see [`super::ssm::cauchy`]): v (S, H, M), w (H, M) as parts →
+    /// (S, H, 2F) `[Re | Im]`.
+    fn cauchy<T: Tape<f32, Self> + Merge<T>>(
+        v: (Seq3<f32, Self, T>, Seq3<f32, Self, T>),
+        w: (Mat<Self, T>, Mat<Self, T>),
+        nodes: &Nodes,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(cauchy_composed(v, w, nodes))
+    }
+
+    /// Rows of real signals of length `n` from their spectra (see [`super::ssm::spectrum`]).
+    fn inverse_rfft<T: Tape<f32, Self> + Merge<T>>(
+        spectrum: (Mat<Self, T>, Mat<Self, T>),
+        n: usize,
+    ) -> Result<Mat<Self, T>> {
+        Ok(inverse_rfft_composed(spectrum, n))
+    }
+
+    /// u (B, L, H) convolved with kernels (C·dirs, H, L) (see [`super::ssm::long_conv`]).
+    fn long_conv<T: Tape<f32, Self> + Merge<T>>(
+        u: Seq3<f32, Self, T>,
+        kernel: Seq3<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(long_conv_composed(u, kernel, bidirectional))
+    }
 }
 
 impl EngineDevice for Cpu {
@@ -207,6 +239,38 @@ impl EngineDevice for Cpu {
             return Ok(ema_composed(x, params, bidirectional));
         }
         ema_cpu(x, params, bidirectional).map_err(EngineError::device)
+    }
+
+    fn cauchy<T: Tape<f32, Self> + Merge<T>>(
+        v: (Seq3<f32, Self, T>, Seq3<f32, Self, T>),
+        w: (Mat<Self, T>, Mat<Self, T>),
+        nodes: &Nodes,
+    ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(cauchy_composed(v, w, nodes));
+        }
+        cauchy_cpu(v, w, nodes).map_err(EngineError::device)
+    }
+
+    fn inverse_rfft<T: Tape<f32, Self> + Merge<T>>(
+        spectrum: (Mat<Self, T>, Mat<Self, T>),
+        n: usize,
+    ) -> Result<Mat<Self, T>> {
+        if composed_on_cpu() {
+            return Ok(inverse_rfft_composed(spectrum, n));
+        }
+        inverse_rfft_cpu(spectrum, n).map_err(EngineError::device)
+    }
+
+    fn long_conv<T: Tape<f32, Self> + Merge<T>>(
+        u: Seq3<f32, Self, T>,
+        kernel: Seq3<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(long_conv_composed(u, kernel, bidirectional));
+        }
+        long_conv_cpu(u, kernel, bidirectional).map_err(EngineError::device)
     }
 }
 

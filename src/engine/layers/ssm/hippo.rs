@@ -8,14 +8,15 @@
 //!   p_n = √(n + ½), S = A + p·pᵀ is normal: S = −½·I + K with K skew-symmetric,
 //!   K_nk = −½·√(2n+1)·√(2k+1)·sign(n − k). The S5 paper calls S "HiPPO-N".
 //! - Diagonalisation: −i·K is Hermitian, so −i·K = V·diag(μ)·Vᴴ with real μ and unitary V
-//!   ([`eigh`]), hence S = V·diag(−½ + i·μ)·Vᴴ and V⁻¹ = Vᴴ. K is real, so the eigenvalues
-//!   come in conjugate pairs ±μ with conjugate eigenvectors.
-
-mod eigh;
+//!   (Jacobi, [`eigh`]), hence S = V·diag(−½ + i·μ)·Vᴴ and V⁻¹ = Vᴴ. K is real, so the
+//!   eigenvalues come in conjugate pairs ±μ with conjugate eigenvectors.
+//! - S4's NPLR form ([`legs_nplr`]): A = V (diag(Λ) − P̃ P̃ᴴ) Vᴴ with P̃ = VᴴP and B̃ = VᴴB, on
+//!   the kept half of the modes (S4 Theorem 1 and Appendix C.1).
 
 use num_complex::Complex64;
 
-pub use eigh::{hermitian_eigen, HermitianEigen};
+use crate::engine::linalg::hermitian::eigh;
+use crate::engine::linalg::Matrix as Dense;
 
 /// A square matrix as rows.
 pub type Matrix<T> = Vec<Vec<T>>;
@@ -34,6 +35,11 @@ pub fn legs(n: usize) -> Matrix<f64> {
                 .collect()
         })
         .collect()
+}
+
+/// HiPPO-LegS's input vector B: B_n = √(2n+1).
+pub fn legs_input(n: usize) -> Vec<f64> {
+    (0..n).map(|k| ((2 * k + 1) as f64).sqrt()).collect()
 }
 
 /// The rank-one correction p with A + p·pᵀ normal: p_n = √(n + ½).
@@ -72,25 +78,74 @@ pub fn diagonalise_normal(n: usize) -> Diagonalisation {
     let s = normal_part(n);
     // The diagonal of S is −½ throughout; the rest is the skew-symmetric K.
     let real = -0.5;
-    let minus_i_k: Matrix<Complex64> = s
-        .iter()
-        .enumerate()
-        .map(|(row, values)| {
-            values
-                .iter()
-                .enumerate()
-                .map(|(col, &x)| {
-                    let k = if row == col { 0.0 } else { x };
-                    Complex64::new(0.0, -k)
-                })
-                .collect()
-        })
-        .collect();
-    let HermitianEigen { values, vectors } = hermitian_eigen(&minus_i_k);
+    let minus_i_k = Dense::from_fn(n, |row, col| {
+        let k = if row == col { 0.0 } else { s[row][col] };
+        Complex64::new(0.0, -k)
+    });
+    let (values, vectors) = eigh(&minus_i_k);
     Diagonalisation {
         eigenvalues: values.iter().map(|&mu| Complex64::new(real, mu)).collect(),
-        eigenvectors: vectors,
+        eigenvectors: (0..n)
+            .map(|row| (0..n).map(|col| vectors.at(row, col)).collect())
+            .collect(),
     }
+}
+
+/// The kept half (Im λ > 0) of HiPPO-LegS in its diagonal basis: S4's NPLR initialisation.
+#[derive(Clone, Debug)]
+pub struct LegsNplr {
+    /// The eigenvalues λ_m = −½ + iω_m, ω_m > 0 ascending (M = N/2).
+    pub lambda: Vec<Complex64>,
+    /// P̃ = VᴴP (M), real and positive.
+    pub p: Vec<Complex64>,
+    /// B̃ = VᴴB (M).
+    pub b: Vec<Complex64>,
+    /// The eigenvectors, as M columns of length N.
+    pub vectors: Vec<Vec<Complex64>>,
+}
+
+/// The NPLR form of HiPPO-LegS of (even) size N. The real matrix's modes come in conjugate
+/// pairs, so only the half with ω > 0 is kept; the other half is implicit everywhere. Each
+/// eigenvector is free up to a phase, fixed here so that P̃ is real and positive, which makes
+/// the result deterministic.
+pub fn legs_nplr(n: usize) -> LegsNplr {
+    assert!(
+        n >= 2 && n.is_multiple_of(2),
+        "LegS NPLR needs an even state size"
+    );
+    let (b, p) = (legs_input(n), legs_low_rank(n));
+    let Diagonalisation {
+        eigenvalues,
+        eigenvectors,
+    } = diagonalise_normal(n);
+    let half = n / 2;
+    let mut out = LegsNplr {
+        lambda: Vec::with_capacity(half),
+        p: Vec::with_capacity(half),
+        b: Vec::with_capacity(half),
+        vectors: Vec::with_capacity(half),
+    };
+    // ⟨v, x⟩ = vᴴx for a real x.
+    let project = |x: &[f64], v: &[Complex64]| -> Complex64 {
+        v.iter().zip(x).map(|(v, &x)| v.conj() * x).sum()
+    };
+    // Ascending imaginary parts: the last half are the ω > 0.
+    for (m, &lambda) in eigenvalues.iter().enumerate().skip(n - half) {
+        let column: Vec<Complex64> = (0..n).map(|i| eigenvectors[i][m]).collect();
+        let raw = project(&p, &column);
+        // v ← v·e^{iα} turns vᴴP into e^{−iα}·vᴴP: choose α = arg(vᴴP).
+        let phase = if raw.norm() > 0.0 {
+            raw / raw.norm()
+        } else {
+            Complex64::new(1.0, 0.0)
+        };
+        let column: Vec<Complex64> = column.into_iter().map(|x| x * phase).collect();
+        out.lambda.push(lambda);
+        out.p.push(project(&p, &column));
+        out.b.push(project(&b, &column));
+        out.vectors.push(column);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,10 +6,14 @@
 //! Padded positions are zeroed before the SSM, so a bidirectional layer never reads padding.
 
 pub mod discretise;
+pub mod dlr;
 pub mod hippo;
 pub mod lru;
+pub mod s4;
 pub mod s4d;
 pub mod s5;
+#[cfg(test)]
+mod testing;
 
 use dfdx::prelude::*;
 
@@ -18,7 +22,7 @@ use super::linear::Linear;
 use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
-use crate::engine::ops::ssm::for_slicing;
+use crate::engine::ops::ssm::{for_slicing, Parts};
 use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId};
 
@@ -129,6 +133,13 @@ pub(crate) fn param_with<D: EngineDevice>(
     Ok(id)
 }
 
+/// `u`, a draw of U(−½, ½), mapped log-uniformly onto [min, max]: the papers' initialisation
+/// of time scales Δ (S4 §3.1, S4D §4, DLR §3).
+pub(crate) fn log_uniform(u: f32, min: f64, max: f64) -> f32 {
+    let (log_min, log_max) = (min.ln() as f32, max.ln() as f32);
+    (log_min + (u + 0.5) * (log_max - log_min)).exp()
+}
+
 /// A learned log Δ of `shape`, with Δ log-uniform in [dt_min, dt_max] at initialisation (S4,
 /// Gu et al. 2022, §C.3; S5, Smith et al. 2023, appendix B.1.3), drawn from U(−½, ½).
 pub(crate) fn log_dt_param<D: EngineDevice>(
@@ -137,7 +148,6 @@ pub(crate) fn log_dt_param<D: EngineDevice>(
     (dt_min, dt_max): (f64, f64),
     group: GroupId,
 ) -> Result<ParamId> {
-    let (log_min, log_max) = (dt_min.ln() as f32, dt_max.ln() as f32);
     param_with(
         scope,
         "log_dt",
@@ -146,7 +156,7 @@ pub(crate) fn log_dt_param<D: EngineDevice>(
         group,
         |u| {
             u.into_iter()
-                .map(|u| log_min + (u + 0.5) * (log_max - log_min))
+                .map(|u| log_uniform(u, dt_min, dt_max).ln())
                 .collect()
         },
     )
@@ -169,4 +179,73 @@ pub(crate) fn readout_map<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<
         .reshape_like(&(2, width, states))
         .permute::<_, Axes3<0, 2, 1>>()
         .reshape_like(&(2 * states, width))
+}
+
+/// The diagonal of A per channel, from its eigenvalues λ (M) repeated over the `width`
+/// channels: `log_A_real` = log(−Re λ) (so Re A = −exp(·) stays negative, S4D §3.2) and
+/// `A_imag` = Im λ, both (H, M) in `group`.
+pub(crate) fn diagonal_a_params<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    width: usize,
+    lambda: &[num_complex::Complex64],
+    group: GroupId,
+) -> Result<(ParamId, ParamId)> {
+    let m = lambda.len();
+    let shape = [width, m];
+    let log_a_real = param_with(scope, "log_A_real", &shape, Init::Zeros, group, |v| {
+        (0..v.len())
+            .map(|i| (-lambda[i % m].re).ln() as f32)
+            .collect()
+    })?;
+    let a_imag = param_with(scope, "A_imag", &shape, Init::Zeros, group, |v| {
+        (0..v.len()).map(|i| lambda[i % m].im as f32).collect()
+    })?;
+    Ok((log_a_real, a_imag))
+}
+
+/// A complex parameter stored flat as all its real parts then all its imaginary parts, viewed
+/// as the two parts of `shape`.
+pub(crate) fn complex_parts<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    ctx: &Ctx<'_, D>,
+    id: ParamId,
+    shape: (usize, usize, usize),
+) -> Parts<(usize, usize, usize), f32, D, T> {
+    let flat = for_slicing(ctx.params.flat::<T>(id));
+    let half = shape.0 * shape.1 * shape.2;
+    let re = flat.with_empty_tape().slice((..half,)).reshape_like(&shape);
+    let im = flat.slice((half..,)).reshape_like(&shape);
+    (re, im)
+}
+
+/// y (B, L, C·H) plus the skip D·u (D is (C, H)) of every output channel: the D term of the
+/// state-space output equation y = Cx + Du.
+pub(crate) fn add_skip<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    y: Seq<D, T>,
+    u: Seq<D, T>,
+    d: ParamId,
+    ctx: &Ctx<'_, D>,
+) -> Seq<D, T> {
+    let (batch, len, width) = *u.shape();
+    let channels = y.shape().2 / width;
+    let expanded = (batch, len, channels, width);
+    let skip = u.broadcast_like::<_, Axis<2>>(&expanded)
+        * ctx
+            .params
+            .matrix::<T>(d)
+            .broadcast_like::<_, Axes2<0, 1>>(&expanded);
+    y + skip.reshape_like(&(batch, len, channels * width))
+}
+
+/// The skip weights D (C, H), standard normal as in the reference implementations.
+pub(crate) fn skip_param<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    channels: usize,
+    width: usize,
+) -> Result<ParamId> {
+    scope.param(
+        "D",
+        &[channels, width],
+        Init::Normal { std: 1.0 },
+        crate::engine::params::DEFAULT_GROUP,
+    )
 }

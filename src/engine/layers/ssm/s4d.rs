@@ -14,12 +14,14 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use num_complex::Complex64;
+
 use super::discretise::{zero_order_hold, Zoh};
-use super::{log_dt_param, param_with, StateSpace};
+use super::{add_skip, complex_parts, diagonal_a_params, log_dt_param, skip_param, StateSpace};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::ops::ssm::complex_mul;
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
-use crate::engine::ops::ssm::{complex_mul, for_slicing};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
 
@@ -31,6 +33,17 @@ pub enum S4dInit {
     Lin,
     /// S4D-Inv: Im A_n = (N/π)·(N/(2n + 1) − 1).
     Inv,
+}
+
+impl S4dInit {
+    /// Im A of mode n for state size N (both halves counted).
+    pub(crate) fn imaginary_part(self, mode: usize, d_state: usize) -> f32 {
+        let (mode, state) = (mode as f32, d_state as f32);
+        match self {
+            S4dInit::Lin => std::f32::consts::PI * mode,
+            S4dInit::Inv => state / std::f32::consts::PI * (state / (2.0 * mode + 1.0) - 1.0),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,27 +111,12 @@ impl S4d {
         config.validate()?;
         let (h, n) = (width, config.modes());
         let log_dt = log_dt_param(scope, &[h], (config.dt_min, config.dt_max), ssm_group)?;
-        let log_a_real = scope.param(
-            "log_A_real",
-            &[h, n],
-            Init::Constant(0.5f32.ln()),
-            ssm_group,
-        )?;
-        let state = config.d_state as f32;
-        let init = config.init;
-        let a_imag = param_with(scope, "A_imag", &[h, n], Init::Zeros, ssm_group, |v| {
-            (0..v.len())
-                .map(|i| {
-                    let mode = (i % n) as f32;
-                    match init {
-                        S4dInit::Lin => std::f32::consts::PI * mode,
-                        S4dInit::Inv => {
-                            state / std::f32::consts::PI * (state / (2.0 * mode + 1.0) - 1.0)
-                        }
-                    }
-                })
-                .collect()
-        })?;
+        let (init, state) = (config.init, config.d_state);
+        // Re A = −½ for both inits (S4D §4).
+        let lambda: Vec<Complex64> = (0..n)
+            .map(|mode| Complex64::new(-0.5, init.imaginary_part(mode, state) as f64))
+            .collect();
+        let (log_a_real, a_imag) = diagonal_a_params(scope, h, &lambda, ssm_group)?;
         // C ~ CN(0, 1): real and imaginary parts each of variance ½ (torch.randn(cfloat)).
         let c = scope.param(
             "C",
@@ -128,12 +126,7 @@ impl S4d {
             },
             DEFAULT_GROUP,
         )?;
-        let d = scope.param(
-            "D",
-            &[config.channels, h],
-            Init::Normal { std: 1.0 },
-            DEFAULT_GROUP,
-        )?;
+        let d = skip_param(scope, config.channels, h)?;
         Ok(S4d {
             config,
             width,
@@ -165,13 +158,9 @@ impl S4d {
         } = zero_order_hold((a_re, a_im), dt);
         let q_re = q_re.broadcast_like::<_, Axis<0>>(&khn);
         let q_im = q_im.broadcast_like::<_, Axis<0>>(&khn);
-        let c = for_slicing(p.flat::<T>(self.c));
-        let half = k * h * n;
-        let c_re = c.with_empty_tape().slice((..half,)).reshape_like(&khn);
-        let c_im = c.slice((half..,)).reshape_like(&khn);
         DiagonalParams {
             zeta: (zeta_re, zeta_im),
-            w: complex_mul((c_re, c_im), (q_re, q_im)),
+            w: complex_mul(complex_parts(ctx, self.c, khn), (q_re, q_im)),
         }
     }
 }
@@ -186,18 +175,9 @@ impl StateSpace for S4d {
         u: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let (batch, len, width) = *u.shape();
-        let channels = self.config.channels;
         let params = self.discretise::<D, T>(ctx);
         let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
-        // The skip D·u of every output channel.
-        let expanded = (batch, len, channels, width);
-        let skip = u.broadcast_like::<_, Axis<2>>(&expanded)
-            * ctx
-                .params
-                .matrix::<T>(self.d)
-                .broadcast_like::<_, Axes2<0, 1>>(&expanded);
-        Ok(y + skip.reshape_like(&(batch, len, channels * width)))
+        Ok(add_skip(y, u, self.d, ctx))
     }
 }
 

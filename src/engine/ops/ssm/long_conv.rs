@@ -10,6 +10,11 @@
 //! Backward: both gradients are circular correlations, ∂L/∂u = IFFT(Σ_c G·conj(K̃)) and
 //! ∂L/∂k̃ = IFFT(Σ_b G·conj(Ũ)), read back into the two halves. Real FFTs (`realfft`),
 //! parallel over (batch, channel); the input and kernel spectra are kept for the backward.
+//!
+//! The composed form (GPUs, and the oracle) computes the same circular convolution with DFTs
+//! written as matmuls against cosine and sine tables, O(L²) memory for the tables and no
+//! O(H·L²) Toeplitz matrix. It places the anticausal half through conjugation: the spectrum
+//! of K_bwd[d − 1] at circular position n − d is the conjugate of its spectrum at position d.
 
 use std::sync::Arc;
 
@@ -19,7 +24,9 @@ use rayon::prelude::*;
 use realfft::{ComplexToReal, FftNum, RealFftPlanner, RealToComplex};
 
 use super::host;
-use crate::engine::ops::{grad_of, take_grad, KernelFloat};
+use super::spectrum::{bins, dft_tables};
+use super::Parts;
+use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
@@ -279,6 +286,76 @@ pub fn long_conv_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
         Ok(())
     });
     Ok(out.put_tape(tape))
+}
+
+/// The real DFT (Re, Im) of rows x (R, len) placed at positions shift … shift + len − 1 of a
+/// length-n signal.
+fn real_dft<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+    x: Tensor<(usize, usize), E, D, T>,
+    n: usize,
+    shift: usize,
+) -> Parts<(usize, usize), E, D, T> {
+    let len = x.shape().1;
+    let (cos, sin) = dft_tables::<E, D>(x.device(), n, len, shift, false);
+    let re = x.with_empty_tape().matmul(cos.permute::<_, Axes2<1, 0>>());
+    let im = x.matmul(sin.permute::<_, Axes2<1, 0>>()).negate();
+    (re, im)
+}
+
+/// The long convolution from dfdx ops (see the module documentation): u (B, L, H),
+/// K (C·dirs, H, L) → y (B, L, C·H).
+pub fn long_conv_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+    u: Cube<E, D, T>,
+    k: Cube<E, D, T>,
+    bidirectional: bool,
+) -> Cube<E, D, T> {
+    let (batch, len, width) = *u.shape();
+    let kernels = k.shape().0;
+    let channels = kernels / if bidirectional { 2 } else { 1 };
+    let n = 2 * len;
+    let f_len = bins(n);
+    let rows = u
+        .permute::<_, Axes3<0, 2, 1>>()
+        .reshape_like(&(batch * width, len));
+    let (u_re, u_im) = real_dft(rows, n, 0);
+    let kernel_rows = (channels * width, len);
+    let (forward, backward) = if bidirectional {
+        let k = super::for_slicing(k);
+        (
+            k.with_empty_tape().slice((..channels, .., ..)),
+            Some(k.slice((channels.., .., ..))),
+        )
+    } else {
+        (k, None)
+    };
+    let (mut k_re, mut k_im) = real_dft(forward.reshape_like(&kernel_rows), n, 0);
+    if let Some(backward) = backward {
+        // Conjugating the spectrum of positions 1 … L mirrors them to n − 1 … n − L.
+        let (b_re, b_im) = real_dft(backward.reshape_like(&kernel_rows), n, 1);
+        k_re = k_re + b_re;
+        k_im = k_im - b_im;
+    }
+    let full = (batch, channels, width, f_len);
+    let u_re = u_re
+        .reshape_like(&(batch, width, f_len))
+        .broadcast_like::<_, Axis<1>>(&full);
+    let u_im = u_im
+        .reshape_like(&(batch, width, f_len))
+        .broadcast_like::<_, Axis<1>>(&full);
+    let k_re = k_re
+        .reshape_like(&(channels, width, f_len))
+        .broadcast_like::<_, Axis<0>>(&full);
+    let k_im = k_im
+        .reshape_like(&(channels, width, f_len))
+        .broadcast_like::<_, Axis<0>>(&full);
+    let (y_re, y_im) = super::complex_mul((u_re, u_im), (k_re, k_im));
+    let spectrum_rows = (batch * channels * width, f_len);
+    let (cos, sin) = dft_tables::<E, D>(y_re.device(), n, len, 0, true);
+    let y = y_re.reshape_like(&spectrum_rows).matmul(cos)
+        - y_im.reshape_like(&spectrum_rows).matmul(sin);
+    y.reshape_like(&(batch, channels, width, len))
+        .permute::<_, Axes4<0, 3, 1, 2>>()
+        .reshape_like(&(batch, len, channels * width))
 }
 
 #[cfg(test)]

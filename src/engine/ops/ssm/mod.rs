@@ -8,16 +8,21 @@
 //!   recurrent form of S4D); sequential CPU kernel, parallel (Hillis–Steele) composed form.
 //! - [`vandermonde`]: the convolution kernel K_l = 2·Re Σ_n W_n λ_n^l of a diagonal SSM
 //!   (S4D's Vandermonde product).
+//! - [`cauchy`]: S4's Cauchy kernel Σ_m v_m/(a_f − b_f·w_m) (+ the conjugate half), the
+//!   kernel generating function of a diagonal-plus-low-rank SSM at the roots of unity.
+//! - [`spectrum`]: a real kernel from its spectrum (the inverse real FFT), for S4.
 //! - [`long_conv`]: y = K ∗ u over the whole sequence by FFT, causal or bidirectional.
 //! - [`ema`]: MEGA's damped EMA: real decays, kernel + FFT convolution, and its scan form.
 //! - [`diagonal`]: a diagonal SSM as a whole: kernel + FFT convolution on the CPU, the
 //!   recurrent form (a scan) composed from dfdx ops elsewhere; the two are the test oracles of
 //!   each other ("the convolution form equals the recurrent form").
 
+pub mod cauchy;
 pub mod diagonal;
 pub mod ema;
 pub mod long_conv;
 pub mod scan;
+pub mod spectrum;
 pub mod vandermonde;
 
 use dfdx::prelude::*;

@@ -99,34 +99,59 @@ fn the_diagonalisation_reconstructs_hippo_n() {
 }
 
 #[test]
-fn hermitian_eigen_of_a_general_hermitian_matrix() {
-    // A Hermitian matrix with real off-diagonal parts too: M v = μ v for every pair.
-    let m: Matrix<Complex64> = vec![
-        vec![
-            Complex64::new(2.0, 0.0),
-            Complex64::new(1.0, -1.0),
-            Complex64::new(0.5, 0.0),
-        ],
-        vec![
-            Complex64::new(1.0, 1.0),
-            Complex64::new(-1.0, 0.0),
-            Complex64::new(0.0, 2.0),
-        ],
-        vec![
-            Complex64::new(0.5, 0.0),
-            Complex64::new(0.0, -2.0),
-            Complex64::new(0.3, 0.0),
-        ],
-    ];
-    let HermitianEigen { values, vectors } = hermitian_eigen(&m);
-    assert!(values.windows(2).all(|w| w[0] <= w[1]));
-    for (j, &mu) in values.iter().enumerate() {
-        for r in 0..3 {
-            let mv: Complex64 = (0..3).map(|k| m[r][k] * vectors[k][j]).sum();
-            assert!(
-                (mv - vectors[r][j] * mu).norm() < 1e-10,
-                "pair {j}, row {r}"
-            );
+fn the_kept_half_and_its_conjugates_reconstruct_legs() {
+    for n in [2, 8, 16] {
+        let hippo = legs(n);
+        let a = Dense::from_fn(n, |i, j| hippo[i][j].into());
+        let b = legs_input(n);
+        let nplr = legs_nplr(n);
+        let half = n / 2;
+        // The full basis [V, conj V], eigenvalues [λ, conj λ], P̃ and B̃ likewise.
+        let column = |j: usize, i: usize| {
+            if j < half {
+                nplr.vectors[j][i]
+            } else {
+                nplr.vectors[j - half][i].conj()
+            }
+        };
+        let full = |x: &[Complex64], j: usize| if j < half { x[j] } else { x[j - half].conj() };
+        let v = Dense::from_fn(n, |i, j| column(j, i));
+        let inner = Dense::from_fn(n, |i, j| {
+            let diagonal = if i == j {
+                full(&nplr.lambda, i)
+            } else {
+                0.0.into()
+            };
+            diagonal - full(&nplr.p, i) * full(&nplr.p, j).conj()
+        });
+        let rebuilt = v.mul(&inner).mul(&v.adjoint());
+        assert!(
+            rebuilt.distance(&a) < 1e-9,
+            "N={n}: {}",
+            rebuilt.distance(&a)
+        );
+        assert!(
+            v.adjoint().mul(&v).distance(&Dense::identity(n)) < 1e-10,
+            "unitary"
+        );
+        let b_rebuilt = v.mul_vec(&(0..n).map(|j| full(&nplr.b, j)).collect::<Vec<_>>());
+        for (x, &y) in b_rebuilt.iter().zip(&b) {
+            assert!((x - y).norm() < 1e-9, "B: {x} vs {y}");
         }
     }
+}
+
+#[test]
+fn eigenvalues_have_real_part_one_half_and_positive_frequencies() {
+    let nplr = legs_nplr(64);
+    assert_eq!(nplr.lambda.len(), 32);
+    for (m, l) in nplr.lambda.iter().enumerate() {
+        assert_eq!(l.re, -0.5);
+        assert!(l.im > 0.0, "mode {m}: {l}");
+        assert!(
+            nplr.p[m].im.abs() < 1e-12 && nplr.p[m].re > 0.0,
+            "P̃ real positive"
+        );
+    }
+    assert!(nplr.lambda.windows(2).all(|w| w[0].im < w[1].im));
 }

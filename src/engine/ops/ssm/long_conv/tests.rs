@@ -73,3 +73,29 @@ fn gradient_matches_finite_differences() {
         );
     }
 }
+
+#[test]
+fn composed_matches_fused_with_gradients() {
+    let dev = Cpu::default();
+    for (shape, kernels, bidirectional) in [((2, 9, 3), 2, false), ((2, 8, 2), 4, true)] {
+        let (b, l, h) = shape;
+        let c = kernels / if bidirectional { 2 } else { 1 };
+        let u = dev.tensor_from_vec(random_values(b * l * h, 5), shape);
+        let k = dev.tensor_from_vec(random_values(kernels * h * l, 6), (kernels, h, l));
+        let weights = dev.tensor_from_vec(random_values(b * l * c * h, 7), (b, l, c * h));
+        let run = |fused: bool| {
+            let y = if fused {
+                long_conv_cpu(u.leaky_trace(), k.retaped(), bidirectional).unwrap()
+            } else {
+                long_conv_composed(u.leaky_trace(), k.retaped(), bidirectional)
+            };
+            let value = y.as_vec();
+            let g = (y * weights.clone()).sum().backward();
+            (value, g.get(&u).as_vec(), g.get(&k).as_vec())
+        };
+        let (fused, composed) = (run(true), run(false));
+        assert_close(&fused.0, &composed.0, 1e-10, "y");
+        assert_close(&fused.1, &composed.1, 1e-10, "∂u");
+        assert_close(&fused.2, &composed.2, 1e-10, "∂K");
+    }
+}

@@ -1,0 +1,169 @@
+//! DLR, the diagonal linear RNN (Gupta, Mehta & Berant 2022, "Simplifying and Understanding
+//! State Space Models with Diagonal Linear RNNs", §3), after the reference `DLRKernel` of
+//! ag1988/dlr. No continuous-time system and no discretisation: the recurrence itself is
+//! learned,
+//!
+//!   x_k = λ ⊙ x_{k−1} + u_k,   y_k = Re(W x_k) + D u_k,
+//!
+//! with N complex states (no conjugate pairing, so the real part is taken, not 2·Re). As a
+//! convolution its kernel is K_l = Re Σ_n W_n λ_n^l, computed by the diagonal-SSM path of S4D
+//! (the Vandermonde kernel, then the FFT convolution): that path computes 2·Re Σ_n W'_n λ_n^l
+//! for the recurrence above, so it is given W' = W/2.
+//!
+//! λ is learned directly, in log form log λ = −ρ² + i·θ (the reference's `Lambda_log_neg_re`
+//! and `Lambda_im`), which keeps |λ| ≤ 1 for any ρ. It is shared by the H channels, as in the
+//! reference; W and D are per channel.
+//!
+//! Initialisation (the reference's `Lambda_init: omega`): log λ_n = −½Δ_n + 2πi·n/N with Δ_n
+//! log-uniform in [dt_min, dt_max], i.e. slowly decaying rotations spread evenly over the
+//! circle; W ~ CN(0, 1)/N (`W_scale` 1/N), D ~ N(0, 1).
+//!
+//! Parameters: `lambda_rho` (N) and `lambda_theta` (N) in the SSM group; `W` (2, C·dirs, H, N)
+//! with real parts then imaginary parts; `D` (C, H).
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{add_skip, complex_parts, log_uniform, param_with, skip_param, StateSpace};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::ops::ssm::diagonal::DiagonalParams;
+use crate::engine::ops::EngineDevice;
+use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DlrConfig {
+    /// N, the number of complex states.
+    pub d_state: usize,
+    /// The range of the decay rates at initialisation (|λ| = exp(−Δ/2)).
+    pub dt_min: f64,
+    pub dt_max: f64,
+    /// Output channels C per input channel.
+    pub channels: usize,
+    pub bidirectional: bool,
+}
+
+impl DlrConfig {
+    fn kernels(&self) -> usize {
+        self.channels * if self.bidirectional { 2 } else { 1 }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.d_state == 0 || self.channels == 0 {
+            return Err(EngineError::InvalidConfig(
+                "DLR needs d_state > 0 and at least one channel".into(),
+            ));
+        }
+        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
+            return Err(EngineError::InvalidConfig(format!(
+                "DLR needs 0 < dt_min ≤ dt_max, got {} and {}",
+                self.dt_min, self.dt_max
+            )));
+        }
+        Ok(())
+    }
+
+    /// Trainable scalars of the recurrence for `width` channels (output projection excluded).
+    pub fn parameter_count(&self, width: usize) -> usize {
+        let n = self.d_state;
+        2 * n + 2 * self.kernels() * width * n + self.channels * width
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dlr {
+    pub config: DlrConfig,
+    pub width: usize,
+    pub lambda_rho: ParamId,
+    pub lambda_theta: ParamId,
+    pub w: ParamId,
+    pub d: ParamId,
+}
+
+impl Dlr {
+    /// Creates the parameters in `scope`, λ's in `ssm_group`.
+    pub fn build<D: EngineDevice>(
+        scope: &mut Scope<'_, D>,
+        width: usize,
+        config: DlrConfig,
+        ssm_group: GroupId,
+    ) -> Result<Self> {
+        config.validate()?;
+        let n = config.d_state;
+        let (dt_min, dt_max) = (config.dt_min, config.dt_max);
+        // Re log λ = −ρ² = −Δ/2.
+        let lambda_rho = param_with(
+            scope,
+            "lambda_rho",
+            &[n],
+            Init::Uniform { bound: 0.5 },
+            ssm_group,
+            |u| {
+                u.into_iter()
+                    .map(|u| (0.5 * log_uniform(u, dt_min, dt_max)).sqrt())
+                    .collect()
+            },
+        )?;
+        let lambda_theta = param_with(scope, "lambda_theta", &[n], Init::Zeros, ssm_group, |v| {
+            (0..v.len())
+                .map(|i| std::f32::consts::TAU * i as f32 / n as f32)
+                .collect()
+        })?;
+        // W ~ CN(0, 1)/N: each part N(0, ½)/N.
+        let w = scope.param(
+            "W",
+            &[2, config.kernels(), width, n],
+            Init::Normal {
+                std: std::f32::consts::FRAC_1_SQRT_2 / n as f32,
+            },
+            DEFAULT_GROUP,
+        )?;
+        let d = skip_param(scope, config.channels, width)?;
+        Ok(Dlr {
+            config,
+            width,
+            lambda_rho,
+            lambda_theta,
+            w,
+            d,
+        })
+    }
+
+    /// log λ broadcast to every channel, and W/2 (see the module documentation).
+    fn recurrence<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        ctx: &Ctx<'_, D>,
+    ) -> DiagonalParams<f32, D, T> {
+        let p = ctx.params;
+        let (h, n) = (self.width, self.config.d_state);
+        let log_re = p.vector::<T>(self.lambda_rho).square().negate();
+        let log_im = p.vector::<T>(self.lambda_theta);
+        let (w_re, w_im) = complex_parts(ctx, self.w, (self.config.kernels(), h, n));
+        DiagonalParams {
+            zeta: (
+                log_re.broadcast_like::<_, Axis<0>>(&(h, n)),
+                log_im.broadcast_like::<_, Axis<0>>(&(h, n)),
+            ),
+            w: (w_re * 0.5, w_im * 0.5),
+        }
+    }
+}
+
+impl StateSpace for Dlr {
+    fn output_width(&self) -> usize {
+        self.config.channels * self.width
+    }
+
+    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        u: Seq<D, T>,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        let params = self.recurrence::<D, T>(ctx);
+        let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
+        Ok(add_skip(y, u, self.d, ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests;
