@@ -63,8 +63,8 @@ fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
     x
 }
 
-/// Runs every experiments/<task>/<kind>-<objective>.lra for two steps on the shared data and
-/// asserts that none fails.
+/// Runs every experiments/<task>/<kind>-<objective>.lra for two steps on the shared data,
+/// evaluating on a few examples, and asserts that none fails.
 fn every_experiment_of_kind_runs(kind: &str) {
     let tmp = common::TempDir::new(&format!("acceptance-grid-{kind}"));
     let mut failures = Vec::new();
@@ -85,9 +85,11 @@ fn every_experiment_of_kind_runs(kind: &str) {
             for x in spec.experiments {
                 let x = smoke(x, &tmp.0);
                 let never = std::sync::atomic::AtomicBool::new(false);
-                if let Err(e) =
-                    lra::train::run(&x, &common::run_options(&tmp.0.join("runs"), &text), &never)
-                {
+                let options = lra::train::RunOptions {
+                    eval_limit: Some(8),
+                    ..common::run_options(&tmp.0.join("runs"), &text)
+                };
+                if let Err(e) = lra::train::run(&x, &options, &never) {
                     failures.push(format!("{file}: {:?}", miette::Report::new(e)));
                 }
             }
