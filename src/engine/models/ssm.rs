@@ -290,22 +290,12 @@ impl SsmModel {
                 ),
             });
         }
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
-        let mut x = ctx.dropout(
+        let ctx = Ctx::new(params, train, inputs.lengths);
+        let x = ctx.dropout(
             self.encoder.forward::<D, T>(inputs, &ctx)?,
             self.config.dropout,
         );
-        for block in &self.blocks {
-            x = block.forward(x, &ctx)?;
-        }
-        match &self.final_norm {
-            Some(norm) => norm.forward(x, &ctx),
-            None => Ok(x),
-        }
+        super::classifier::run_blocks(x, &self.blocks, self.final_norm.as_ref(), &ctx)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
-use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual, SequenceLayer};
+use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::{AttentionKind, AttentionSpec, EngineDevice};
 use crate::engine::params::ParamStore;
@@ -235,20 +235,10 @@ impl Transformer {
         train: bool,
     ) -> Result<Seq<D, T>> {
         self.check_inputs(inputs)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
+        let ctx = Ctx::new(params, train, inputs.lengths);
         let x = self.encoder.forward::<D, T>(inputs, &ctx)?;
-        let mut x = ctx.dropout(self.positions.forward(x, &ctx)?, self.config.dropout);
-        for block in &self.blocks {
-            x = block.forward(x, &ctx)?;
-        }
-        match &self.final_norm {
-            Some(norm) => norm.forward(x, &ctx),
-            None => Ok(x),
-        }
+        let x = ctx.dropout(self.positions.forward(x, &ctx)?, self.config.dropout);
+        super::classifier::run_blocks(x, &self.blocks, self.final_norm.as_ref(), &ctx)
     }
 }
 
