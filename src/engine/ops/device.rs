@@ -219,6 +219,9 @@ impl EngineDevice for Cpu {
         log_lambda: Tensor<(usize,), f32, Self, T>,
         reverse: bool,
     ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(complex_scan_composed(v, log_lambda, reverse));
+        }
         complex_scan_cpu(v, log_lambda, reverse).map_err(EngineError::device)
     }
 
@@ -227,6 +230,9 @@ impl EngineDevice for Cpu {
         params: DiagonalParams<f32, Self, T>,
         bidirectional: bool,
     ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(diagonal_ssm_composed(u, params, bidirectional));
+        }
         diagonal_ssm_cpu(u, params, bidirectional).map_err(EngineError::device)
     }
 

@@ -336,50 +336,65 @@ fn padding_does_not_change_the_true_positions() {
     }
 }
 
+/// Logits and gradients of a whole model of `kind` on the CPU kernels and on the composed ops
+/// the GPU runs, over a padded batch, agree.
+fn assert_fused_and_composed_agree(kind: SsmKind) {
+    let seq = 14;
+    let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
+    let lengths = [seq, 9];
+    let mut store = ParamStore::new(Cpu::default(), 3);
+    let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
+    let inputs = Inputs {
+        batch: 2,
+        seq,
+        lengths: &lengths,
+        data: InputData::Tokens(&ids),
+    };
+    let run = || {
+        let logits = model
+            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, false)
+            .unwrap();
+        let values = logits.as_vec();
+        let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
+            .unwrap()
+            .backward();
+        let grads = store.gradients(&mut grads).unwrap();
+        let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
+        (values, flat)
+    };
+    let (fused, fused_grads) = run();
+    let (composed, composed_grads) = crate::engine::ops::with_composed_ops(run);
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                "{kind:?} {what}[{i}]: {x} vs {y}"
+            );
+        }
+    };
+    close(&fused, &composed, "logits");
+    close(&fused_grads, &composed_grads, "gradients");
+}
+
 #[test]
 fn mega_fused_and_composed_forms_agree_with_gradients() {
     // The CPU kernels (EMA convolution, fused softmax, Laplace) against the composed ops the
     // GPU runs (EMA scan, materialised attention), through whole MEGA blocks with padding.
-    let seq = 14;
-    let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
-    let lengths = [seq, 9];
     for kind in [
         mega(true, AttentionFunction::Softmax, Some(4)),
         mega(false, AttentionFunction::Laplace, None),
     ] {
-        let mut store = ParamStore::new(Cpu::default(), 3);
-        let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
-        let inputs = Inputs {
-            batch: 2,
-            seq,
-            lengths: &lengths,
-            data: InputData::Tokens(&ids),
-        };
-        let run = || {
-            let logits = model
-                .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, false)
-                .unwrap();
-            let values = logits.as_vec();
-            let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
-                .unwrap()
-                .backward();
-            let grads = store.gradients(&mut grads).unwrap();
-            let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
-            (values, flat)
-        };
-        let (fused, fused_grads) = run();
-        let (composed, composed_grads) = crate::engine::ops::with_composed_ops(run);
-        let close = |a: &[f32], b: &[f32], what: &str| {
-            assert_eq!(a.len(), b.len());
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert!(
-                    (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
-                    "{kind:?} {what}[{i}]: {x} vs {y}"
-                );
-            }
-        };
-        close(&fused, &composed, "logits");
-        close(&fused_grads, &composed_grads, "gradients");
+        assert_fused_and_composed_agree(kind);
+    }
+}
+
+#[test]
+fn diagonal_kinds_fused_and_composed_forms_agree_with_gradients() {
+    // The Vandermonde convolution (S4D) and the sequential complex scan (LRU, S5) against
+    // their composed forms (materialised kernel, parallel scan).
+    for kind in [s4d(true), s4d(false), lru(true), s5(false)] {
+        assert_fused_and_composed_agree(kind);
     }
 }
 
