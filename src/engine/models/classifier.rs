@@ -16,6 +16,30 @@ use crate::engine::layers::{Ctx, Rows, Scope, Seq};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
 
+/// Width of the classifier's input: d_model, or 4·d_model for retrieval's pair features
+/// [u, v, u − v, u ⊙ v].
+pub(crate) fn head_inputs(d_model: usize, two_tower: bool) -> usize {
+    if two_tower {
+        4 * d_model
+    } else {
+        d_model
+    }
+}
+
+/// Trainable scalars of what [`build_top`] creates, from the configuration alone.
+pub(crate) fn top_parameter_count(
+    placement: NormPlacement,
+    d_model: usize,
+    head_inputs: usize,
+    classes: usize,
+) -> usize {
+    let final_norm = match placement {
+        NormPlacement::Pre => Norm::parameter_count(d_model),
+        NormPlacement::Post => 0,
+    };
+    final_norm + ClassifierHead::parameter_count(head_inputs, d_model, classes)
+}
+
 /// The final norm (pre-norm models only) and the classifier head every model ends with,
 /// named `final_norm.*` and `head.*`.
 pub(crate) fn build_top<D: EngineDevice>(

@@ -57,13 +57,9 @@ impl TransformerConfig {
         self.d_model / self.heads.max(1)
     }
 
-    /// Width of the classifier's input: d_model, or 4·d_model for the pair features.
+    /// Width of the classifier's input (see [`super::classifier::head_inputs`]).
     pub fn head_inputs(&self) -> usize {
-        if self.two_tower {
-            4 * self.d_model
-        } else {
-            self.d_model
-        }
+        super::classifier::head_inputs(self.d_model, self.two_tower)
     }
 
     pub fn attention_spec(&self) -> AttentionSpec {
@@ -111,16 +107,15 @@ impl TransformerConfig {
         let block = MultiHeadAttention::parameter_count(d)
             + FeedForward::parameter_count(d, self.ffn)
             + 2 * Norm::parameter_count(d);
-        let final_norm = if self.norm == NormPlacement::Pre {
-            Norm::parameter_count(d)
-        } else {
-            0
-        };
         InputEncoder::parameter_count(self.input, d)
             + AddedPositions::parameter_count(self.position, self.max_len, d)
             + self.layers * block
-            + final_norm
-            + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+            + super::classifier::top_parameter_count(
+                self.norm,
+                d,
+                self.head_inputs(),
+                self.n_classes,
+            )
     }
 }
 
