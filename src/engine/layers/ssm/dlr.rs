@@ -25,11 +25,11 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_dt_range, complex_normal_param, complex_parts, diagonal_forward, directions, log_uniform,
-    param_with, skip_param, StateSpace,
+    check_dt_range, complex_normal_param, complex_parts, directions, log_uniform, param_with,
+    skip_param,
 };
 use crate::engine::error::{EngineError, Result};
-use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope};
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId};
@@ -138,20 +138,7 @@ impl Dlr {
     }
 }
 
-impl StateSpace for Dlr {
-    fn output_width(&self) -> usize {
-        self.config.channels * self.width
-    }
-
-    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        u: Seq<D, T>,
-        ctx: &Ctx<'_, D>,
-    ) -> Result<Seq<D, T>> {
-        let params = self.recurrence::<D, T>(ctx);
-        diagonal_forward(u, params, self.config.bidirectional, self.d, ctx)
-    }
-}
+super::diagonal_state_space!(Dlr, recurrence);
 
 #[cfg(test)]
 mod tests;

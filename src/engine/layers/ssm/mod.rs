@@ -22,7 +22,6 @@ use super::linear::Linear;
 use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::{EngineError, Result};
-use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::ssm::{for_slicing, Parts};
 use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId};
@@ -290,18 +289,34 @@ pub(crate) fn add_skip<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
     y + skip.reshape_like(&(batch, len, channels * width))
 }
 
-/// The output of a diagonal SSM given its discrete parameters (S4D, DLR): u through the
-/// Vandermonde-kernel convolution, plus the skip D·u.
-pub(crate) fn diagonal_forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-    u: Seq<D, T>,
-    params: DiagonalParams<f32, D, T>,
-    bidirectional: bool,
-    d: ParamId,
-    ctx: &Ctx<'_, D>,
-) -> Result<Seq<D, T>> {
-    let y = D::diagonal_ssm(u.with_empty_tape(), params, bidirectional)?;
-    Ok(add_skip(y, u, d, ctx))
+/// Implements [`StateSpace`] for a diagonal kind (S4D, DLR) with `config.channels`,
+/// `config.bidirectional`, `width`, the skip `d`, and a method (`$discrete`) giving its
+/// discrete parameters: the output is u through the Vandermonde-kernel convolution, plus the
+/// skip D·u. The kinds differ only in how their parameters become (ζ, W).
+macro_rules! diagonal_state_space {
+    ($kind:ty, $discrete:ident) => {
+        impl $crate::engine::layers::ssm::StateSpace for $kind {
+            fn output_width(&self) -> usize {
+                self.config.channels * self.width
+            }
+
+            fn forward<
+                D: $crate::engine::ops::EngineDevice,
+                T: dfdx::prelude::Tape<f32, D> + dfdx::prelude::Merge<T>,
+            >(
+                &self,
+                u: $crate::engine::layers::Seq<D, T>,
+                ctx: &$crate::engine::layers::Ctx<'_, D>,
+            ) -> $crate::engine::error::Result<$crate::engine::layers::Seq<D, T>> {
+                let params = self.$discrete::<D, T>(ctx);
+                let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
+                Ok($crate::engine::layers::ssm::add_skip(y, u, self.d, ctx))
+            }
+        }
+    };
 }
+
+pub(crate) use diagonal_state_space;
 
 /// The skip weights D of `shape` ((C, H) per output channel, or (H)), standard normal as in
 /// the reference implementations.

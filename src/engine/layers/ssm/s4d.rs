@@ -18,11 +18,11 @@ use num_complex::Complex64;
 
 use super::discretise::{zero_order_hold, Zoh};
 use super::{
-    check_dt_range, complex_normal_param, complex_parts, diagonal_a, diagonal_a_params,
-    diagonal_forward, directions, log_dt_param, skip_param, StateSpace,
+    check_dt_range, complex_normal_param, complex_parts, diagonal_a, diagonal_a_params, directions,
+    log_dt_param, skip_param,
 };
 use crate::engine::error::{EngineError, Result};
-use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope};
 use crate::engine::ops::ssm::complex_mul;
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
@@ -156,20 +156,7 @@ impl S4d {
     }
 }
 
-impl StateSpace for S4d {
-    fn output_width(&self) -> usize {
-        self.config.channels * self.width
-    }
-
-    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        u: Seq<D, T>,
-        ctx: &Ctx<'_, D>,
-    ) -> Result<Seq<D, T>> {
-        let params = self.discretise::<D, T>(ctx);
-        diagonal_forward(u, params, self.config.bidirectional, self.d, ctx)
-    }
-}
+super::diagonal_state_space!(S4d, discretise);
 
 #[cfg(test)]
 mod tests;
