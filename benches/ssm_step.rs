@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use dfdx::prelude::*;
-use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::encoder::{InputKind, Inputs};
 use lra::engine::layers::mega::chunked_attention::AttentionFunction;
 use lra::engine::layers::mega::MegaConfig;
 use lra::engine::layers::pool::PoolKind;
@@ -132,12 +132,7 @@ fn bench(name: &str) {
     let ids: Vec<usize> = (0..BATCH * LEN).map(|i| (i * 7 + i / 13) % VOCAB).collect();
     let labels: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
     let lengths = vec![LEN; BATCH];
-    let inputs = Inputs {
-        batch: BATCH,
-        seq: LEN,
-        lengths: &lengths,
-        data: InputData::Tokens(&ids),
-    };
+    let inputs = Inputs::tokens(&ids, &lengths);
     let mut times = Vec::with_capacity(STEPS);
     for step in 0..WARMUP + STEPS {
         let start = Instant::now();

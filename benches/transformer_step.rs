@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use dfdx::prelude::*;
-use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
+use lra::engine::layers::encoder::{InputKind, Inputs};
 use lra::engine::layers::norm::NormKind;
 use lra::engine::layers::pool::PoolKind;
 use lra::engine::layers::position::PositionKind;
@@ -100,12 +100,7 @@ fn main() {
     let tokens: Vec<usize> = (0..BATCH * SEQ).map(|i| (i * 31 + i / 7) % VOCAB).collect();
     let targets: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
     let lengths = vec![SEQ; BATCH];
-    let inputs = Inputs {
-        batch: BATCH,
-        seq: SEQ,
-        lengths: &lengths,
-        data: InputData::Tokens(&tokens),
-    };
+    let inputs = Inputs::tokens(&tokens, &lengths);
 
     println!(
         "lra transformer step: {} parameters, batch {BATCH}, length {SEQ}, {attention:?} attention, {threads} threads",

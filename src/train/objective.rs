@@ -230,11 +230,7 @@ impl Denoiser {
             },
         };
         let encoded = model.encode::<D, T>(store, &inputs, train)?;
-        let ctx = Ctx {
-            params: store,
-            train,
-            lengths: &d.lengths,
-        };
+        let ctx = Ctx::new(store, train, &d.lengths);
         let predictions: Rows<D, T> = self.head.forward(encoded, &ctx)?;
         let host = predictions.as_vec();
         let weight: f64 = d.weights.iter().map(|&w| w as f64).sum();

@@ -27,6 +27,20 @@ pub struct Inputs<'a> {
     pub data: InputData<'a>,
 }
 
+impl<'a> Inputs<'a> {
+    /// A batch of token sequences: one length per example, `ids` holding every example's
+    /// padded sequence.
+    pub fn tokens(ids: &'a [usize], lengths: &'a [usize]) -> Self {
+        let batch = lengths.len();
+        Inputs {
+            batch,
+            seq: ids.len() / batch.max(1),
+            lengths,
+            data: InputData::Tokens(ids),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum InputData<'a> {
     Tokens(&'a [usize]),

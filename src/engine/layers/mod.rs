@@ -39,6 +39,14 @@ pub struct Ctx<'a, D: EngineDevice> {
 }
 
 impl<'a, D: EngineDevice> Ctx<'a, D> {
+    pub fn new(params: &'a ParamStore<D>, train: bool, lengths: &'a [usize]) -> Self {
+        Ctx {
+            params,
+            train,
+            lengths,
+        }
+    }
+
     pub fn device(&self) -> &D {
         self.params.device()
     }

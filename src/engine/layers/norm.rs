@@ -220,11 +220,7 @@ mod tests {
         // Example 0: rows (1, 10), (3, 30); example 1: (5, 50) then padding (100, 100).
         let x = [1.0f32, 10.0, 3.0, 30.0, 5.0, 50.0, 100.0, 100.0];
         let lengths = [2, 1];
-        let ctx = Ctx {
-            params: &store,
-            train: true,
-            lengths: &lengths,
-        };
+        let ctx = Ctx::new(&store, true, &lengths);
         let y = norm
             .forward(store.device().tensor_from_vec(x.to_vec(), (2, 2, 2)), &ctx)
             .unwrap()
@@ -245,11 +241,7 @@ mod tests {
         // Unbiased: 8/3 · 3/2 = 4; 0.9·1 + 0.1·4.
         assert!((var[0] - 1.3).abs() < 1e-5, "{var:?}");
 
-        let eval = Ctx {
-            params: &store,
-            train: false,
-            lengths: &lengths,
-        };
+        let eval = Ctx::new(&store, false, &lengths);
         let y = norm
             .forward(store.device().tensor_from_vec(x.to_vec(), (2, 2, 2)), &eval)
             .unwrap()
@@ -265,11 +257,7 @@ mod tests {
         let values: Vec<f32> = (0..12).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
         let lengths = [2, 2];
         let x = store.device().tensor_from_vec(values.clone(), (2, 2, 3));
-        let ctx = Ctx {
-            params: &store,
-            train: true,
-            lengths: &lengths,
-        };
+        let ctx = Ctx::new(&store, true, &lengths);
         let y = norm.forward(x.leaky_trace(), &ctx).unwrap();
         // Σ of a batch-normalised channel is constant (β·n): its gradient w.r.t. x is 0.
         let grad = y.sum().backward().get(&x).as_vec();

@@ -64,11 +64,7 @@ mod tests {
     fn pooling_ignores_padding() {
         let store = ParamStore::new(Cpu::default(), 0);
         let lengths = [3, 1];
-        let ctx = Ctx {
-            params: &store,
-            train: false,
-            lengths: &lengths,
-        };
+        let ctx = Ctx::new(&store, false, &lengths);
         // Example 0: rows [1,2], [3,-4], [5,6], padding [100,100]; example 1: [7,8] then padding.
         let x = [
             1., 2., 3., -4., 5., 6., 100., 100., 7., 8., 100., 100., 100., 100., 100., 100.,

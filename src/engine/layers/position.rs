@@ -186,11 +186,7 @@ mod tests {
     #[test]
     fn rotary_scores_depend_on_relative_position() {
         let store = ParamStore::new(Cpu::default(), 0);
-        let ctx = Ctx {
-            params: &store,
-            train: false,
-            lengths: &[6],
-        };
+        let ctx = Ctx::new(&store, false, &[6]);
         let rotary = Rotary::new(6, 4, 4);
         let q = [0.3f32, -1.2, 0.7, 0.5];
         let k = [1.1f32, 0.4, -0.6, 0.9];

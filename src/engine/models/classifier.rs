@@ -11,10 +11,34 @@ use crate::engine::layers::encoder::Inputs;
 use crate::engine::layers::heads::{pair_features, ClassifierHead, PredictionHead};
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::{pool, PoolKind};
-use crate::engine::layers::sequence::NormPlacement;
+use crate::engine::layers::sequence::{NormPlacement, SequenceLayer};
 use crate::engine::layers::{Ctx, Rows, Scope, Seq};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
+
+/// Width of the classifier's input: d_model, or 4·d_model for retrieval's pair features
+/// [u, v, u − v, u ⊙ v].
+pub(crate) fn head_inputs(d_model: usize, two_tower: bool) -> usize {
+    if two_tower {
+        4 * d_model
+    } else {
+        d_model
+    }
+}
+
+/// Trainable scalars of what [`build_top`] creates, from the configuration alone.
+pub(crate) fn top_parameter_count(
+    placement: NormPlacement,
+    d_model: usize,
+    head_inputs: usize,
+    classes: usize,
+) -> usize {
+    let final_norm = match placement {
+        NormPlacement::Pre => Norm::parameter_count(d_model),
+        NormPlacement::Post => 0,
+    };
+    final_norm + ClassifierHead::parameter_count(head_inputs, d_model, classes)
+}
 
 /// The final norm (pre-norm models only) and the classifier head every model ends with,
 /// named `final_norm.*` and `head.*`.
@@ -32,6 +56,24 @@ pub(crate) fn build_top<D: EngineDevice>(
     };
     let head = ClassifierHead::build(root.sub("head"), head_inputs, d_model, classes)?;
     Ok((final_norm, head))
+}
+
+/// The blocks in order, then the final norm (pre-norm models): how every model's `encode`
+/// ends once its input is embedded.
+pub(crate) fn run_blocks<D: EngineDevice, T: Tape<f32, D> + Merge<T>, B: SequenceLayer>(
+    embedded: Seq<D, T>,
+    blocks: &[B],
+    final_norm: Option<&Norm>,
+    ctx: &Ctx<'_, D>,
+) -> Result<Seq<D, T>> {
+    let mut x = embedded;
+    for block in blocks {
+        x = block.forward(x, ctx)?;
+    }
+    match final_norm {
+        Some(norm) => norm.forward(x, ctx),
+        None => Ok(x),
+    }
 }
 
 /// Trainable scalars of the parameters whose store indices are in `ids`.
@@ -67,11 +109,7 @@ pub trait SequenceClassifier {
         train: bool,
     ) -> Result<Rows<D, T>> {
         let x = self.encode::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
+        let ctx = Ctx::new(params, train, inputs.lengths);
         Ok(pool(self.pool_kind(), x, &ctx))
     }
 
@@ -88,11 +126,7 @@ pub trait SequenceClassifier {
             ));
         }
         let pooled = self.pooled::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
+        let ctx = Ctx::new(params, train, inputs.lengths);
         self.head().forward(pooled, &ctx)
     }
 
@@ -111,11 +145,7 @@ pub trait SequenceClassifier {
         }
         let u = self.pooled::<D, T>(params, first, train)?;
         let v = self.pooled::<D, T>(params, second, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: first.lengths,
-        };
+        let ctx = Ctx::new(params, train, first.lengths);
         self.head().forward(pair_features(u, v), &ctx)
     }
 
@@ -130,11 +160,7 @@ pub trait SequenceClassifier {
         train: bool,
     ) -> Result<Rows<D, T>> {
         let x = self.encode::<D, T>(params, inputs, train)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
+        let ctx = Ctx::new(params, train, inputs.lengths);
         head.forward(x, &ctx)
     }
 }

@@ -88,12 +88,9 @@ pub struct SsmConfig {
 }
 
 impl SsmConfig {
+    /// Width of the classifier's input (see [`super::classifier::head_inputs`]).
     pub fn head_inputs(&self) -> usize {
-        if self.two_tower {
-            4 * self.d_model
-        } else {
-            self.d_model
-        }
+        super::classifier::head_inputs(self.d_model, self.two_tower)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -129,14 +126,14 @@ impl SsmConfig {
             SsmKind::S5(c) => self.residual_block(c.parameter_count(d), d),
             SsmKind::Mega(c) => c.parameter_count(d),
         };
-        let final_norm = match self.norm {
-            NormPlacement::Pre => Norm::parameter_count(d),
-            NormPlacement::Post => 0,
-        };
         InputEncoder::parameter_count(self.input, d)
             + self.layers * block
-            + final_norm
-            + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+            + super::classifier::top_parameter_count(
+                self.norm,
+                d,
+                self.head_inputs(),
+                self.n_classes,
+            )
     }
 
     /// Parameters of a norm + SSM layer block whose SSM has `ssm` parameters and
@@ -290,22 +287,12 @@ impl SsmModel {
                 ),
             });
         }
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
-        let mut x = ctx.dropout(
+        let ctx = Ctx::new(params, train, inputs.lengths);
+        let x = ctx.dropout(
             self.encoder.forward::<D, T>(inputs, &ctx)?,
             self.config.dropout,
         );
-        for block in &self.blocks {
-            x = block.forward(x, &ctx)?;
-        }
-        match &self.final_norm {
-            Some(norm) => norm.forward(x, &ctx),
-            None => Ok(x),
-        }
+        super::classifier::run_blocks(x, &self.blocks, self.final_norm.as_ref(), &ctx)
     }
 }
 

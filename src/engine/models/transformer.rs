@@ -19,7 +19,7 @@ use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::pool::PoolKind;
 use crate::engine::layers::position::{AddedPositions, PositionKind, Rotary};
-use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual, SequenceLayer};
+use crate::engine::layers::sequence::{Block, Mixer, NormPlacement, Residual};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::{AttentionKind, AttentionSpec, EngineDevice};
 use crate::engine::params::ParamStore;
@@ -57,13 +57,9 @@ impl TransformerConfig {
         self.d_model / self.heads.max(1)
     }
 
-    /// Width of the classifier's input: d_model, or 4·d_model for the pair features.
+    /// Width of the classifier's input (see [`super::classifier::head_inputs`]).
     pub fn head_inputs(&self) -> usize {
-        if self.two_tower {
-            4 * self.d_model
-        } else {
-            self.d_model
-        }
+        super::classifier::head_inputs(self.d_model, self.two_tower)
     }
 
     pub fn attention_spec(&self) -> AttentionSpec {
@@ -111,16 +107,15 @@ impl TransformerConfig {
         let block = MultiHeadAttention::parameter_count(d)
             + FeedForward::parameter_count(d, self.ffn)
             + 2 * Norm::parameter_count(d);
-        let final_norm = if self.norm == NormPlacement::Pre {
-            Norm::parameter_count(d)
-        } else {
-            0
-        };
         InputEncoder::parameter_count(self.input, d)
             + AddedPositions::parameter_count(self.position, self.max_len, d)
             + self.layers * block
-            + final_norm
-            + ClassifierHead::parameter_count(self.head_inputs(), d, self.n_classes)
+            + super::classifier::top_parameter_count(
+                self.norm,
+                d,
+                self.head_inputs(),
+                self.n_classes,
+            )
     }
 }
 
@@ -235,20 +230,10 @@ impl Transformer {
         train: bool,
     ) -> Result<Seq<D, T>> {
         self.check_inputs(inputs)?;
-        let ctx = Ctx {
-            params,
-            train,
-            lengths: inputs.lengths,
-        };
+        let ctx = Ctx::new(params, train, inputs.lengths);
         let x = self.encoder.forward::<D, T>(inputs, &ctx)?;
-        let mut x = ctx.dropout(self.positions.forward(x, &ctx)?, self.config.dropout);
-        for block in &self.blocks {
-            x = block.forward(x, &ctx)?;
-        }
-        match &self.final_norm {
-            Some(norm) => norm.forward(x, &ctx),
-            None => Ok(x),
-        }
+        let x = ctx.dropout(self.positions.forward(x, &ctx)?, self.config.dropout);
+        super::classifier::run_blocks(x, &self.blocks, self.final_norm.as_ref(), &ctx)
     }
 }
 

@@ -43,235 +43,117 @@ fn composed_on_cpu() -> bool {
     COMPOSED_ON_CPU.with(Cell::get)
 }
 
-/// A device the engine trains on, with its implementation of each op.
-pub trait EngineDevice: Device<f32> + Cache {
-    fn linear<T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<(usize, usize), f32, Self, T>,
-        w: Tensor<(usize, usize), f32, Self, T>,
-        b: Tensor<(usize,), f32, Self, T>,
-    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
-        Ok(linear_composed(x, w, b))
-    }
+/// Declares the engine's ops once each, with the composed function (dfdx ops, any device) and
+/// the fused CPU kernel that compute it. The trait method runs the composition, which is every
+/// device's default; the CPU's override runs the kernel, or the composition under
+/// [`with_composed_ops`]. Generic parameters go in brackets (a macro cannot end a `tt` list
+/// at `>`).
+macro_rules! engine_ops {
+    ($(
+        $(#[$doc:meta])*
+        fn $op:ident[$($generics:tt)*]($($arg:ident: $ty:ty),* $(,)?) -> $out:ty
+            = $composed:path, $fused:path;
+    )*) => {
+        /// A device the engine trains on, with its implementation of each op.
+        pub trait EngineDevice: Device<f32> + Cache {
+            $(
+                $(#[$doc])*
+                fn $op<$($generics)*>($($arg: $ty),*) -> Result<$out> {
+                    Ok($composed($($arg),*))
+                }
+            )*
+        }
 
-    fn gelu<S: Shape, T: Tape<f32, Self>>(
-        x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        Ok(gelu_composed(x))
-    }
+        impl EngineDevice for Cpu {
+            $(
+                fn $op<$($generics)*>($($arg: $ty),*) -> Result<$out> {
+                    if composed_on_cpu() {
+                        return Ok($composed($($arg),*));
+                    }
+                    $fused($($arg),*).map_err(EngineError::device)
+                }
+            )*
+        }
+    };
+}
+
+engine_ops! {
+    fn linear[T: Tape<f32, Self> + Merge<T>](
+        x: Mat<Self, T>,
+        w: Mat<Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+    ) -> Mat<Self, T> = linear_composed, linear_cpu;
+
+    fn gelu[S: Shape, T: Tape<f32, Self>](x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>
+        = gelu_composed, gelu_cpu;
 
     /// MEGA's Laplace attention function (see [`super::laplace`]).
-    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
+    fn laplace[S: Shape, T: Tape<f32, Self> + Merge<T>](
         x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        Ok(laplace_composed(x))
-    }
+    ) -> Tensor<S, f32, Self, T> = laplace_composed, laplace_cpu;
 
-    fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<(usize, usize), f32, Self, T>,
+    fn layer_norm[T: Tape<f32, Self> + Merge<T>](
+        x: Mat<Self, T>,
         gamma: Tensor<(usize,), f32, Self, T>,
         beta: Tensor<(usize,), f32, Self, T>,
         eps: f64,
-    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
-        Ok(layer_norm_composed(x, gamma, beta, eps))
-    }
+    ) -> Mat<Self, T> = layer_norm_composed, layer_norm_cpu;
 
-    fn attention<T: Tape<f32, Self> + Merge<T>>(
+    fn attention[T: Tape<f32, Self> + Merge<T>](
         q: Seq3<f32, Self, T>,
         k: Seq3<f32, Self, T>,
         v: Seq3<f32, Self, T>,
         spec: &AttentionSpec,
         lengths: &[usize],
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(attention_composed(q, k, v, spec, lengths))
-    }
+    ) -> Seq3<f32, Self, T> = attention_composed, attention_cpu;
 
-    fn cross_entropy<T: Tape<f32, Self>>(
-        logits: Tensor<(usize, usize), f32, Self, T>,
+    fn cross_entropy[T: Tape<f32, Self>](
+        logits: Mat<Self, T>,
         targets: &[usize],
         weights: &[f32],
-    ) -> Result<Tensor<(), f32, Self, T>> {
-        Ok(cross_entropy_composed(logits, targets, weights))
-    }
+    ) -> Tensor<(), f32, Self, T> = cross_entropy_composed, cross_entropy_cpu;
 
     /// The diagonal complex recurrence x_t = λ ⊙ x_{t−1} + v_t (see [`super::ssm::scan`]).
-    fn complex_scan<T: Tape<f32, Self> + Merge<T>>(
+    fn complex_scan[T: Tape<f32, Self> + Merge<T>](
         v: Seq3<f32, Self, T>,
         log_lambda: Tensor<(usize,), f32, Self, T>,
         reverse: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(complex_scan_composed(v, log_lambda, reverse))
-    }
+    ) -> Seq3<f32, Self, T> = complex_scan_composed, complex_scan_cpu;
 
     /// A diagonal SSM over a sequence (see [`super::ssm::diagonal`]).
-    fn diagonal_ssm<T: Tape<f32, Self> + Merge<T>>(
+    fn diagonal_ssm[T: Tape<f32, Self> + Merge<T>](
         u: Seq3<f32, Self, T>,
         params: DiagonalParams<f32, Self, T>,
         bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(diagonal_ssm_composed(u, params, bidirectional))
-    }
+    ) -> Seq3<f32, Self, T> = diagonal_ssm_composed, diagonal_ssm_cpu;
 
     /// MEGA's damped EMA over a sequence (see [`super::ssm::ema`]).
-    fn ema<T: Tape<f32, Self> + Merge<T>>(
+    fn ema[T: Tape<f32, Self> + Merge<T>](
         x: Seq3<f32, Self, T>,
         params: EmaParams<f32, Self, T>,
         bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(ema_composed(x, params, bidirectional))
-    }
+    ) -> Seq3<f32, Self, T> = ema_composed, ema_cpu;
 
     /// S4's Cauchy kernel (see [`super::ssm::cauchy`]): v (S, H, M), w (H, M) as parts →
     /// (S, H, 2F) `[Re | Im]`.
-    fn cauchy<T: Tape<f32, Self> + Merge<T>>(
+    fn cauchy[T: Tape<f32, Self> + Merge<T>](
         v: (Seq3<f32, Self, T>, Seq3<f32, Self, T>),
         w: (Mat<Self, T>, Mat<Self, T>),
         nodes: &Nodes,
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(cauchy_composed(v, w, nodes))
-    }
+    ) -> Seq3<f32, Self, T> = cauchy_composed, cauchy_cpu;
 
     /// Rows of real signals of length `n` from their spectra (see [`super::ssm::spectrum`]).
-    fn inverse_rfft<T: Tape<f32, Self> + Merge<T>>(
+    fn inverse_rfft[T: Tape<f32, Self> + Merge<T>](
         spectrum: (Mat<Self, T>, Mat<Self, T>),
         n: usize,
-    ) -> Result<Mat<Self, T>> {
-        Ok(inverse_rfft_composed(spectrum, n))
-    }
+    ) -> Mat<Self, T> = inverse_rfft_composed, inverse_rfft_cpu;
 
     /// u (B, L, H) convolved with kernels (C·dirs, H, L) (see [`super::ssm::long_conv`]).
-    fn long_conv<T: Tape<f32, Self> + Merge<T>>(
+    fn long_conv[T: Tape<f32, Self> + Merge<T>](
         u: Seq3<f32, Self, T>,
         kernel: Seq3<f32, Self, T>,
         bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        Ok(long_conv_composed(u, kernel, bidirectional))
-    }
-}
-
-impl EngineDevice for Cpu {
-    fn linear<T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<(usize, usize), f32, Self, T>,
-        w: Tensor<(usize, usize), f32, Self, T>,
-        b: Tensor<(usize,), f32, Self, T>,
-    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(linear_composed(x, w, b));
-        }
-        linear_cpu(x, w, b).map_err(EngineError::device)
-    }
-
-    fn gelu<S: Shape, T: Tape<f32, Self>>(
-        x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(gelu_composed(x));
-        }
-        gelu_cpu(x).map_err(EngineError::device)
-    }
-
-    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(laplace_composed(x));
-        }
-        laplace_cpu(x).map_err(EngineError::device)
-    }
-
-    fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<(usize, usize), f32, Self, T>,
-        gamma: Tensor<(usize,), f32, Self, T>,
-        beta: Tensor<(usize,), f32, Self, T>,
-        eps: f64,
-    ) -> Result<Tensor<(usize, usize), f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(layer_norm_composed(x, gamma, beta, eps));
-        }
-        layer_norm_cpu(x, gamma, beta, eps).map_err(EngineError::device)
-    }
-
-    fn attention<T: Tape<f32, Self> + Merge<T>>(
-        q: Seq3<f32, Self, T>,
-        k: Seq3<f32, Self, T>,
-        v: Seq3<f32, Self, T>,
-        spec: &AttentionSpec,
-        lengths: &[usize],
-    ) -> Result<Seq3<f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(attention_composed(q, k, v, spec, lengths));
-        }
-        attention_cpu(q, k, v, spec, lengths).map_err(EngineError::device)
-    }
-
-    fn cross_entropy<T: Tape<f32, Self>>(
-        logits: Tensor<(usize, usize), f32, Self, T>,
-        targets: &[usize],
-        weights: &[f32],
-    ) -> Result<Tensor<(), f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(cross_entropy_composed(logits, targets, weights));
-        }
-        cross_entropy_cpu(logits, targets, weights).map_err(EngineError::device)
-    }
-
-    fn complex_scan<T: Tape<f32, Self> + Merge<T>>(
-        v: Seq3<f32, Self, T>,
-        log_lambda: Tensor<(usize,), f32, Self, T>,
-        reverse: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        complex_scan_cpu(v, log_lambda, reverse).map_err(EngineError::device)
-    }
-
-    fn diagonal_ssm<T: Tape<f32, Self> + Merge<T>>(
-        u: Seq3<f32, Self, T>,
-        params: DiagonalParams<f32, Self, T>,
-        bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        diagonal_ssm_cpu(u, params, bidirectional).map_err(EngineError::device)
-    }
-
-    fn ema<T: Tape<f32, Self> + Merge<T>>(
-        x: Seq3<f32, Self, T>,
-        params: EmaParams<f32, Self, T>,
-        bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(ema_composed(x, params, bidirectional));
-        }
-        ema_cpu(x, params, bidirectional).map_err(EngineError::device)
-    }
-
-    fn cauchy<T: Tape<f32, Self> + Merge<T>>(
-        v: (Seq3<f32, Self, T>, Seq3<f32, Self, T>),
-        w: (Mat<Self, T>, Mat<Self, T>),
-        nodes: &Nodes,
-    ) -> Result<Seq3<f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(cauchy_composed(v, w, nodes));
-        }
-        cauchy_cpu(v, w, nodes).map_err(EngineError::device)
-    }
-
-    fn inverse_rfft<T: Tape<f32, Self> + Merge<T>>(
-        spectrum: (Mat<Self, T>, Mat<Self, T>),
-        n: usize,
-    ) -> Result<Mat<Self, T>> {
-        if composed_on_cpu() {
-            return Ok(inverse_rfft_composed(spectrum, n));
-        }
-        inverse_rfft_cpu(spectrum, n).map_err(EngineError::device)
-    }
-
-    fn long_conv<T: Tape<f32, Self> + Merge<T>>(
-        u: Seq3<f32, Self, T>,
-        kernel: Seq3<f32, Self, T>,
-        bidirectional: bool,
-    ) -> Result<Seq3<f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(long_conv_composed(u, kernel, bidirectional));
-        }
-        long_conv_cpu(u, kernel, bidirectional).map_err(EngineError::device)
-    }
+    ) -> Seq3<f32, Self, T> = long_conv_composed, long_conv_cpu;
 }
 
 /// CUDA runs the composed ops (the fused kernels are CPU code).

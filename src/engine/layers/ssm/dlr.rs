@@ -24,12 +24,15 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{add_skip, complex_parts, log_uniform, param_with, skip_param, StateSpace};
+use super::{
+    check_dt_range, complex_normal_param, complex_parts, directions, log_uniform, param_with,
+    skip_param,
+};
 use crate::engine::error::{EngineError, Result};
-use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope};
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
-use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
+use crate::engine::params::{GroupId, Init, ParamId};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DlrConfig {
@@ -45,7 +48,7 @@ pub struct DlrConfig {
 
 impl DlrConfig {
     fn kernels(&self) -> usize {
-        self.channels * if self.bidirectional { 2 } else { 1 }
+        self.channels * directions(self.bidirectional)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -54,13 +57,7 @@ impl DlrConfig {
                 "DLR needs d_state > 0 and at least one channel".into(),
             ));
         }
-        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
-            return Err(EngineError::InvalidConfig(format!(
-                "DLR needs 0 < dt_min ≤ dt_max, got {} and {}",
-                self.dt_min, self.dt_max
-            )));
-        }
-        Ok(())
+        check_dt_range("DLR", self.dt_min, self.dt_max)
     }
 
     /// Trainable scalars of the recurrence for `width` channels (output projection excluded).
@@ -109,16 +106,8 @@ impl Dlr {
                 .map(|i| std::f32::consts::TAU * i as f32 / n as f32)
                 .collect()
         })?;
-        // W ~ CN(0, 1)/N: each part N(0, ½)/N.
-        let w = scope.param(
-            "W",
-            &[2, config.kernels(), width, n],
-            Init::Normal {
-                std: std::f32::consts::FRAC_1_SQRT_2 / n as f32,
-            },
-            DEFAULT_GROUP,
-        )?;
-        let d = skip_param(scope, config.channels, width)?;
+        let w = complex_normal_param(scope, "W", &[2, config.kernels(), width, n], n as f32)?;
+        let d = skip_param(scope, &[config.channels, width])?;
         Ok(Dlr {
             config,
             width,
@@ -149,21 +138,7 @@ impl Dlr {
     }
 }
 
-impl StateSpace for Dlr {
-    fn output_width(&self) -> usize {
-        self.config.channels * self.width
-    }
-
-    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        u: Seq<D, T>,
-        ctx: &Ctx<'_, D>,
-    ) -> Result<Seq<D, T>> {
-        let params = self.recurrence::<D, T>(ctx);
-        let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
-        Ok(add_skip(y, u, self.d, ctx))
-    }
-}
+super::diagonal_state_space!(Dlr, recurrence);
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{param_with, readout_map, StateSpace};
+use super::{directions, param_with, readout_map, skip_param, StateSpace};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::EngineDevice;
@@ -49,18 +49,10 @@ impl LruConfig {
         Ok(())
     }
 
-    fn directions(&self) -> usize {
-        if self.bidirectional {
-            2
-        } else {
-            1
-        }
-    }
-
     /// Trainable scalars of the recurrence for `width` channels (output projection excluded).
     pub fn parameter_count(&self, width: usize) -> usize {
         let n = self.d_state;
-        self.directions() * (3 * n + 4 * n * width) + width
+        directions(self.bidirectional) * (3 * n + 4 * n * width) + width
     }
 }
 
@@ -193,7 +185,7 @@ impl Lru {
                 true,
             )?);
         }
-        let d = scope.param("D", &[width], Init::Normal { std: 1.0 }, DEFAULT_GROUP)?;
+        let d = skip_param(scope, &[width])?;
         Ok(Lru {
             config,
             width,

@@ -21,7 +21,7 @@ pub use super::activation::Activation;
 use super::linear::Linear;
 use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
-use crate::engine::error::Result;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::ops::ssm::{for_slicing, Parts};
 use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId};
@@ -162,6 +162,26 @@ pub(crate) fn log_dt_param<D: EngineDevice>(
     )
 }
 
+/// 2 for a bidirectional layer (a second kernel or recurrence runs over the reversed
+/// sequence), else 1.
+pub(crate) fn directions(bidirectional: bool) -> usize {
+    if bidirectional {
+        2
+    } else {
+        1
+    }
+}
+
+/// The check every kind with a learned step makes of its initial range: 0 < dt_min ≤ dt_max.
+pub(crate) fn check_dt_range(kind: &str, dt_min: f64, dt_max: f64) -> Result<()> {
+    if dt_min > 0.0 && dt_min <= dt_max {
+        return Ok(());
+    }
+    Err(EngineError::InvalidConfig(format!(
+        "{kind} needs 0 < dt_min ≤ dt_max, got {dt_min} and {dt_max}"
+    )))
+}
+
 /// The real (2N, H) matrix M with `[Re x | Im x]`·M = Re(C·x), for C (H × N complex) given
 /// flat as (2, H, N), real parts then imaginary parts: Re(Cx) = Re C·Re x − Im C·Im x, so M
 /// stacks Re Cᵀ over −Im Cᵀ and a readout is one real matmul.
@@ -203,6 +223,39 @@ pub(crate) fn diagonal_a_params<D: EngineDevice>(
     Ok((log_a_real, a_imag))
 }
 
+/// The diagonal of A that [`diagonal_a_params`] stores, as (H, M) parts:
+/// Re A = −exp(`log_A_real`), Im A = `A_imag`.
+pub(crate) fn diagonal_a<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    ctx: &Ctx<'_, D>,
+    log_a_real: ParamId,
+    a_imag: ParamId,
+) -> Parts<(usize, usize), f32, D, T> {
+    let p = ctx.params;
+    (
+        p.matrix::<T>(log_a_real).exp().negate(),
+        p.matrix::<T>(a_imag),
+    )
+}
+
+/// A complex parameter of `shape` (its first axis, 2, holding real then imaginary parts) drawn
+/// from CN(0, 1)/`divisor`: each part N(0, ½)/`divisor`, as `torch.randn(cfloat) / divisor`
+/// in the reference implementations.
+pub(crate) fn complex_normal_param<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    name: &str,
+    shape: &[usize],
+    divisor: f32,
+) -> Result<ParamId> {
+    scope.param(
+        name,
+        shape,
+        Init::Normal {
+            std: std::f32::consts::FRAC_1_SQRT_2 / divisor,
+        },
+        crate::engine::params::DEFAULT_GROUP,
+    )
+}
+
 /// A complex parameter stored flat as all its real parts then all its imaginary parts, viewed
 /// as the two parts of `shape`.
 pub(crate) fn complex_parts<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
@@ -236,15 +289,44 @@ pub(crate) fn add_skip<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
     y + skip.reshape_like(&(batch, len, channels * width))
 }
 
-/// The skip weights D (C, H), standard normal as in the reference implementations.
+/// Implements [`StateSpace`] for a diagonal kind (S4D, DLR) with `config.channels`,
+/// `config.bidirectional`, `width`, the skip `d`, and a method (`$discrete`) giving its
+/// discrete parameters: the output is u through the Vandermonde-kernel convolution, plus the
+/// skip D·u. The kinds differ only in how their parameters become (ζ, W).
+macro_rules! diagonal_state_space {
+    ($kind:ty, $discrete:ident) => {
+        impl $crate::engine::layers::ssm::StateSpace for $kind {
+            fn output_width(&self) -> usize {
+                self.config.channels * self.width
+            }
+
+            fn forward<
+                D: $crate::engine::ops::EngineDevice,
+                T: dfdx::prelude::Tape<f32, D> + dfdx::prelude::Merge<T>,
+            >(
+                &self,
+                u: $crate::engine::layers::Seq<D, T>,
+                ctx: &$crate::engine::layers::Ctx<'_, D>,
+            ) -> $crate::engine::error::Result<$crate::engine::layers::Seq<D, T>> {
+                let params = self.$discrete::<D, T>(ctx);
+                let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
+                Ok($crate::engine::layers::ssm::add_skip(y, u, self.d, ctx))
+            }
+        }
+    };
+}
+
+pub(crate) use diagonal_state_space;
+
+/// The skip weights D of `shape` ((C, H) per output channel, or (H)), standard normal as in
+/// the reference implementations.
 pub(crate) fn skip_param<D: EngineDevice>(
     scope: &mut Scope<'_, D>,
-    channels: usize,
-    width: usize,
+    shape: &[usize],
 ) -> Result<ParamId> {
     scope.param(
         "D",
-        &[channels, width],
+        shape,
         Init::Normal { std: 1.0 },
         crate::engine::params::DEFAULT_GROUP,
     )

@@ -43,7 +43,10 @@ use serde::{Deserialize, Serialize};
 
 use super::hippo::legs_nplr;
 use super::s4d::S4dInit;
-use super::{add_skip, complex_parts, diagonal_a_params, log_dt_param, skip_param, StateSpace};
+use super::{
+    add_skip, check_dt_range, complex_normal_param, complex_parts, diagonal_a, diagonal_a_params,
+    directions, log_dt_param, skip_param, StateSpace,
+};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::linalg::Matrix;
@@ -51,7 +54,7 @@ use crate::engine::ops::ssm::cauchy::Nodes;
 use crate::engine::ops::ssm::spectrum::bins;
 use crate::engine::ops::ssm::{complex_mul, for_slicing, Parts};
 use crate::engine::ops::EngineDevice;
-use crate::engine::params::{GroupId, Init, ParamId, ParamStore, DEFAULT_GROUP};
+use crate::engine::params::{GroupId, Init, ParamId, ParamStore};
 
 /// The structure of A.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +99,7 @@ impl S4Config {
     }
 
     fn kernels(&self) -> usize {
-        self.channels * if self.bidirectional { 2 } else { 1 }
+        self.channels * directions(self.bidirectional)
     }
 
     fn low_rank(&self) -> bool {
@@ -110,12 +113,7 @@ impl S4Config {
                 self.d_state, self.channels
             )));
         }
-        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
-            return Err(EngineError::InvalidConfig(format!(
-                "S4 needs 0 < dt_min ≤ dt_max, got {} and {}",
-                self.dt_min, self.dt_max
-            )));
-        }
+        check_dt_range("S4", self.dt_min, self.dt_max)?;
         if self.kernel_len == 0 {
             return Err(EngineError::InvalidConfig(
                 "S4 needs a positive kernel length".into(),
@@ -173,11 +171,9 @@ fn nodes(len: usize) -> Nodes {
 
 /// The initial (Λ, P, B) of one channel, kept halves.
 fn initial_modes(config: &S4Config) -> (Vec<Complex64>, Option<Vec<Complex64>>, Vec<Complex64>) {
-    let m = config.modes();
     let diagonal = |init: S4dInit| {
-        (0..m)
-            .map(|mode| Complex64::new(-0.5, init.imaginary_part(mode, config.d_state) as f64))
-            .collect()
+        let ones = vec![1.0.into(); config.modes()];
+        (init.eigenvalues(config.d_state), None, ones)
     };
     match config.init {
         S4Init::Legs => {
@@ -185,8 +181,8 @@ fn initial_modes(config: &S4Config) -> (Vec<Complex64>, Option<Vec<Complex64>>, 
             let p = config.low_rank().then_some(legs.p);
             (legs.lambda, p, legs.b)
         }
-        S4Init::Lin => (diagonal(S4dInit::Lin), None, vec![1.0.into(); m]),
-        S4Init::Inv => (diagonal(S4dInit::Inv), None, vec![1.0.into(); m]),
+        S4Init::Lin => diagonal(S4dInit::Lin),
+        S4Init::Inv => diagonal(S4dInit::Inv),
     }
 }
 
@@ -237,16 +233,8 @@ impl S4 {
             Some(p) => Some(complex_param_with(scope, "P", h, &p, ssm_group)?),
             None => None,
         };
-        // C ~ CN(0, 1): real and imaginary parts each of variance ½ (torch.randn(cfloat)).
-        let c = scope.param(
-            "C",
-            &[2, config.kernels(), h, m],
-            Init::Normal {
-                std: std::f32::consts::FRAC_1_SQRT_2,
-            },
-            DEFAULT_GROUP,
-        )?;
-        let d = skip_param(scope, config.channels, h)?;
+        let c = complex_normal_param(scope, "C", &[2, config.kernels(), h, m], 1.0)?;
+        let d = skip_param(scope, &[config.channels, h])?;
         let nodes = nodes(config.kernel_len);
         let s4 = S4 {
             config,
@@ -389,10 +377,10 @@ impl S4 {
         let (hm, khm) = ((h, m), (k, h, m));
         let dt = p.vector::<T>(self.log_dt).exp();
         // The poles w = Δ·Λ.
+        let (a_re, a_im) = diagonal_a::<D, T>(ctx, self.log_a_real, self.a_imag);
         let w = (
-            p.matrix::<T>(self.log_a_real).exp().negate()
-                * dt.with_empty_tape().broadcast_like::<_, Axis<1>>(&hm),
-            p.matrix::<T>(self.a_imag) * dt.with_empty_tape().broadcast_like::<_, Axis<1>>(&hm),
+            a_re * dt.with_empty_tape().broadcast_like::<_, Axis<1>>(&hm),
+            a_im * dt.with_empty_tape().broadcast_like::<_, Axis<1>>(&hm),
         );
         // Δ per (channel, mode), consumed once by `scale` (its tape carries exp's backward).
         let dt_hm = dt.broadcast_like::<_, Axis<1>>(&hm);

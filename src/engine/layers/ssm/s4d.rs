@@ -17,13 +17,16 @@ use serde::{Deserialize, Serialize};
 use num_complex::Complex64;
 
 use super::discretise::{zero_order_hold, Zoh};
-use super::{add_skip, complex_parts, diagonal_a_params, log_dt_param, skip_param, StateSpace};
+use super::{
+    check_dt_range, complex_normal_param, complex_parts, diagonal_a, diagonal_a_params, directions,
+    log_dt_param, skip_param,
+};
 use crate::engine::error::{EngineError, Result};
-use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::layers::{Ctx, Scope};
 use crate::engine::ops::ssm::complex_mul;
 use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
-use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
+use crate::engine::params::{GroupId, ParamId};
 
 /// The initialisation of A's imaginary parts (S4D §4; Re A = −½ in both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,13 @@ impl S4dInit {
             S4dInit::Lin => std::f32::consts::PI * mode,
             S4dInit::Inv => state / std::f32::consts::PI * (state / (2.0 * mode + 1.0) - 1.0),
         }
+    }
+
+    /// The N/2 kept eigenvalues of A for state size N, Re A = −½ for both inits (S4D §4).
+    pub(crate) fn eigenvalues(self, d_state: usize) -> Vec<Complex64> {
+        (0..d_state / 2)
+            .map(|mode| Complex64::new(-0.5, self.imaginary_part(mode, d_state) as f64))
+            .collect()
     }
 }
 
@@ -64,7 +74,7 @@ impl S4dConfig {
     }
 
     fn kernels(&self) -> usize {
-        self.channels * if self.bidirectional { 2 } else { 1 }
+        self.channels * directions(self.bidirectional)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -73,13 +83,7 @@ impl S4dConfig {
                 "S4D needs d_state ≥ 2 and at least one channel".into(),
             ));
         }
-        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
-            return Err(EngineError::InvalidConfig(format!(
-                "S4D needs 0 < dt_min ≤ dt_max, got {} and {}",
-                self.dt_min, self.dt_max
-            )));
-        }
-        Ok(())
+        check_dt_range("S4D", self.dt_min, self.dt_max)
     }
 
     /// Trainable scalars of the SSM for `width` channels (output projection excluded).
@@ -111,22 +115,10 @@ impl S4d {
         config.validate()?;
         let (h, n) = (width, config.modes());
         let log_dt = log_dt_param(scope, &[h], (config.dt_min, config.dt_max), ssm_group)?;
-        let (init, state) = (config.init, config.d_state);
-        // Re A = −½ for both inits (S4D §4).
-        let lambda: Vec<Complex64> = (0..n)
-            .map(|mode| Complex64::new(-0.5, init.imaginary_part(mode, state) as f64))
-            .collect();
+        let lambda = config.init.eigenvalues(config.d_state);
         let (log_a_real, a_imag) = diagonal_a_params(scope, h, &lambda, ssm_group)?;
-        // C ~ CN(0, 1): real and imaginary parts each of variance ½ (torch.randn(cfloat)).
-        let c = scope.param(
-            "C",
-            &[2, config.kernels(), h, n],
-            Init::Normal {
-                std: std::f32::consts::FRAC_1_SQRT_2,
-            },
-            DEFAULT_GROUP,
-        )?;
-        let d = skip_param(scope, config.channels, h)?;
+        let c = complex_normal_param(scope, "C", &[2, config.kernels(), h, n], 1.0)?;
+        let d = skip_param(scope, &[config.channels, h])?;
         Ok(S4d {
             config,
             width,
@@ -150,12 +142,11 @@ impl S4d {
             .vector::<T>(self.log_dt)
             .exp()
             .broadcast_like::<_, Axis<1>>(&hn);
-        let a_re = p.matrix::<T>(self.log_a_real).exp().negate();
-        let a_im = p.matrix::<T>(self.a_imag);
+        let a = diagonal_a(ctx, self.log_a_real, self.a_imag);
         let Zoh {
             log_lambda_bar: (zeta_re, zeta_im),
             input_scale: (q_re, q_im),
-        } = zero_order_hold((a_re, a_im), dt);
+        } = zero_order_hold(a, dt);
         let q_re = q_re.broadcast_like::<_, Axis<0>>(&khn);
         let q_im = q_im.broadcast_like::<_, Axis<0>>(&khn);
         DiagonalParams {
@@ -165,21 +156,7 @@ impl S4d {
     }
 }
 
-impl StateSpace for S4d {
-    fn output_width(&self) -> usize {
-        self.config.channels * self.width
-    }
-
-    fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        u: Seq<D, T>,
-        ctx: &Ctx<'_, D>,
-    ) -> Result<Seq<D, T>> {
-        let params = self.discretise::<D, T>(ctx);
-        let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
-        Ok(add_skip(y, u, self.d, ctx))
-    }
-}
+super::diagonal_state_space!(S4d, discretise);
 
 #[cfg(test)]
 mod tests;

@@ -34,7 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use self::init::{split_parts, BlockDiagonal};
 use super::discretise::{zero_order_hold, Zoh};
-use super::{log_dt_param, param_with, readout_map, StateSpace};
+use super::{
+    check_dt_range, directions, log_dt_param, param_with, readout_map, skip_param, StateSpace,
+};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::ssm::scan::Seq3;
@@ -68,14 +70,6 @@ impl S5Config {
         }
     }
 
-    fn directions(&self) -> usize {
-        if self.bidirectional {
-            2
-        } else {
-            1
-        }
-    }
-
     pub fn validate(&self) -> Result<()> {
         if self.d_state == 0 || self.blocks == 0 || !self.d_state.is_multiple_of(self.blocks) {
             return Err(EngineError::InvalidConfig(format!(
@@ -90,20 +84,14 @@ impl S5Config {
                 self.d_state, self.blocks
             )));
         }
-        if !(self.dt_min > 0.0 && self.dt_min <= self.dt_max) {
-            return Err(EngineError::InvalidConfig(format!(
-                "S5 needs 0 < dt_min ≤ dt_max, got {} and {}",
-                self.dt_min, self.dt_max
-            )));
-        }
-        Ok(())
+        check_dt_range("S5", self.dt_min, self.dt_max)
     }
 
     /// Trainable scalars of the SSM for `width` channels (output projection excluded): Λ (P
     /// complex), log Δ (P), B̃ (P × H complex), C̃ (H × P complex per direction), D (H).
     pub fn parameter_count(&self, width: usize) -> usize {
         let p = self.states();
-        2 * p + p + 2 * p * width + self.directions() * 2 * width * p + width
+        2 * p + p + 2 * p * width + directions(self.bidirectional) * 2 * width * p + width
     }
 }
 
@@ -158,7 +146,7 @@ impl S5 {
                 full,
             )?);
         }
-        let d = scope.param("D", &[width], Init::Normal { std: 1.0 }, DEFAULT_GROUP)?;
+        let d = skip_param(scope, &[width])?;
         Ok(S5 {
             config,
             width,

@@ -14,11 +14,7 @@ pub fn output<K: StateSpace>(
     shape: (usize, usize, usize),
 ) -> Vec<f32> {
     let lengths = vec![shape.1; shape.0];
-    let ctx = Ctx {
-        params: store,
-        train: false,
-        lengths: &lengths,
-    };
+    let ctx = Ctx::new(store, false, &lengths);
     let x = store.device().tensor_from_vec(u.to_vec(), shape);
     layer.forward::<Cpu, NoneTape>(x, &ctx).unwrap().as_vec()
 }

@@ -1,10 +1,10 @@
 use dfdx::prelude::*;
 
 use super::*;
-use crate::engine::layers::encoder::InputData;
 use crate::engine::layers::mega::chunked_attention::AttentionFunction;
 use crate::engine::models::SequenceClassifier;
 use crate::engine::optim::{Optimizer, OptimizerConfig};
+use crate::engine::params::ParamGrads;
 use crate::engine::step::optimise;
 
 const VOCAB: usize = 8;
@@ -88,12 +88,7 @@ fn kinds() -> Vec<SsmKind> {
 }
 
 fn encode(model: &SsmModel, store: &ParamStore<Cpu>, ids: &[usize], lengths: &[usize]) -> Vec<f32> {
-    let inputs = Inputs {
-        batch: lengths.len(),
-        seq: ids.len() / lengths.len(),
-        lengths,
-        data: InputData::Tokens(ids),
-    };
+    let inputs = Inputs::tokens(ids, lengths);
     model
         .encode::<Cpu, NoneTape>(store, &inputs, false)
         .unwrap()
@@ -250,6 +245,24 @@ fn initialisation_follows_the_papers() {
     }
 }
 
+/// The logits of a batch of two and the parameters' gradients of its cross-entropy with
+/// classes 0 and 1.
+fn logits_and_gradients(
+    model: &SsmModel,
+    store: &ParamStore<Cpu>,
+    inputs: &Inputs<'_>,
+    train: bool,
+) -> (Vec<f32>, ParamGrads) {
+    let logits = model
+        .logits::<Cpu, OwnedTape<f32, Cpu>>(store, inputs, train)
+        .unwrap();
+    let values = logits.as_vec();
+    let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
+        .unwrap()
+        .backward();
+    (values, store.gradients(&mut grads).unwrap())
+}
+
 #[test]
 fn every_parameter_gets_a_gradient() {
     // Catches the dfdx trap of an op on a parameter that never meets the traced tensor.
@@ -259,19 +272,8 @@ fn every_parameter_gets_a_gradient() {
     for kind in kinds() {
         let mut store = ParamStore::new(Cpu::default(), 0);
         let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
-        let inputs = Inputs {
-            batch: 2,
-            seq,
-            lengths: &lengths,
-            data: InputData::Tokens(&ids),
-        };
-        let logits = model
-            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
-            .unwrap();
-        let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
-            .unwrap()
-            .backward();
-        let grads = store.gradients(&mut grads).unwrap();
+        let inputs = Inputs::tokens(&ids, &lengths);
+        let (_, grads) = logits_and_gradients(&model, &store, &inputs, true);
         for ((_, param), grad) in store.iter().zip(&grads.values) {
             let grad = grad
                 .as_ref()
@@ -336,50 +338,53 @@ fn padding_does_not_change_the_true_positions() {
     }
 }
 
+/// Logits and gradients of a whole model of `kind` on the CPU kernels and on the composed ops
+/// the GPU runs, over a padded batch, agree.
+fn assert_fused_and_composed_agree(kind: SsmKind) {
+    let seq = 14;
+    let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
+    let lengths = [seq, 9];
+    let mut store = ParamStore::new(Cpu::default(), 3);
+    let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
+    let inputs = Inputs::tokens(&ids, &lengths);
+    let run = || {
+        let (logits, grads) = logits_and_gradients(&model, &store, &inputs, false);
+        let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
+        (logits, flat)
+    };
+    let (fused, fused_grads) = run();
+    let (composed, composed_grads) = crate::engine::ops::with_composed_ops(run);
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
+                "{kind:?} {what}[{i}]: {x} vs {y}"
+            );
+        }
+    };
+    close(&fused, &composed, "logits");
+    close(&fused_grads, &composed_grads, "gradients");
+}
+
 #[test]
 fn mega_fused_and_composed_forms_agree_with_gradients() {
     // The CPU kernels (EMA convolution, fused softmax, Laplace) against the composed ops the
     // GPU runs (EMA scan, materialised attention), through whole MEGA blocks with padding.
-    let seq = 14;
-    let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
-    let lengths = [seq, 9];
     for kind in [
         mega(true, AttentionFunction::Softmax, Some(4)),
         mega(false, AttentionFunction::Laplace, None),
     ] {
-        let mut store = ParamStore::new(Cpu::default(), 3);
-        let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
-        let inputs = Inputs {
-            batch: 2,
-            seq,
-            lengths: &lengths,
-            data: InputData::Tokens(&ids),
-        };
-        let run = || {
-            let logits = model
-                .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, false)
-                .unwrap();
-            let values = logits.as_vec();
-            let mut grads = Cpu::cross_entropy(logits, &[0, 1], &[1.0, 1.0])
-                .unwrap()
-                .backward();
-            let grads = store.gradients(&mut grads).unwrap();
-            let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
-            (values, flat)
-        };
-        let (fused, fused_grads) = run();
-        let (composed, composed_grads) = crate::engine::ops::with_composed_ops(run);
-        let close = |a: &[f32], b: &[f32], what: &str| {
-            assert_eq!(a.len(), b.len());
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert!(
-                    (x - y).abs() <= 1e-3 * (1.0 + y.abs()),
-                    "{kind:?} {what}[{i}]: {x} vs {y}"
-                );
-            }
-        };
-        close(&fused, &composed, "logits");
-        close(&fused_grads, &composed_grads, "gradients");
+        assert_fused_and_composed_agree(kind);
+    }
+}
+
+#[test]
+fn diagonal_kinds_fused_and_composed_forms_agree_with_gradients() {
+    // The Vandermonde convolution (S4D) and the sequential complex scan (LRU, S5) against
+    // their composed forms (materialised kernel, parallel scan).
+    for kind in [s4d(true), s4d(false), lru(true), s5(false)] {
+        assert_fused_and_composed_agree(kind);
     }
 }
 
@@ -422,12 +427,7 @@ fn learn_long_range(kind: SsmKind, seq: usize, steps: usize) -> f32 {
     let lengths = vec![seq; batch];
     for step in 0..steps {
         let (ids, labels) = long_range_batch(batch, seq, step);
-        let inputs = Inputs {
-            batch,
-            seq,
-            lengths: &lengths,
-            data: InputData::Tokens(&ids),
-        };
+        let inputs = Inputs::tokens(&ids, &lengths);
         let logits = model
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
             .unwrap();
@@ -437,12 +437,7 @@ fn learn_long_range(kind: SsmKind, seq: usize, steps: usize) -> f32 {
     let (mut correct, mut total) = (0, 0);
     for seed in 0..4 {
         let (ids, labels) = long_range_batch(batch, seq, 10_000 + seed);
-        let inputs = Inputs {
-            batch,
-            seq,
-            lengths: &lengths,
-            data: InputData::Tokens(&ids),
-        };
+        let inputs = Inputs::tokens(&ids, &lengths);
         let logits = model
             .logits::<Cpu, NoneTape>(&store, &inputs, false)
             .unwrap()
@@ -491,12 +486,8 @@ fn path_x_length_trains_at_batch_one() {
         let mut store = ParamStore::new(Cpu::default(), 0);
         let model = SsmModel::build(cfg, &mut store).unwrap();
         let ids: Vec<usize> = (0..seq).map(|i| (i * 5 + i / 7) % VOCAB).collect();
-        let inputs = Inputs {
-            batch: 1,
-            seq,
-            lengths: &[seq],
-            data: InputData::Tokens(&ids),
-        };
+        let lengths = [seq];
+        let inputs = Inputs::tokens(&ids, &lengths);
         let logits = model
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
             .unwrap();

@@ -134,12 +134,7 @@ fn every_parameter_gets_a_gradient() {
         let mut store = ParamStore::new(Cpu::default(), 1);
         let model = Transformer::build(cfg, &mut store).unwrap();
         let ids = tokens(2, 8, 0);
-        let inputs = Inputs {
-            batch: 2,
-            seq: 8,
-            lengths: &[8, 5],
-            data: InputData::Tokens(&ids),
-        };
+        let inputs = Inputs::tokens(&ids, &[8, 5]);
         let logits = model
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
             .unwrap();
@@ -183,12 +178,7 @@ fn padding_does_not_leak() {
         let model = Transformer::build(cfg, &mut store).unwrap();
         let mut ids = tokens(1, 12, 1);
         let run = |ids: &[usize]| {
-            let inputs = Inputs {
-                batch: 1,
-                seq: 12,
-                lengths: &[7],
-                data: InputData::Tokens(ids),
-            };
+            let inputs = Inputs::tokens(ids, &[7]);
             model
                 .logits::<Cpu, NoneTape>(&store, &inputs, false)
                 .unwrap()
@@ -215,12 +205,7 @@ fn dropout_is_active_only_in_training() {
     let mut store = ParamStore::new(Cpu::default(), 3);
     let model = Transformer::build(cfg, &mut store).unwrap();
     let ids = tokens(2, 8, 2);
-    let inputs = Inputs {
-        batch: 2,
-        seq: 8,
-        lengths: &[8, 8],
-        data: InputData::Tokens(&ids),
-    };
+    let inputs = Inputs::tokens(&ids, &[8, 8]);
     let run = |train| {
         model
             .logits::<Cpu, NoneTape>(&store, &inputs, train)
@@ -240,12 +225,7 @@ fn training_reduces_the_loss() {
     let ids = tokens(8, 6, 3);
     let targets: Vec<usize> = ids.chunks(6).map(|row| row[0] % 3).collect();
     let lengths = [6usize; 8];
-    let inputs = Inputs {
-        batch: 8,
-        seq: 6,
-        lengths: &lengths,
-        data: InputData::Tokens(&ids),
-    };
+    let inputs = Inputs::tokens(&ids, &lengths);
     let mut losses = Vec::new();
     for _ in 0..40 {
         let logits = model
@@ -270,18 +250,8 @@ fn two_towers_classify_pairs() {
     let mut store = ParamStore::new(Cpu::default(), 5);
     let model = Transformer::build(cfg, &mut store).unwrap();
     let (a, b) = (tokens(2, 8, 1), tokens(2, 8, 2));
-    let first = Inputs {
-        batch: 2,
-        seq: 8,
-        lengths: &[8, 3],
-        data: InputData::Tokens(&a),
-    };
-    let second = Inputs {
-        batch: 2,
-        seq: 8,
-        lengths: &[5, 8],
-        data: InputData::Tokens(&b),
-    };
+    let first = Inputs::tokens(&a, &[8, 3]);
+    let second = Inputs::tokens(&b, &[5, 8]);
     let logits = model
         .pair_logits::<Cpu, NoneTape>(&store, &first, &second, false)
         .unwrap();
@@ -349,12 +319,7 @@ fn masked_pretraining_learns_and_ignores_unmasked_positions() {
         .map(|i| if i % seq >= 4 { 1.0 } else { 0.0 })
         .collect();
     let lengths = [seq; 4];
-    let inputs = Inputs {
-        batch,
-        seq,
-        lengths: &lengths,
-        data: InputData::Tokens(&masked),
-    };
+    let inputs = Inputs::tokens(&masked, &lengths);
     let loss_with = |store: &ParamStore<Cpu>, targets: &[usize]| {
         let outputs = model
             .position_outputs::<Cpu, NoneTape>(store, &head, &inputs, false)
@@ -393,12 +358,7 @@ fn checkpoints_restore_the_model() {
     let model = Transformer::build(config(), &mut store).unwrap();
     PredictionHead::build(Scope::root(&mut store).sub("pretrain_head"), 16, 12).unwrap();
     let ids = tokens(2, 8, 4);
-    let inputs = Inputs {
-        batch: 2,
-        seq: 8,
-        lengths: &[8, 6],
-        data: InputData::Tokens(&ids),
-    };
+    let inputs = Inputs::tokens(&ids, &[8, 6]);
     let before = model
         .logits::<Cpu, NoneTape>(&store, &inputs, false)
         .unwrap()
@@ -456,12 +416,7 @@ fn fused_and_composed_models_agree() {
     let mut store = ParamStore::new(Cpu::default(), 13);
     let model = Transformer::build(cfg, &mut store).unwrap();
     let ids = tokens(3, 10, 5);
-    let inputs = Inputs {
-        batch: 3,
-        seq: 10,
-        lengths: &[10, 4, 7],
-        data: InputData::Tokens(&ids),
-    };
+    let inputs = Inputs::tokens(&ids, &[10, 4, 7]);
     let run = || {
         let logits = model
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)

@@ -5,7 +5,7 @@ use num_complex::Complex64;
 
 use super::*;
 use crate::engine::layers::ssm::testing::{assert_causal, output};
-use crate::engine::params::ParamStore;
+use crate::engine::params::{ParamStore, DEFAULT_GROUP};
 
 const H: usize = 3;
 

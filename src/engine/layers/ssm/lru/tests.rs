@@ -5,6 +5,7 @@ use dfdx::prelude::*;
 use num_complex::Complex64;
 
 use super::*;
+use crate::engine::layers::ssm::testing::output;
 use crate::engine::params::ParamStore;
 
 const H: usize = 3;
@@ -75,14 +76,7 @@ fn the_layer_is_the_recurrence() {
         .collect();
     for bidirectional in [false, true] {
         let (store, lru) = build(bidirectional);
-        let lengths = vec![len; batch];
-        let ctx = Ctx {
-            params: &store,
-            train: false,
-            lengths: &lengths,
-        };
-        let x = store.device().tensor_from_vec(u.clone(), (batch, len, H));
-        let y = lru.forward::<Cpu, NoneTape>(x, &ctx).unwrap().as_vec();
+        let y = output(&store, &lru, &u, (batch, len, H));
         let d = store.values(lru.d);
         let mut expected: Vec<f64> = u
             .iter()

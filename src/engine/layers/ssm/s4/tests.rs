@@ -9,6 +9,7 @@ use super::dense::{bilinear, truncation, with_conjugates};
 use super::*;
 use crate::engine::layers::ssm::testing::{assert_causal, output};
 use crate::engine::ops::with_composed_ops;
+use crate::engine::params::DEFAULT_GROUP;
 
 const H: usize = 3;
 const KERNEL_LEN: usize = 32;

@@ -5,7 +5,8 @@ use dfdx::prelude::*;
 use num_complex::Complex64;
 
 use super::*;
-use crate::engine::params::ParamStore;
+use crate::engine::layers::ssm::testing::output;
+use crate::engine::params::{ParamStore, DEFAULT_GROUP};
 
 const H: usize = 3;
 
@@ -91,14 +92,7 @@ fn the_layer_is_the_discretised_recurrence() {
         (S4dInit::Lin, 1, true),
     ] {
         let (store, s4d) = build(init, channels, bidirectional);
-        let lengths = vec![len; batch];
-        let ctx = Ctx {
-            params: &store,
-            train: false,
-            lengths: &lengths,
-        };
-        let x = store.device().tensor_from_vec(u.clone(), (batch, len, H));
-        let y = s4d.forward::<Cpu, NoneTape>(x, &ctx).unwrap().as_vec();
+        let y = output(&store, &s4d, &u, (batch, len, H));
         let expected = reference(&store, &s4d, &u, batch, len);
         assert_eq!(y.len(), expected.len());
         for (i, (a, b)) in y.iter().zip(&expected).enumerate() {

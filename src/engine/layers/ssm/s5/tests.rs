@@ -7,6 +7,7 @@ use num_complex::Complex64;
 
 use super::*;
 use crate::engine::layers::ssm::hippo::diagonalise_normal;
+use crate::engine::layers::ssm::testing::output;
 use crate::engine::ops::gradcheck::{assert_close, gradcheck, random_values};
 use crate::engine::ops::ssm::scan::{complex_scan_composed, complex_scan_cpu};
 use crate::engine::params::ParamStore;
@@ -174,14 +175,7 @@ fn the_layer_is_the_recurrence_of_its_parameters() {
         .collect();
     for (conj_sym, bidirectional) in [(true, true), (false, false), (true, false)] {
         let (store, s5) = build(config(8, 2, conj_sym, bidirectional));
-        let lengths = vec![len; batch];
-        let ctx = Ctx {
-            params: &store,
-            train: false,
-            lengths: &lengths,
-        };
-        let x = store.device().tensor_from_vec(u.clone(), (batch, len, H));
-        let y = s5.forward::<Cpu, NoneTape>(x, &ctx).unwrap().as_vec();
+        let y = output(&store, &s5, &u, (batch, len, H));
         let u64: Vec<f64> = u.iter().map(|&v| v as f64).collect();
         let expected = recurrence(&Weights::of(&store, &s5), &u64, len, conj_sym, false);
         let y: Vec<f64> = y.into_iter().map(f64::from).collect();
@@ -240,15 +234,7 @@ fn gradient_matches_finite_differences() {
 }
 
 fn forward(store: &ParamStore<Cpu>, s5: &S5, u: &[f32], batch: usize) -> Vec<f32> {
-    let len = u.len() / (batch * H);
-    let lengths = vec![len; batch];
-    let ctx = Ctx {
-        params: store,
-        train: false,
-        lengths: &lengths,
-    };
-    let x = store.device().tensor_from_vec(u.to_vec(), (batch, len, H));
-    s5.forward::<Cpu, NoneTape>(x, &ctx).unwrap().as_vec()
+    output(store, s5, u, (batch, u.len() / (batch * H), H))
 }
 
 #[test]
