@@ -8,9 +8,9 @@ use dfdx::prelude::*;
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
-use super::laplace::{laplace_composed, laplace_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
+use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
 use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
@@ -59,13 +59,6 @@ pub trait EngineDevice: Device<f32> + Cache {
         Ok(gelu_composed(x))
     }
 
-    /// MEGA's Laplace attention function (see [`super::laplace`]).
-    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        Ok(laplace_composed(x))
-    }
-
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
         x: Tensor<(usize, usize), f32, Self, T>,
         gamma: Tensor<(usize,), f32, Self, T>,
@@ -83,6 +76,19 @@ pub trait EngineDevice: Device<f32> + Cache {
         lengths: &[usize],
     ) -> Result<Seq3<f32, Self, T>> {
         Ok(attention_composed(q, k, v, spec, lengths))
+    }
+
+    /// MEGA's chunked attention with its relative position bias (see
+    /// [`super::mega_attention`]): q, k (R, C, z), v (R, C, e), bias (2P − 1) → (R, C, e).
+    fn mega_attention<T: Tape<f32, Self> + Merge<T>>(
+        q: Seq3<f32, Self, T>,
+        k: Seq3<f32, Self, T>,
+        v: Seq3<f32, Self, T>,
+        bias: Tensor<(usize,), f32, Self, T>,
+        spec: &ChunkSpec,
+        lengths: &[usize],
+    ) -> Result<Seq3<f32, Self, T>> {
+        Ok(mega_attention_composed(q, k, v, bias, spec, lengths))
     }
 
     fn cross_entropy<T: Tape<f32, Self>>(
@@ -169,15 +175,6 @@ impl EngineDevice for Cpu {
         gelu_cpu(x).map_err(EngineError::device)
     }
 
-    fn laplace<S: Shape, T: Tape<f32, Self> + Merge<T>>(
-        x: Tensor<S, f32, Self, T>,
-    ) -> Result<Tensor<S, f32, Self, T>> {
-        if composed_on_cpu() {
-            return Ok(laplace_composed(x));
-        }
-        laplace_cpu(x).map_err(EngineError::device)
-    }
-
     fn layer_norm<T: Tape<f32, Self> + Merge<T>>(
         x: Tensor<(usize, usize), f32, Self, T>,
         gamma: Tensor<(usize,), f32, Self, T>,
@@ -201,6 +198,20 @@ impl EngineDevice for Cpu {
             return Ok(attention_composed(q, k, v, spec, lengths));
         }
         attention_cpu(q, k, v, spec, lengths).map_err(EngineError::device)
+    }
+
+    fn mega_attention<T: Tape<f32, Self> + Merge<T>>(
+        q: Seq3<f32, Self, T>,
+        k: Seq3<f32, Self, T>,
+        v: Seq3<f32, Self, T>,
+        bias: Tensor<(usize,), f32, Self, T>,
+        spec: &ChunkSpec,
+        lengths: &[usize],
+    ) -> Result<Seq3<f32, Self, T>> {
+        if composed_on_cpu() {
+            return Ok(mega_attention_composed(q, k, v, bias, spec, lengths));
+        }
+        mega_attention_cpu(q, k, v, bias, spec, lengths).map_err(EngineError::device)
     }
 
     fn cross_entropy<T: Tape<f32, Self>>(

@@ -42,7 +42,8 @@ fn s5(bidirectional: bool) -> SsmKind {
     })
 }
 
-/// A small MEGA: z = 8 and v = 12, so the fused softmax path pads V to its tiled heads.
+/// A small MEGA: z = 8 and v = 12 (values wider than queries and keys, and not a multiple),
+/// built for inputs up to the longest of these tests (Path-X's 16,384 positions).
 fn mega(bidirectional: bool, attention: AttentionFunction, chunk: Option<usize>) -> SsmKind {
     SsmKind::Mega(MegaConfig {
         d_attin: 8,
@@ -52,6 +53,8 @@ fn mega(bidirectional: bool, attention: AttentionFunction, chunk: Option<usize>)
         attention,
         ffn_expand: 2,
         bidirectional,
+        attention_dropout: 0.0,
+        max_len: 16_384,
     })
 }
 
@@ -338,7 +341,7 @@ fn padding_does_not_change_the_true_positions() {
 
 #[test]
 fn mega_fused_and_composed_forms_agree_with_gradients() {
-    // The CPU kernels (EMA convolution, fused softmax, Laplace) against the composed ops the
+    // The CPU kernels (EMA convolution, fused MEGA attention) against the composed ops the
     // GPU runs (EMA scan, materialised attention), through whole MEGA blocks with padding.
     let seq = 14;
     let ids: Vec<usize> = (0..2 * seq).map(|i| (i * 7 + 3) % VOCAB).collect();
