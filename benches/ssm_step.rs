@@ -94,6 +94,8 @@ fn kind(name: &str) -> SsmKind {
             attention: AttentionFunction::Softmax,
             ffn_expand: 2,
             bidirectional: true,
+            attention_dropout: 0.0,
+            max_len: LEN,
         }),
         other => panic!("unknown kind {other}: one of {KINDS:?}"),
     }

@@ -30,7 +30,9 @@ pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
     let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
     let m = &x.model;
     let d = m.d_model as u64;
-    let body = encoder_params(x, vocab, false) + m.layers as u64 * layer_params(m) + final_norm(m);
+    let body = encoder_params(x, vocab, false)
+        + m.layers as u64 * layer_params(m, x.task.max_len)
+        + final_norm(m);
     let params = body + head_params(x);
     let pretrain_params = x.pretrain.as_ref().map(|p| {
         let out = prediction_classes(x, p, vocab);
@@ -96,8 +98,8 @@ fn ssm_output(input: u64, d: u64, glu: bool) -> u64 {
     }
 }
 
-/// Parameters of one block, its norm(s) included.
-pub fn layer_params(m: &ModelSpec) -> u64 {
+/// Parameters of one block, its norm(s) included, for inputs up to `max_len` positions.
+pub fn layer_params(m: &ModelSpec, max_len: usize) -> u64 {
     let d = m.d_model as u64;
     let dirs = if m.bidirectional { 2 } else { 1 };
     match &m.layer {
@@ -146,8 +148,15 @@ pub fn layer_params(m: &ModelSpec) -> u64 {
             // and EMA dimension (per direction), ω per feature.
             let ema = dirs * 4 * d * h + d;
             // Gated attention: one projection of the EMA output to (φ, Z, γ, X′W_h), V, the
-            // output U_h, and the per-dimension scale and offset of Q and K.
-            let attention = linear(d, z + v + 2 * d) + linear(d, v) + linear(v, d) + 4 * z;
+            // output U_h, the per-dimension scale and offset of Q and K, and the relative
+            // position bias: 2P − 1 offsets, P the chunk (clamped to the longest input) or
+            // the longest input (the reference's `SimpleRelativePositionalBias`).
+            let positions = s.chunk.unwrap_or(max_len).min(max_len).max(1) as u64;
+            let attention = linear(d, z + v + 2 * d)
+                + linear(d, v)
+                + linear(v, d)
+                + 4 * z
+                + (2 * positions - 1);
             let ffn = norm(d) + linear(d, e) + linear(e, d);
             norm(d) + ema + attention + ffn
         }
@@ -295,14 +304,16 @@ fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
         LayerSpec::Mega(s) => {
             let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
             let span = s.chunk.unwrap_or(x.task.max_len).min(x.task.max_len) as u64;
-            let attention = match (x.device, s.attention_activation) {
-                // The fused softmax kernel keeps each row's max and normaliser; Laplace
-                // attention is composed per chunk: scores, their scaling and the Laplace
-                // values, each `span` per position.
-                (Device::Cpu, AttentionActivation::Softmax) => 2,
-                (Device::Cpu, AttentionActivation::Laplace) => 3 * span,
-                (Device::Cuda(_), AttentionActivation::Softmax) => 2 * span,
-                (Device::Cuda(_), AttentionActivation::Laplace) => 3 * span,
+            let attention = match x.device {
+                // The fused kernel keeps each softmax row's log-sum-exp and regenerates the
+                // dropout mask; the scores are recomputed in the backward pass.
+                Device::Cpu => 1,
+                // Composed attention (CUDA) materialises, per chunk: the scores, the biased
+                // (and masked) scores, the weights and, with dropout, the dropped weights.
+                Device::Cuda(_) => {
+                    let dropped = u64::from(s.attention_dropout > 0.0);
+                    (3 + dropped) * span
+                }
             };
             (
                 8 * d + 2 * h * d + 2 * z + 3 * v + 2 * s.ffn_expand as u64 * d,

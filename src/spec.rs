@@ -412,6 +412,8 @@ pub struct MegaSpec {
     pub chunk: Option<usize>,
     pub attention_activation: AttentionActivation,
     pub ffn_expand: usize,
+    /// Dropout rate of the attention weights, in training.
+    pub attention_dropout: f64,
     pub ssm: SsmGroup,
 }
 

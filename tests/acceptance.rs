@@ -92,7 +92,12 @@ fn every_experiment_of(model: &str) {
                     eval_limit: Some(8),
                     ..common::run_options(&tmp.0.join("runs"), &text)
                 };
-                if let Err(e) = lra::train::run(&x, &options, &never) {
+                let started = std::time::Instant::now();
+                let result = lra::train::run(&x, &options, &never);
+                // One line per file, so a long grid shows its progress under --nocapture.
+                let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+                eprintln!("{file}: {verdict} in {:.0?}", started.elapsed());
+                if let Err(e) = result {
                     failures.push(format!("{file}: {:?}", miette::Report::new(e)));
                 }
             }

@@ -81,7 +81,7 @@ const MODELS: [&str; 22] = [
     "s5 { layers 1 d_model 8 d_state 8 blocks 1 clip_eigs true post none norm post }",
     "s5 { layers 1 d_model 8 d_state 4 blocks 2 activation silu }",
     "mega { layers 1 d_model 8 d_attin 4 d_attout 8 ema_dims 2 }",
-    "mega { layers 2 d_model 8 d_attin 4 d_attout 6 ema_dims 3 chunk 16 bidirectional false }",
+    "mega { layers 2 d_model 8 d_attin 4 d_attout 6 ema_dims 3 chunk 16 bidirectional false attention_dropout 0.1 }",
     "mega { layers 1 d_model 8 d_attin 6 d_attout 4 ffn_expand 3 attention_activation laplace norm post norm_kind batch }",
 ];
 

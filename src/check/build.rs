@@ -191,6 +191,7 @@ fn model(m: &RSection) -> Option<ModelSpec> {
                 _ => AttentionActivation::Softmax,
             },
             ffn_expand: m.usize("ffn_expand")?,
+            attention_dropout: m.float("attention_dropout")?,
             ssm: ssm_group(m)?,
         }),
     };

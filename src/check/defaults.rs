@@ -176,11 +176,14 @@ fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
                 ("ema_dims", Int(16)),
                 ("attention_activation", id("softmax")),
                 ("ffn_expand", Int(2)),
+                // The reference's LRA commands (facebookresearch/mega, README.lra.md) all
+                // pass `--attention-dropout 0.0`, whatever their `--dropout`.
+                ("attention_dropout", Float(0.0)),
                 ("bidirectional", Bool(true)),
             ]
             .into_iter()
             .chain(ssm_group)
-            .collect()
+            .collect();
         }
         _ => return vec![],
     };

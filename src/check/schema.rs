@@ -529,6 +529,11 @@ pub static MODEL: SectionDef = SectionDef {
                     POSITIVE,
                     "feed-forward width as a multiple of d_model",
                 ),
+                f(
+                    "attention_dropout",
+                    float(0.0, 0.99),
+                    "dropout rate of the attention weights (training only)",
+                ),
                 SSM_LR,
                 SSM_WD,
                 BIDIRECTIONAL,

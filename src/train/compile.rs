@@ -321,6 +321,8 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 },
                 ffn_expand: s.ffn_expand,
                 bidirectional: m.bidirectional,
+                attention_dropout: s.attention_dropout as f32,
+                max_len: x.task.max_len,
             });
             // MEGA's block has no activation or GLU after a mixer: its own are fixed.
             (kind, spec::Activation::None, false, s.ssm)

@@ -8,9 +8,9 @@ use dfdx::prelude::*;
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
-use super::laplace::{laplace_composed, laplace_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
+use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
 use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
@@ -87,11 +87,6 @@ engine_ops! {
     fn gelu[S: Shape, T: Tape<f32, Self>](x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>
         = gelu_composed, gelu_cpu;
 
-    /// MEGA's Laplace attention function (see [`super::laplace`]).
-    fn laplace[S: Shape, T: Tape<f32, Self> + Merge<T>](
-        x: Tensor<S, f32, Self, T>,
-    ) -> Tensor<S, f32, Self, T> = laplace_composed, laplace_cpu;
-
     fn layer_norm[T: Tape<f32, Self> + Merge<T>](
         x: Mat<Self, T>,
         gamma: Tensor<(usize,), f32, Self, T>,
@@ -106,6 +101,17 @@ engine_ops! {
         spec: &AttentionSpec,
         lengths: &[usize],
     ) -> Seq3<f32, Self, T> = attention_composed, attention_cpu;
+
+    /// MEGA's chunked attention with its relative position bias (see
+    /// [`super::mega_attention`]): q, k (R, C, z), v (R, C, e), bias (2P − 1) → (R, C, e).
+    fn mega_attention[T: Tape<f32, Self> + Merge<T>](
+        q: Seq3<f32, Self, T>,
+        k: Seq3<f32, Self, T>,
+        v: Seq3<f32, Self, T>,
+        bias: Tensor<(usize,), f32, Self, T>,
+        spec: &ChunkSpec,
+        lengths: &[usize],
+    ) -> Seq3<f32, Self, T> = mega_attention_composed, mega_attention_cpu;
 
     fn cross_entropy[T: Tape<f32, Self>](
         logits: Mat<Self, T>,

@@ -1,17 +1,14 @@
 //! MEGA's Laplace attention function (Ma et al. 2023, eq. 14): a smooth stand-in for squared
 //! ReLU, laplace(x) = ½·(1 + erf((x − μ)/(σ√2))) with μ = √½ and σ = √(1/4π), i.e. the normal
-//! CDF Φ((x − μ)/σ); derivative φ((x − μ)/σ)/σ. Element-wise, so the CPU kernel runs it over
-//! chunks in parallel (dfdx's element-wise ops are single-threaded).
+//! CDF Φ((x − μ)/σ); derivative φ((x − μ)/σ)/σ. The scalar functions serve the fused MEGA
+//! attention kernel ([`super::mega_attention`]); the composed form serves its dfdx version.
 
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use dfdx::prelude::*;
-use rayon::prelude::*;
 
 use super::gelu::erf_of_nonnegative;
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
-
-const CHUNK: usize = 4096;
+use super::ComposedFloat;
 
 /// μ of eq. 14.
 pub fn laplace_mu() -> f64 {
@@ -27,40 +24,15 @@ fn standardised(x: f64) -> f64 {
     (x - laplace_mu()) / laplace_sigma()
 }
 
-/// Fused Laplace function on the CPU, multi-threaded over chunks (erf in f64).
-pub fn laplace_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
-    x: Tensor<S, E, Cpu, T>,
-) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
-    let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let x_host = host(&x)?;
-    let mut values = vec![E::zero(); x_host.len()];
-    values
-        .par_chunks_mut(CHUNK)
-        .zip(x_host.par_chunks(CHUNK))
-        .for_each(|(out, x)| {
-            for (o, x) in out.iter_mut().zip(x) {
-                let z = standardised(x.to_f64().unwrap());
-                *o = E::of(0.5 * (1.0 + libm::erf(z * FRAC_1_SQRT_2)));
-            }
-        });
-    let out = x.device().try_tensor_from_vec(values, *x.shape())?;
-    let out_ghost = out.ghost();
-    let x = x.ghost();
-    tape.add_backward_op(move |grads| {
-        let g = take_grad!(grads, &out_ghost);
-        let density = 1.0 / (laplace_sigma() * (2.0 * PI).sqrt());
-        grad_of!(grads, &x)
-            .par_chunks_mut(CHUNK)
-            .zip(x_host.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(gx, (x, g))| {
-                for ((gx, x), g) in gx.iter_mut().zip(x).zip(g) {
-                    let z = standardised(x.to_f64().unwrap());
-                    *gx += *g * E::of(density * (-0.5 * z * z).exp());
-                }
-            });
-        Ok(())
-    });
-    Ok(out.put_tape(tape))
+/// laplace(x) in f64.
+pub fn laplace_value(x: f64) -> f64 {
+    0.5 * (1.0 + libm::erf(standardised(x) * FRAC_1_SQRT_2))
+}
+
+/// laplace′(x) = φ((x − μ)/σ)/σ.
+pub fn laplace_slope(x: f64) -> f64 {
+    let z = standardised(x);
+    (-0.5 * z * z).exp() / (laplace_sigma() * (2.0 * PI).sqrt())
 }
 
 /// The Laplace function from dfdx ops on any device: ½ ± ½·erf(|z|/√2) with the sign of
@@ -95,19 +67,18 @@ mod tests {
             0.022_750_131_948_179,
             0.006_094_441_092_401,
         ];
-        assert_close(
-            &laplace_cpu(x.clone()).unwrap().as_vec(),
-            &want,
-            1e-7,
-            "fused",
-        );
+        let scalar: Vec<f64> = x.as_vec().into_iter().map(laplace_value).collect();
+        assert_close(&scalar, &want, 1e-7, "scalar");
         assert_close(&laplace_composed(x).as_vec(), &want, 2e-7, "composed");
     }
 
     #[test]
-    fn gradient_matches_finite_differences() {
-        let x: Vec<f64> = random_values(64, 1).iter().map(|v| v * 1.5).collect();
-        gradcheck(&[x], |mut xs| laplace_cpu(xs.remove(0)).unwrap(), 1e-6);
+    fn slope_matches_finite_differences() {
+        let h = 1e-6;
+        for x in random_values(64, 1).iter().map(|v| v * 1.5) {
+            let numerical = (laplace_value(x + h) - laplace_value(x - h)) / (2.0 * h);
+            assert!((laplace_slope(x) - numerical).abs() < 1e-7, "at {x}");
+        }
     }
 
     #[test]

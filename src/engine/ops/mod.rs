@@ -12,6 +12,7 @@ pub mod gelu;
 pub mod laplace;
 pub mod layer_norm;
 pub mod linear;
+pub mod mega_attention;
 pub mod ssm;
 
 mod avx512;
@@ -26,6 +27,7 @@ use dfdx::prelude::*;
 
 pub use attention::{AttentionKind, AttentionSpec};
 pub use device::{with_composed_ops, EngineDevice};
+pub use mega_attention::{AttentionFunction, ChunkSpec};
 
 /// The element types the composed (device-generic) ops run in.
 pub trait ComposedFloat:

@@ -2,52 +2,66 @@
 //! (§3.5, "Mega-chunk": each chunk attends to itself only, so the cost is O(L·c); the EMA
 //! carries information across chunks). `chunk: None` attends over the whole sequence.
 //!
-//! Two attention functions, as the reference (`moving_average_gated_attention.py`):
-//! - softmax(Q·Kᵀ/√z)·V. It runs on the engine's fused attention op, chunks becoming batch
-//!   rows. The op wants one width for Q, K and V and splits it into heads, so the single
-//!   head is presented as ⌈v/z⌉ heads that share Q and K (tiled) and each take z columns of V
-//!   (zero-padded to a multiple of z): every head then computes the same softmax(Q·Kᵀ/√z), and
-//!   the heads' outputs side by side are the single head's.
-//! - laplace(Q·Kᵀ/n)·V (eq. 14), n the number of keys a query sees, padded and (causal)
-//!   future keys contributing zero. Composed from dfdx ops per chunk: O(L·c) memory.
-//!
-//! No relative position bias: the reference adds a learned Toeplitz bias to the scores; here
-//! order comes from the EMA alone, which keeps the softmax path on the fused kernel.
+//! The sequence is cut into chunks that become the rows of the fused op
+//! ([`crate::engine::ops::mega_attention`]): f(Q·Kᵀ/√z + B) for softmax, f(Q·Kᵀ/n + B) for
+//! laplace (eq. 14, n the number of keys a query sees), B the learned relative position bias
+//! of the reference's `SimpleRelativePositionalBias` (facebookresearch/mega,
+//! `fairseq/modules/relative_positional_bias.py`): B_ij = w[j − i + P − 1], one scalar per
+//! offset within a chunk. As in the reference, P is the chunk size, or the longest input
+//! when attention is not chunked (the reference's `max_positions`); here a chunk longer than
+//! the longest input is clamped to it, so P = min(chunk, max_len). Attention dropout (the
+//! reference's `attention_dropout`) drops attention weights in training.
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::engine::error::Result;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Seq};
-use crate::engine::ops::{AttentionSpec, EngineDevice};
-
-/// The attention function f of f(Q·Kᵀ)·V.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionFunction {
-    Softmax,
-    Laplace,
-}
+pub use crate::engine::ops::mega_attention::AttentionFunction;
+use crate::engine::ops::{ChunkSpec, EngineDevice};
 
 #[derive(Clone, Debug)]
 pub struct ChunkedAttention {
     pub chunk: Option<usize>,
     pub function: AttentionFunction,
     pub causal: bool,
+    /// Dropout probability of the attention weights (training only).
+    pub dropout: f32,
+    /// P: the bias table holds 2P − 1 offsets; no chunk may be longer.
+    pub positions: usize,
 }
 
 impl ChunkedAttention {
-    /// q, k (B, L, z) and v (B, L, v) → (B, L, v).
+    /// P for a chunk length (`None`: the whole sequence) and the longest input.
+    pub fn positions(chunk: Option<usize>, max_len: usize) -> usize {
+        chunk.unwrap_or(max_len).min(max_len).max(1)
+    }
+
+    /// The size of the bias table: 2P − 1.
+    pub fn bias_len(&self) -> usize {
+        2 * self.positions - 1
+    }
+
+    /// q, k (B, L, z), v (B, L, v) and the bias table (2P − 1) → (B, L, v).
     pub fn forward<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         q: Seq<D, T>,
         k: Seq<D, T>,
         v: Seq<D, T>,
+        bias: Tensor<(usize,), f32, D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let (batch, len, z) = *q.shape();
+        let (batch, len, _) = *q.shape();
         let e = v.shape().2;
         let chunk = self.chunk.unwrap_or(len).clamp(1, len.max(1));
+        if chunk > self.positions {
+            return Err(EngineError::ShapeMismatch {
+                op: "mega attention",
+                detail: format!(
+                    "chunks of {chunk} positions, longer than the {} the relative position bias was built for",
+                    self.positions
+                ),
+            });
+        }
         let padded = len.div_ceil(chunk) * chunk;
         let chunks = padded / chunk;
         // Each chunk's true length: what is left of its example after the chunks before it.
@@ -62,77 +76,25 @@ impl ChunkedAttention {
             pad_time(x, padded).reshape_like(&(batch * chunks, chunk, width))
         };
         let (q, k, v) = (as_chunks(q), as_chunks(k), as_chunks(v));
-        let out = match self.function {
-            AttentionFunction::Softmax => self.softmax(q, k, v, z, e, &lengths)?,
-            AttentionFunction::Laplace => self.laplace(q, k, v, &lengths, ctx)?,
+        let dropout = if ctx.train { self.dropout } else { 0.0 };
+        let spec = ChunkSpec {
+            function: self.function,
+            causal: self.causal,
+            dropout,
+            // A fresh mask per call, from the device's generator (as dfdx's own dropout).
+            seed: if dropout > 0.0 {
+                ctx.device().random_u64()
+            } else {
+                0
+            },
         };
+        let out = D::mega_attention(q, k, v, bias, &spec, &lengths)?;
         let out = out.reshape_like(&(batch, padded, e));
         Ok(if padded > len {
             out.slice((.., ..len, ..))
         } else {
             out
         })
-    }
-
-    fn softmax<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        q: Seq<D, T>,
-        k: Seq<D, T>,
-        v: Seq<D, T>,
-        z: usize,
-        e: usize,
-        lengths: &[usize],
-    ) -> Result<Seq<D, T>> {
-        let (rows, chunk, _) = *q.shape();
-        let heads = e.div_ceil(z);
-        let tiled = (rows, chunk, heads, z);
-        let tile = |x: Seq<D, T>| {
-            x.broadcast_like::<_, Axis<2>>(&tiled)
-                .reshape_like(&(rows, chunk, heads * z))
-        };
-        let v = pad_width(v, heads * z);
-        let spec = AttentionSpec {
-            heads,
-            causal: self.causal,
-            window: None,
-        };
-        let out = D::attention(tile(q), tile(k), v, &spec, lengths)?;
-        Ok(if heads * z > e {
-            out.slice((.., .., ..e))
-        } else {
-            out
-        })
-    }
-
-    fn laplace<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        q: Seq<D, T>,
-        k: Seq<D, T>,
-        v: Seq<D, T>,
-        lengths: &[usize],
-        ctx: &Ctx<'_, D>,
-    ) -> Result<Seq<D, T>> {
-        let (rows, chunk, _) = *q.shape();
-        // Which keys each query sees (1/0), and 1/n for its n visible keys.
-        let mut keep = vec![0.0f32; rows * chunk * chunk];
-        let mut inverse_count = vec![0.0f32; rows * chunk];
-        for (r, &len) in lengths.iter().enumerate() {
-            for i in 0..chunk {
-                let seen = if self.causal { len.min(i + 1) } else { len };
-                keep[(r * chunk + i) * chunk..][..seen].fill(1.0);
-                if seen > 0 {
-                    inverse_count[r * chunk + i] = 1.0 / seen as f32;
-                }
-            }
-        }
-        let scores_shape = (rows, chunk, chunk);
-        let dev = ctx.device();
-        let keep = dev.tensor_from_vec(keep, scores_shape);
-        let inverse_count = dev
-            .tensor_from_vec(inverse_count, (rows, chunk))
-            .broadcast_like::<_, Axis<2>>(&scores_shape);
-        let scores = q.matmul(k.permute::<_, Axes3<0, 2, 1>>()) * inverse_count;
-        Ok((D::laplace(scores)? * keep).matmul(v))
     }
 }
 
@@ -144,16 +106,6 @@ fn pad_time<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(x: Seq<D, T>, len: usiz
     }
     let zeros = x.device().zeros_like(&(b, len - l, w)).retaped::<T>();
     (x, zeros).concat_along(Axis::<1>)
-}
-
-/// x (B, L, W) with zero columns appended up to `width`.
-fn pad_width<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(x: Seq<D, T>, width: usize) -> Seq<D, T> {
-    let (b, l, w) = *x.shape();
-    if width == w {
-        return x;
-    }
-    let zeros = x.device().zeros_like(&(b, l, width - w)).retaped::<T>();
-    (x, zeros).concat_along(Axis::<2>)
 }
 
 #[cfg(test)]

@@ -7,13 +7,15 @@
 //! - one projection of X′ gives the update gate φ = σ(·), the shared representation
 //!   Z = SiLU(·) (width z), the reset gate γ = SiLU(·) (width v) and X′W_h;
 //! - Q = κ_q⊙Z + μ_q, K = κ_k⊙Z + μ_k (per-dimension scale and offset), V = SiLU(X·W_v);
-//! - O = f(Q·Kᵀ)·V in chunks ([`super::chunked_attention`]);
+//! - O = f(Q·Kᵀ + B)·V in chunks ([`super::chunked_attention`]), B the relative position
+//!   bias, with attention dropout on f(·) in training;
 //! - candidate H = SiLU(X′W_h + (γ⊙O)·U_h), then dropout;
 //! - Y = φ⊙H + (1 − φ)⊙X, with the unnormalised input as X (the reference's
 //!   `addcmul(residual, u, h − residual)`); post-norm normalises Y.
 //!
 //! Parameters: `norm.*`, `ema.*`, `value.*` (X → V), `mixed.*` (X′ → φ, Z, γ, X′W_h),
-//! `output.*` (U_h), `qk_scale` and `qk_offset` (2, z): rows for Q then K.
+//! `output.*` (U_h), `qk_scale` and `qk_offset` (2, z): rows for Q then K, and
+//! `rel_pos_bias` (2P − 1), the bias per relative offset.
 
 use dfdx::prelude::*;
 
@@ -52,6 +54,7 @@ pub struct GatedAttention {
     pub output: Linear,
     pub qk_scale: ParamId,
     pub qk_offset: ParamId,
+    pub rel_pos_bias: ParamId,
     pub attention: ChunkedAttention,
     pub widths: GatedWidths,
     pub dropout: f32,
@@ -101,13 +104,22 @@ impl GatedAttention {
                 NO_DECAY_GROUP,
             )?,
             qk_offset: scope.param("qk_offset", &[2, z], Init::Zeros, NO_DECAY_GROUP)?,
+            // w ~ N(0, 0.02²), as the reference's `SimpleRelativePositionalBias`; a bias, so
+            // without weight decay like μ.
+            rel_pos_bias: scope.param(
+                "rel_pos_bias",
+                &[settings.attention.bias_len()],
+                Init::Normal { std: 0.02 },
+                NO_DECAY_GROUP,
+            )?,
             attention: settings.attention,
             widths,
             dropout: settings.dropout,
         })
     }
 
-    pub fn parameter_count(widths: GatedWidths, bidirectional: bool) -> usize {
+    /// Trainable scalars, for a bias table of `bias_len` offsets.
+    pub fn parameter_count(widths: GatedWidths, bidirectional: bool, bias_len: usize) -> usize {
         let GatedWidths {
             model: d,
             shared: z,
@@ -120,6 +132,7 @@ impl GatedAttention {
             + Linear::parameter_count(d, d + z + v + d)
             + Linear::parameter_count(v, d)
             + 4 * z
+            + bias_len
     }
 
     /// Q and K from Z: κ_q⊙Z + μ_q and κ_k⊙Z + μ_k.
@@ -167,7 +180,8 @@ impl SequenceLayer for GatedAttention {
         let shared = shared_and_reset.with_empty_tape().slice((.., .., ..z));
         let reset = shared_and_reset.slice((.., .., z..));
         let (q, k) = self.queries_and_keys(shared, ctx);
-        let attended = self.attention.forward(q, k, values, ctx)?;
+        let bias = ctx.params.vector::<T>(self.rel_pos_bias);
+        let attended = self.attention.forward(q, k, values, bias, ctx)?;
         let candidate = silu.apply(projected + self.output.forward_seq(attended * reset, ctx)?)?;
         let candidate = ctx.dropout(candidate, self.dropout);
         let gated = update * (candidate - x.with_empty_tape());

@@ -39,16 +39,35 @@ pub struct MegaConfig {
     pub ffn_expand: usize,
     /// Causal when false: a one-way EMA and causal attention.
     pub bidirectional: bool,
+    /// Dropout probability of the attention weights (the reference's `attention_dropout`).
+    pub attention_dropout: f32,
+    /// The longest input: it sizes the relative position bias when attention is not chunked
+    /// (the reference's `max_positions`).
+    pub max_len: usize,
 }
 
 impl MegaConfig {
     pub fn validate(&self) -> Result<()> {
-        if [self.d_attin, self.d_attout, self.ema_dims, self.ffn_expand].contains(&0)
+        if [
+            self.d_attin,
+            self.d_attout,
+            self.ema_dims,
+            self.ffn_expand,
+            self.max_len,
+        ]
+        .contains(&0)
             || self.chunk == Some(0)
         {
             return Err(EngineError::InvalidConfig(
-                "MEGA needs positive d_attin, d_attout, ema_dims, ffn_expand and chunk".into(),
+                "MEGA needs positive d_attin, d_attout, ema_dims, ffn_expand, max_len and chunk"
+                    .into(),
             ));
+        }
+        if !(0.0..1.0).contains(&self.attention_dropout) {
+            return Err(EngineError::InvalidConfig(format!(
+                "attention dropout must be in [0, 1), got {}",
+                self.attention_dropout
+            )));
         }
         Ok(())
     }
@@ -62,10 +81,23 @@ impl MegaConfig {
         }
     }
 
+    fn attention(&self) -> ChunkedAttention {
+        ChunkedAttention {
+            chunk: self.chunk,
+            function: self.attention,
+            causal: !self.bidirectional,
+            dropout: self.attention_dropout,
+            positions: ChunkedAttention::positions(self.chunk, self.max_len),
+        }
+    }
+
     /// Trainable scalars of one block of `width` channels, norms included.
     pub fn parameter_count(&self, width: usize) -> usize {
-        GatedAttention::parameter_count(self.widths(width), self.bidirectional)
-            + Norm::parameter_count(width)
+        GatedAttention::parameter_count(
+            self.widths(width),
+            self.bidirectional,
+            self.attention().bias_len(),
+        ) + Norm::parameter_count(width)
             + FeedForward::parameter_count(width, self.ffn_expand * width)
     }
 }
@@ -97,11 +129,7 @@ impl MegaBlock {
             scope.sub("attn"),
             config.widths(width),
             GatedSettings {
-                attention: ChunkedAttention {
-                    chunk: config.chunk,
-                    function: config.attention,
-                    causal: !config.bidirectional,
-                },
+                attention: config.attention(),
                 bidirectional: config.bidirectional,
                 norm: settings.norm,
                 placement: settings.placement,

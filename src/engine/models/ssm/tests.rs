@@ -42,7 +42,8 @@ fn s5(bidirectional: bool) -> SsmKind {
     })
 }
 
-/// A small MEGA: z = 8 and v = 12, so the fused softmax path pads V to its tiled heads.
+/// A small MEGA: z = 8 and v = 12 (values wider than queries and keys, and not a multiple),
+/// built for inputs up to the longest of these tests (Path-X's 16,384 positions).
 fn mega(bidirectional: bool, attention: AttentionFunction, chunk: Option<usize>) -> SsmKind {
     SsmKind::Mega(MegaConfig {
         d_attin: 8,
@@ -52,6 +53,8 @@ fn mega(bidirectional: bool, attention: AttentionFunction, chunk: Option<usize>)
         attention,
         ffn_expand: 2,
         bidirectional,
+        attention_dropout: 0.0,
+        max_len: 16_384,
     })
 }
 
@@ -369,7 +372,7 @@ fn assert_fused_and_composed_agree(kind: SsmKind) {
 
 #[test]
 fn mega_fused_and_composed_forms_agree_with_gradients() {
-    // The CPU kernels (EMA convolution, fused softmax, Laplace) against the composed ops the
+    // The CPU kernels (EMA convolution, fused MEGA attention) against the composed ops the
     // GPU runs (EMA scan, materialised attention), through whole MEGA blocks with padding.
     for kind in [
         mega(true, AttentionFunction::Softmax, Some(4)),
