@@ -60,7 +60,7 @@ fn spec(data: &Path, model: &str, finetune: &str) -> (ExperimentSpec, String) {
     (checked.spec.unwrap().experiments.remove(0), text)
 }
 
-const MODELS: [&str; 22] = [
+const MODELS: [&str; 23] = [
     "s4 { layers 2 d_model 16 d_state 8 }",
     "s4 { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
     "s4 { layers 1 d_model 8 d_state 6 channels 2 mode diag }",
@@ -72,6 +72,7 @@ const MODELS: [&str; 22] = [
     "s4d { layers 1 d_model 8 d_state 4 bidirectional false post none norm post }",
     "s4d { layers 1 d_model 8 d_state 6 channels 2 init inv }",
     "s4d { layers 1 d_model 8 d_state 4 activation silu }",
+    "s4d { layers 1 d_model 8 d_state 6 init legs }",
     "lru { layers 2 d_model 16 d_state 8 }",
     "lru { layers 1 d_model 8 d_state 4 bidirectional false }",
     "lru { layers 1 d_model 8 d_state 4 post none norm post }",
@@ -157,7 +158,6 @@ fn inits_not_built_yet_say_so() {
     let tmp = TempDir::new("init");
     // (model, the refused init, an init the error offers instead)
     for (model, init, supported) in [
-        ("s4d { layers 1 d_model 8 init legs }", "legs", "lin"),
         ("s4 { layers 1 d_model 8 init fourier }", "fourier", "legs"),
         (
             "s4 { layers 1 d_model 8 init lin mode nplr }",

@@ -260,10 +260,11 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
             let init = match s.init {
                 spec::SsmInit::Lin => S4dInit::Lin,
                 spec::SsmInit::Inv => S4dInit::Inv,
+                spec::SsmInit::Legs => S4dInit::Legs,
                 other => {
                     return Err(RunError::Unsupported {
                         what: format!("s4d init {other:?}").to_lowercase(),
-                        why: "S4D is built with init lin or inv".into(),
+                        why: "S4D is built with init lin, inv or legs".into(),
                     })
                 }
             };

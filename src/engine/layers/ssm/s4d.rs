@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use num_complex::Complex64;
 
 use super::discretise::{zero_order_hold, Zoh};
+use super::hippo::legs_nplr;
 use super::{
     check_dt_range, complex_normal_param, complex_parts, diagonal_a, diagonal_a_params, directions,
     log_dt_param, skip_param,
@@ -28,7 +29,8 @@ use crate::engine::ops::ssm::diagonal::DiagonalParams;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, ParamId};
 
-/// The initialisation of A's imaginary parts (S4D §4; Re A = −½ in both).
+/// The initialisation of A (S4D §4): Lin and Inv set Im A with Re A = −½; LegS takes the
+/// eigenvalues of the normal part of HiPPO-LegS (S4D-LegS, the diagonal restriction of S4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum S4dInit {
@@ -36,23 +38,38 @@ pub enum S4dInit {
     Lin,
     /// S4D-Inv: Im A_n = (N/π)·(N/(2n + 1) − 1).
     Inv,
+    /// S4D-LegS: A = Λ and B = VᴴB of HiPPO-LegS's normal part S = VΛVᴴ (S4D §4, eq. 9).
+    Legs,
 }
 
 impl S4dInit {
-    /// Im A of mode n for state size N (both halves counted).
-    pub(crate) fn imaginary_part(self, mode: usize, d_state: usize) -> f32 {
-        let (mode, state) = (mode as f32, d_state as f32);
+    /// The N/2 kept eigenvalues of A for state size N; Re A = −½ for every init (S4D §4; the
+    /// normal part of HiPPO-LegS has −½ on its diagonal).
+    pub(crate) fn eigenvalues(self, d_state: usize) -> Vec<Complex64> {
+        // Lin and Inv are computed in f32, as the parameters are stored.
+        let state = d_state as f32;
+        let with_imaginary_parts = |im: &dyn Fn(f32) -> f32| {
+            (0..d_state / 2)
+                .map(|mode| Complex64::new(-0.5, im(mode as f32) as f64))
+                .collect()
+        };
         match self {
-            S4dInit::Lin => std::f32::consts::PI * mode,
-            S4dInit::Inv => state / std::f32::consts::PI * (state / (2.0 * mode + 1.0) - 1.0),
+            // S4D-Lin: Im A_n = π·n.
+            S4dInit::Lin => with_imaginary_parts(&|n| std::f32::consts::PI * n),
+            // S4D-Inv: Im A_n = (N/π)·(N/(2n + 1) − 1).
+            S4dInit::Inv => with_imaginary_parts(&|n| {
+                state / std::f32::consts::PI * (state / (2.0 * n + 1.0) - 1.0)
+            }),
+            S4dInit::Legs => legs_nplr(d_state).lambda,
         }
     }
 
-    /// The N/2 kept eigenvalues of A for state size N, Re A = −½ for both inits (S4D §4).
-    pub(crate) fn eigenvalues(self, d_state: usize) -> Vec<Complex64> {
-        (0..d_state / 2)
-            .map(|mode| Complex64::new(-0.5, self.imaginary_part(mode, d_state) as f64))
-            .collect()
+    /// B of each kept mode: 1 for Lin and Inv (the minimal S4D fixes B = 1), VᴴB for LegS.
+    pub(crate) fn input_vector(self, d_state: usize) -> Vec<Complex64> {
+        match self {
+            S4dInit::Legs => legs_nplr(d_state).b,
+            S4dInit::Lin | S4dInit::Inv => vec![Complex64::new(1.0, 0.0); d_state / 2],
+        }
     }
 }
 
@@ -81,6 +98,12 @@ impl S4dConfig {
         if self.d_state < 2 || self.channels == 0 {
             return Err(EngineError::InvalidConfig(
                 "S4D needs d_state ≥ 2 and at least one channel".into(),
+            ));
+        }
+        if self.init == S4dInit::Legs && !self.d_state.is_multiple_of(2) {
+            return Err(EngineError::InvalidConfig(
+                "S4D-LegS needs an even d_state (HiPPO-LegS's modes come in conjugate pairs)"
+                    .into(),
             ));
         }
         check_dt_range("S4D", self.dt_min, self.dt_max)
@@ -117,7 +140,13 @@ impl S4d {
         let log_dt = log_dt_param(scope, &[h], (config.dt_min, config.dt_max), ssm_group)?;
         let lambda = config.init.eigenvalues(config.d_state);
         let (log_a_real, a_imag) = diagonal_a_params(scope, h, &lambda, ssm_group)?;
+        // B stays fixed, so only the products C_n·B_n reach the kernel (eq. 5): B is folded
+        // into C's draw, which gives LegS the reference's kernel at initialisation (B = VᴴB,
+        // C ~ CN(0, 1)) with the parameters of the B = 1 layer.
         let c = complex_normal_param(scope, "C", &[2, config.kernels(), h, n], 1.0)?;
+        if config.init == S4dInit::Legs {
+            fold_input_vector(scope, c, &config.init.input_vector(config.d_state))?;
+        }
         let d = skip_param(scope, &[config.channels, h])?;
         Ok(S4d {
             config,
@@ -157,6 +186,25 @@ impl S4d {
 }
 
 super::diagonal_state_space!(S4d, discretise);
+
+/// C_n ← C_n·B_n for a complex parameter stored as real parts then imaginary parts, mode
+/// fastest (n = index mod N/2).
+fn fold_input_vector<D: EngineDevice>(
+    scope: &mut Scope<'_, D>,
+    c: ParamId,
+    b: &[Complex64],
+) -> Result<()> {
+    let values = scope.store.values(c);
+    let half = values.len() / 2;
+    let mut folded = values.clone();
+    for i in 0..half {
+        let product = Complex64::new(values[i] as f64, values[half + i] as f64) * b[i % b.len()];
+        folded[i] = product.re as f32;
+        folded[half + i] = product.im as f32;
+    }
+    scope.store.set_values(c, &folded)?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests;

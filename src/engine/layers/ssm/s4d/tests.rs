@@ -90,6 +90,7 @@ fn the_layer_is_the_discretised_recurrence() {
         (S4dInit::Lin, 1, false),
         (S4dInit::Inv, 2, true),
         (S4dInit::Lin, 1, true),
+        (S4dInit::Legs, 1, true),
     ] {
         let (store, s4d) = build(init, channels, bidirectional);
         let y = output(&store, &s4d, &u, (batch, len, H));
@@ -102,4 +103,51 @@ fn the_layer_is_the_discretised_recurrence() {
             );
         }
     }
+}
+
+/// S4D-LegS: A is the diagonal of HiPPO-LegS's normal part, and C is the same CN(0, 1) draw as
+/// the B = 1 inits times B̃ = VᴴB, so that the kernel starts as the reference's (C, B̃) pair.
+#[test]
+fn legs_takes_a_from_hippo_and_folds_its_input_vector_into_c() {
+    let (lin_store, lin) = build(S4dInit::Lin, 2, true);
+    let (legs_store, legs) = build(S4dInit::Legs, 2, true);
+    let hippo = crate::engine::layers::ssm::hippo::legs_nplr(8);
+    let n = hippo.lambda.len();
+    let (log_a, a_im) = (
+        legs_store.values(legs.log_a_real),
+        legs_store.values(legs.a_imag),
+    );
+    for h in 0..H {
+        for m in 0..n {
+            let a = Complex64::new(-(log_a[h * n + m] as f64).exp(), a_im[h * n + m] as f64);
+            assert!((a - hippo.lambda[m]).norm() < 1e-5, "A[{h}, {m}] = {a}");
+        }
+    }
+    let (c_lin, c_legs) = (lin_store.values(lin.c), legs_store.values(legs.c));
+    let half = c_lin.len() / 2;
+    for i in 0..half {
+        let expected = Complex64::new(c_lin[i] as f64, c_lin[half + i] as f64) * hippo.b[i % n];
+        let got = Complex64::new(c_legs[i] as f64, c_legs[half + i] as f64);
+        assert!(
+            (got - expected).norm() < 1e-5 * (1.0 + expected.norm()),
+            "C[{i}]"
+        );
+    }
+    // LegS's modes differ from Lin's: the fold is not the identity.
+    assert!(hippo.b.iter().any(|b| (b - 1.0).norm() > 0.1));
+}
+
+#[test]
+fn legs_refuses_an_odd_state_size() {
+    let config = S4dConfig {
+        d_state: 7,
+        init: S4dInit::Legs,
+        dt_min: 1e-2,
+        dt_max: 5e-1,
+        channels: 1,
+        bidirectional: false,
+    };
+    let mut store = ParamStore::new(Cpu::default(), 5);
+    let err = S4d::build(&mut Scope::root(&mut store), H, config, DEFAULT_GROUP).unwrap_err();
+    assert!(err.to_string().contains("even d_state"), "{err}");
 }
