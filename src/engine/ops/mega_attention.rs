@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use super::attention::Seq3;
 use super::blas::{gemm, MatRef};
 use super::laplace::{laplace_composed, laplace_slope, laplace_value};
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, HostVec, KernelFloat};
 
 /// Query rows per block of scores.
 const BLOCK_Q: usize = 64;
@@ -484,6 +484,34 @@ impl<'a, E: KernelFloat> Problem<'a, E> {
     }
 }
 
+/// The inputs copied to the host, kept for the backward pass.
+struct HostInputs<E: Unit> {
+    g: Geometry,
+    spec: ChunkSpec,
+    lengths: Vec<usize>,
+    q: HostVec<E>,
+    k: HostVec<E>,
+    v: HostVec<E>,
+    bias: HostVec<E>,
+}
+
+impl<E: KernelFloat> HostInputs<E> {
+    /// The problem over these inputs; its dropout mask is redrawn from the spec's seed, so the
+    /// forward and backward passes see the same one.
+    fn problem(&self) -> Problem<'_, E> {
+        Problem {
+            g: self.g,
+            spec: &self.spec,
+            drop: DropMask::new(&self.spec, self.g.chunk),
+            bias: &self.bias,
+            lengths: &self.lengths,
+            q: &self.q,
+            k: &self.k,
+            v: &self.v,
+        }
+    }
+}
+
 /// MEGA's chunked attention on the CPU: q, k (R, C, z), v (R, C, e), bias (2P − 1) →
 /// (R, C, e).
 pub fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
@@ -500,19 +528,16 @@ pub fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (v, tv) = v.try_contiguous()?.split_tape();
     let (bias, tb) = bias.try_contiguous()?.split_tape();
     let mut tape = tq.merge(tk).merge(tv).merge(tb);
-    let (qh, kh, vh, bh) = (host(&q)?, host(&k)?, host(&v)?, host(&bias)?);
-    let (spec, lengths) = (*spec, lengths.to_vec());
-    let problem = Problem {
+    let inputs = HostInputs {
         g,
-        spec: &spec,
-        drop: DropMask::new(&spec, g.chunk),
-        bias: &bh,
-        lengths: &lengths,
-        q: &qh,
-        k: &kh,
-        v: &vh,
+        spec: *spec,
+        lengths: lengths.to_vec(),
+        q: host(&q)?,
+        k: host(&k)?,
+        v: host(&v)?,
+        bias: host(&bias)?,
     };
-    let (out, lse) = problem.forward();
+    let (out, lse) = inputs.problem().forward();
     let out = q
         .device()
         .try_tensor_from_vec(out, (g.rows, g.chunk, g.e))?;
@@ -520,17 +545,7 @@ pub fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (q, k, v, bias) = (q.ghost(), k.ghost(), v.ghost(), bias.ghost());
     tape.add_backward_op(move |grads| {
         let grad_out = take_grad!(grads, &out_ghost);
-        let problem = Problem {
-            g,
-            spec: &spec,
-            drop: DropMask::new(&spec, g.chunk),
-            bias: &bh,
-            lengths: &lengths,
-            q: &qh,
-            k: &kh,
-            v: &vh,
-        };
-        let parts = problem.backward(&lse, &grad_out);
+        let parts = inputs.problem().backward(&lse, &grad_out);
         // Each gradient is added through its own borrow (q and k could be one tensor).
         for (t, part) in [&q, &k].into_iter().zip(&parts) {
             add_into(grad_of!(grads, t), part);

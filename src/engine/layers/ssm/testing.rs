@@ -57,3 +57,15 @@ pub fn assert_causal<K: StateSpace>(store: &ParamStore<Cpu>, layer: &K, width: u
         );
     }
 }
+
+/// The layer's f32 output equals an f64 reference to 1e-4 relative; `case` names the
+/// configuration in the failure message.
+pub fn assert_matches_reference(y: &[f32], expected: &[f64], case: &str) {
+    assert_eq!(y.len(), expected.len(), "{case}");
+    for (i, (a, b)) in y.iter().zip(expected).enumerate() {
+        assert!(
+            (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+            "{case}, element {i}: {a} vs {b}"
+        );
+    }
+}
