@@ -138,6 +138,31 @@ pub fn s5_conj_sym_even_blocks(x: &ResolvedExperiment, _: &Context) -> Vec<Diagn
     ))]
 }
 
+/// HiPPO-LegS's eigenvalues come in conjugate pairs, and S4 and S4D keep one of each pair
+/// (d_state counts both), so a LegS initialisation needs an even state size.
+pub fn legs_even_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(m) = x.model().filter(|m| m.is_kind("s4") || m.is_kind("s4d")) else {
+        return vec![];
+    };
+    let (Some("legs"), Some(d_state)) = (m.ident("init"), m.int("d_state")) else {
+        return vec![];
+    };
+    if d_state % 2 == 0 {
+        return vec![];
+    }
+    vec![Diagnostic::error(
+        "lra::rule::legs-even-d-state",
+        format!("init legs needs an even d_state, but d_state is {d_state}"),
+    )
+    .label(m.span_of("d_state"), "an odd state size")
+    .secondary(m.written_span("init"), "LegS modes come in conjugate pairs")
+    .help(format!(
+        "use d_state {} or {}, or `init lin`",
+        d_state - 1,
+        d_state + 1
+    ))]
+}
+
 /// LRU samples eigenvalue moduli uniformly on a ring r_min ≤ |λ| ≤ r_max.
 pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("lru")) else {
@@ -283,6 +308,22 @@ mod tests {
         ] {
             let text = format!("{T} model s5 {{ {good} }}");
             assert!(codes(s5_conj_sym_even_blocks, &text).is_empty(), "{good}");
+        }
+    }
+
+    #[test]
+    fn legs_needs_an_even_state_size() {
+        for kind in ["s4", "s4d"] {
+            let bad = format!("{T} model {kind} {{ d_state 7 init legs }}");
+            assert_eq!(
+                codes(legs_even_d_state, &bad),
+                ["lra::rule::legs-even-d-state"],
+                "{kind}"
+            );
+            for good in ["d_state 8 init legs", "d_state 7 init lin"] {
+                let text = format!("{T} model {kind} {{ {good} }}");
+                assert!(codes(legs_even_d_state, &text).is_empty(), "{kind} {good}");
+            }
         }
     }
 
