@@ -278,7 +278,7 @@ pub static TASK: SectionDef = SectionDef {
                 VAL_FRACTION,
                 f(
                     "resolution",
-                    Ty::IntOneOf(&[32, 64, 128, 256]),
+                    Ty::IntOneOf(&[16, 32, 64, 128, 256]),
                     "image side in pixels",
                 ),
                 DIFFICULTY,

@@ -68,7 +68,7 @@ pub struct PathfinderArgs {
     /// Output folder [default: data/pathfinder<resolution>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value_t = 32, value_parser = clap::builder::PossibleValuesParser::new(["32", "64", "128", "256"]).map(|s| s.parse::<usize>().expect("listed")))]
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::PossibleValuesParser::new(["16", "32", "64", "128", "256"]).map(|s| s.parse::<usize>().expect("listed")))]
     pub resolution: usize,
     #[arg(long, value_enum, default_value_t = Difficulty::Hard)]
     pub difficulty: Difficulty,

@@ -57,6 +57,15 @@ impl Difficulty {
         }
     }
 
+    /// The word a spec and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Medium => "medium",
+            Difficulty::Hard => "hard",
+        }
+    }
+
     /// The folder name the Pathfinder release uses for this difficulty.
     pub fn folder(self) -> &'static str {
         match self {

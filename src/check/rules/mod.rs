@@ -43,6 +43,7 @@ pub const RULES: &[Rule] = &[
     task::train_subset_exclusive,
     task::data_folder_exists,
     task::generate_lengths_ordered,
+    task::pathfinder_difficulty_fits,
     task::cuda_available,
     phase::causal_pretraining_needs_causal_model,
     phase::masked_pretraining_of_causal_model,

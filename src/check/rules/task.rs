@@ -4,6 +4,8 @@ use std::path::Path;
 
 use super::Context;
 use crate::check::resolved::ResolvedExperiment;
+use crate::data::config::Difficulty;
+use crate::data::gen::pathfinder::hardest_difficulty;
 use crate::diagnostic::Diagnostic;
 
 /// The longest input each task has (REFERENCE.md, "The tasks"); image-like tasks have exactly
@@ -149,6 +151,49 @@ pub fn generate_lengths_ordered(x: &ResolvedExperiment, _: &Context) -> Vec<Diag
     .help("the bounds are exclusive: make max_length at least min_length + 2")]
 }
 
+/// Small Pathfinder canvases have no room for long target snakes (the generator would find
+/// none): refuse the pairing here rather than at generation time.
+pub fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(task) = x.task().filter(|t| t.is_kind("pathfinder")) else {
+        return vec![];
+    };
+    let (Some(resolution), Some(difficulty)) = (task.int("resolution"), task.ident("difficulty"))
+    else {
+        return vec![];
+    };
+    let (Some(hardest), Ok(asked)) = (
+        hardest_difficulty(resolution as usize),
+        <Difficulty as clap::ValueEnum>::from_str(difficulty, false),
+    ) else {
+        return vec![];
+    };
+    if asked.contour_length() <= hardest.contour_length() {
+        return vec![];
+    }
+    vec![Diagnostic::error(
+        "lra::rule::pathfinder-difficulty-fits",
+        format!(
+            "{difficulty} contours ({} paddles) do not fit a {resolution}x{resolution} Pathfinder",
+            asked.contour_length()
+        ),
+    )
+    .label(
+        task.span_of("resolution"),
+        format!(
+            "{resolution}x{resolution} fits {} contours at most",
+            hardest.name()
+        ),
+    )
+    .secondary(
+        task.written_span("difficulty"),
+        format!("difficulty {difficulty}"),
+    )
+    .help(format!(
+        "write `difficulty {}`, or a resolution of 32 or more",
+        hardest.name()
+    ))]
+}
+
 pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
     let Some(device) = x.root.ident("device") else {
         return vec![];
@@ -242,6 +287,24 @@ mod tests {
         );
         let ok = format!("{M} task listops {{ generate {{ min_length 10 max_length 50 }} }}");
         assert!(codes(generate_lengths_ordered, &ok).is_empty());
+    }
+
+    #[test]
+    fn small_pathfinder_takes_easy_contours_only() {
+        let hard = format!("{M} task pathfinder {{ resolution 16 }}");
+        assert_eq!(
+            codes(pathfinder_difficulty_fits, &hard),
+            ["lra::rule::pathfinder-difficulty-fits"]
+        );
+        let medium = format!("{M} task pathfinder {{ resolution 16  difficulty medium }}");
+        assert_eq!(codes(pathfinder_difficulty_fits, &medium).len(), 1);
+        for ok in [
+            "resolution 16  difficulty easy",
+            "resolution 32  difficulty hard",
+        ] {
+            let spec = format!("{M} task pathfinder {{ {ok} }}");
+            assert!(codes(pathfinder_difficulty_fits, &spec).is_empty(), "{ok}");
+        }
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! under a continuity prior; distractor snakes fill the space; two circular markers sit at
 //! the ends of one snake (label 1) or of different snakes (label 0). Everything is drawn at
 //! an antialias scale and downsampled with Lanczos, as the reference does.
+//!
+//! Besides LRA's four resolutions there is a 16x16 one of lra's own (LRA defines none below
+//! 32): the 32x32 settings with the seed distance and distractor budget scaled to the smaller
+//! canvas, for quick experiments such as the quickstart.
 
 use std::collections::HashMap;
 use std::f64::consts::PI;
@@ -60,6 +64,8 @@ pub struct PathfinderParams {
 /// distractors off (the wrapper script sets `use_single_paddles = False`).
 struct LraSettings {
     resolution: usize,
+    /// The longest contours (highest difficulty) the canvas has room for.
+    hardest: Difficulty,
     padding: usize,
     paddle_length: usize,
     paddle_thickness: f64,
@@ -73,9 +79,28 @@ struct LraSettings {
     paddle_contrast: f64,
 }
 
-const LRA_SETTINGS: [LraSettings; 4] = [
+const LRA_SETTINGS: [LraSettings; 5] = [
+    // Not LRA's: the 32x32 settings on a 16x16 canvas. Seeds 3 pixels apart (7 leaves the
+    // second target snake no room) and a distractor budget of 4 (one two-paddle distractor
+    // for easy contours), so the image is about as full as LRA's 32x32 one. Only easy
+    // (six-paddle) contours fit: longer target snakes find no room on this canvas.
+    LraSettings {
+        resolution: 16,
+        hardest: Difficulty::Easy,
+        padding: 1,
+        paddle_length: 2,
+        paddle_thickness: 0.5,
+        paddle_margins: &[1],
+        marker_radius: 1.5,
+        seed_distance: 3,
+        continuity: 1.0,
+        distractor_budget: 4,
+        snake_contrast: 2.0,
+        paddle_contrast: 0.75,
+    },
     LraSettings {
         resolution: 32,
+        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 2,
         paddle_thickness: 0.5,
@@ -89,6 +114,7 @@ const LRA_SETTINGS: [LraSettings; 4] = [
     },
     LraSettings {
         resolution: 64,
+        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 5,
         paddle_thickness: 1.0,
@@ -102,6 +128,7 @@ const LRA_SETTINGS: [LraSettings; 4] = [
     },
     LraSettings {
         resolution: 128,
+        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 5,
         paddle_thickness: 1.5,
@@ -115,6 +142,7 @@ const LRA_SETTINGS: [LraSettings; 4] = [
     },
     LraSettings {
         resolution: 256,
+        hardest: Difficulty::Hard,
         padding: 22,
         paddle_length: 5,
         paddle_thickness: 2.0,
@@ -128,6 +156,15 @@ const LRA_SETTINGS: [LraSettings; 4] = [
     },
 ];
 
+/// The hardest difficulty a resolution's canvas has room for; `None` for a resolution without
+/// settings.
+pub fn hardest_difficulty(resolution: usize) -> Option<Difficulty> {
+    LRA_SETTINGS
+        .iter()
+        .find(|s| s.resolution == resolution)
+        .map(|s| s.hardest)
+}
+
 impl PathfinderParams {
     /// LRA's settings for `resolution` (see [`LraSettings`]). Difficulty sets the contour
     /// length (6, 9, 14: the `curv_baseline`, `curv_contour_length_9` and `_14` folders), and
@@ -140,8 +177,20 @@ impl PathfinderParams {
             .find(|s| s.resolution == resolution)
             .ok_or_else(|| DataError::Config {
                 reason: format!("Pathfinder resolution {resolution}"),
-                hint: "use 32, 64, 128 or 256".into(),
+                hint: "use 16, 32, 64, 128 or 256".into(),
             })?;
+        if difficulty.contour_length() > s.hardest.contour_length() {
+            return Err(DataError::Config {
+                reason: format!(
+                    "{} Pathfinder contours at {resolution}x{resolution}: the target snakes do not fit",
+                    difficulty.name()
+                ),
+                hint: format!(
+                    "use difficulty {} or a resolution of 32 or more",
+                    s.hardest.name()
+                ),
+            });
+        }
         let contour_length = difficulty.contour_length();
         let distractor_length = contour_length / 3;
         Ok(PathfinderParams {
@@ -880,5 +929,23 @@ mod tests {
             }
         }
         assert!(PathfinderParams::lra(48, Difficulty::Easy).is_err());
+    }
+
+    #[test]
+    fn sixteen_pixels_fit_easy_contours_only() {
+        let params = PathfinderParams::lra(16, Difficulty::Easy).unwrap();
+        let samples = generate(&params, 64, 0);
+        let positives = samples.iter().filter(|s| s.label == 1).count();
+        assert!((20..=44).contains(&positives), "{positives} of 64 positive");
+        for s in &samples {
+            assert_eq!(s.pixels.len(), 16 * 16);
+            assert_eq!(*s.pixels.iter().max().unwrap(), 255);
+            let lit = s.pixels.iter().filter(|&&v| v > 0).count();
+            assert!(lit > 15 && lit < 200, "lit pixels {lit}");
+        }
+        for longer in [Difficulty::Medium, Difficulty::Hard] {
+            let err = PathfinderParams::lra(16, longer).unwrap_err().to_string();
+            assert!(err.contains("16x16"), "{err}");
+        }
     }
 }
