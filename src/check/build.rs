@@ -62,11 +62,8 @@ fn task(t: &RSection) -> Option<TaskSpec> {
             TaskKind::PathX => Some(128),
             _ => t.usize("resolution"),
         },
-        difficulty: t.ident("difficulty").map(|s| match s {
-            "easy" => Difficulty::Easy,
-            "medium" => Difficulty::Medium,
-            _ => Difficulty::Hard,
-        }),
+        // The schema admits only the three names.
+        difficulty: t.ident("difficulty").and_then(Difficulty::from_name),
         generate: match t.section("generate") {
             Some(g) => Some(generate(kind, g)?),
             None => None,

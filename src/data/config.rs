@@ -57,6 +57,13 @@ impl Difficulty {
         }
     }
 
+    pub const ALL: [Difficulty; 3] = [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard];
+
+    /// The difficulty a spec's word names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
     /// The word a spec and the command line use.
     pub fn name(self) -> &'static str {
         match self {
@@ -132,5 +139,18 @@ impl DataConfig {
         } else {
             self.resolution
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difficulty_names_round_trip() {
+        for d in Difficulty::ALL {
+            assert_eq!(Difficulty::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Difficulty::from_name("extreme"), None);
     }
 }

@@ -161,9 +161,9 @@ pub fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Di
     else {
         return vec![];
     };
-    let (Some(hardest), Ok(asked)) = (
+    let (Some(hardest), Some(asked)) = (
         hardest_difficulty(resolution as usize),
-        <Difficulty as clap::ValueEnum>::from_str(difficulty, false),
+        Difficulty::from_name(difficulty),
     ) else {
         return vec![];
     };

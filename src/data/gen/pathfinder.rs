@@ -922,7 +922,7 @@ mod tests {
     #[test]
     fn every_resolution_has_settings() {
         for r in [32, 64, 128, 256] {
-            for d in [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard] {
+            for d in Difficulty::ALL {
                 let p = PathfinderParams::lra(r, d).unwrap();
                 assert!(p.distractor_snakes > 0 && p.distractor_length > 0);
                 assert_eq!((p.paddle_thickness * p.antialias as f64).fract(), 0.0);
