@@ -41,6 +41,10 @@ enum Command {
         /// Worker threads (default: the spec's `threads`, else every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Train this many experiments at once, the threads shared among them (small models
+        /// on few cores finish sooner side by side than one after the other).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        jobs: u64,
         /// Override the spec's runs folder.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
             only,
             device,
             threads,
+            jobs,
             out,
             resume,
             from_pretrained,
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             only,
             device,
             threads,
+            jobs: jobs as usize,
             out,
             resume,
             quiet,

@@ -71,9 +71,10 @@ fn explain_shows_every_value_with_its_origin() {
     assert!(value["origins"].as_array().is_some_and(|o| !o.is_empty()));
 }
 
-#[test]
-fn run_trains_every_experiment_and_ends_with_a_table() {
-    let dir = std::env::temp_dir().join(format!("lra-cli-run-{}", std::process::id()));
+/// A fresh folder holding `two.lra`: two tiny ListOps experiments (scratch and masked SPT)
+/// on a set generated into the folder on first use.
+fn two_experiments(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("lra-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("two.lra");
@@ -93,6 +94,12 @@ fn run_trains_every_experiment_and_ends_with_a_table() {
         ),
     )
     .unwrap();
+    (dir, spec)
+}
+
+#[test]
+fn run_trains_every_experiment_and_ends_with_a_table() {
+    let (dir, spec) = two_experiments("run");
     let out = dir.join("runs");
     let (code, stdout, stderr) = lra(&[
         "run",
@@ -119,5 +126,58 @@ fn run_trains_every_experiment_and_ends_with_a_table() {
     let (code, _, stderr) = lra(&["run", spec.to_str().unwrap(), "--only", "c"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no experiment named \"c\""), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn side_by_side_runs_match_runs_one_after_the_other() {
+    let (dir, spec) = two_experiments("jobs");
+    let test_results = |out: &std::path::Path| -> Vec<(f64, f64)> {
+        ["a", "b"]
+            .iter()
+            .map(|name| {
+                let run = std::fs::read_dir(out.join(name)).unwrap().next().unwrap();
+                let summary: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(run.unwrap().path().join("summary.json")).unwrap(),
+                )
+                .unwrap();
+                (
+                    summary["test_accuracy"].as_f64().unwrap(),
+                    summary["test_loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let spec = spec.to_str().unwrap();
+    let one_by_one = dir.join("one-by-one");
+    let (code, _, stderr) = lra(&[
+        "run",
+        spec,
+        "--threads",
+        "1",
+        "--out",
+        one_by_one.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let side_by_side = dir.join("side-by-side");
+    let (code, stdout, stderr) = lra(&[
+        "run",
+        spec,
+        "--threads",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        side_by_side.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // Both rows, in the file's order whichever finished first.
+    let a = stdout.find("| a | transformer").expect("row a");
+    let b = stdout.find("| b | transformer").expect("row b");
+    assert!(a < b, "{stdout}");
+    // One thread per run either way, so the same sums in the same order.
+    assert_eq!(test_results(&one_by_one), test_results(&side_by_side));
+    let (code, _, stderr) = lra(&["run", spec, "--jobs", "0"]);
+    assert_eq!(code, 2, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

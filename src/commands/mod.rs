@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod jobs;
 pub mod machine;
 pub mod run;
 

@@ -1,9 +1,10 @@
-//! `lra run FILE [--only NAME] [--device D] [--threads N] [--out DIR] [--resume]`
+//! `lra run FILE [--only NAME] [--device D] [--threads N] [--jobs N] [--out DIR] [--resume]`
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::jobs::{self, Workers};
 use super::{machine, print_diagnostics, EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
 use crate::spec::{Device, ExperimentSpec, Objective};
 use crate::train::{self, RunError, RunOptions, RunSummary};
@@ -16,6 +17,8 @@ pub struct RunArgs {
     pub only: Vec<String>,
     pub device: Option<Device>,
     pub threads: Option<usize>,
+    /// Experiments trained at once, sharing the threads.
+    pub jobs: usize,
     pub out: Option<PathBuf>,
     pub resume: bool,
     pub quiet: bool,
@@ -79,62 +82,95 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return EXIT_USAGE;
     }
+    let selected: Vec<&ExperimentSpec> = spec
+        .experiments
+        .iter()
+        .filter(|x| args.only.is_empty() || args.only.contains(&x.name))
+        .collect();
     let threads = args
         .threads
-        .or_else(|| spec.experiments.iter().find_map(|x| x.threads));
-    if let Some(threads) = threads {
-        // The global pool can be configured once per process.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
+        .or_else(|| selected.iter().find_map(|x| x.threads))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = Workers::new(args.jobs, threads, selected.len());
+    let parallel = workers.jobs > 1;
+    if parallel {
+        // Experiments of one task must not generate its folder at the same time: make every
+        // missing folder first. A failure here shows again, as that experiment's error.
+        for x in &selected {
+            if let Ok(true) = train::prepare::ensure_data(x) {
+                if !args.quiet {
+                    eprintln!(
+                        "generated {} as its `generate` section says",
+                        x.task.data.display()
+                    );
+                }
+            }
+        }
     }
-    let source = std::fs::read_to_string(&args.file).unwrap_or_default();
+    let options = RunOptions {
+        out: args.out.clone(),
+        device: args.device,
+        resume: args.resume,
+        quiet: args.quiet,
+        spec_path: display(&args.file),
+        source: std::fs::read_to_string(&args.file).unwrap_or_default(),
+        stop_at: None,
+        from_pretrained: args.from_pretrained.clone(),
+        eval_limit: None,
+        bars: (parallel && !args.quiet).then(indicatif::MultiProgress::new),
+    };
     let interrupt = interrupt_flag();
+    let finished = jobs::run_all(&selected, workers, &interrupt, |x| {
+        run_one(x, &options, &interrupt)
+    });
     let mut code = EXIT_OK;
     let mut rows = Vec::new();
-    for x in &spec.experiments {
-        if !args.only.is_empty() && !args.only.contains(&x.name) {
-            continue;
-        }
-        let options = RunOptions {
-            out: args.out.clone(),
-            device: args.device,
-            resume: args.resume,
-            quiet: args.quiet,
-            spec_path: display(&args.file),
-            source: source.clone(),
-            stop_at: None,
-            from_pretrained: args.from_pretrained.clone(),
-            eval_limit: None,
-        };
-        match train::run(x, &options, &interrupt) {
-            Ok(summary) => {
-                println!(
-                    "{}: test accuracy {:.2}% (loss {:.4}, {} examples) after {} steps; run folder {}",
-                    summary.experiment,
-                    summary.test_accuracy * 100.0,
-                    summary.test_loss,
-                    summary.test_examples,
-                    summary.finetune_steps,
-                    summary.run_dir.display()
-                );
-                rows.push(Row::finished(x, &summary));
-            }
-            Err(e) => {
-                let interrupted = matches!(e, RunError::Interrupted { .. });
-                rows.push(Row::failed(x, &e));
-                eprintln!("{:?}", miette::Report::new(e));
-                if interrupted {
-                    return EXIT_INTERRUPTED;
-                }
-                code = EXIT_ERRORS;
-            }
+    for (row, outcome) in finished.into_iter().flatten() {
+        rows.push(row);
+        match outcome {
+            Outcome::Interrupted => return EXIT_INTERRUPTED,
+            Outcome::Failed => code = EXIT_ERRORS,
+            Outcome::Done => {}
         }
     }
     if rows.len() > 1 {
         print!("\n{}", table(&rows));
     }
     code
+}
+
+enum Outcome {
+    Done,
+    Failed,
+    Interrupted,
+}
+
+/// Trains one experiment and prints its result line (or its error) as soon as it ends.
+fn run_one(x: &ExperimentSpec, options: &RunOptions, interrupt: &AtomicBool) -> (Row, Outcome) {
+    match train::run(x, options, interrupt) {
+        Ok(summary) => {
+            println!(
+                "{}: test accuracy {:.2}% (loss {:.4}, {} examples) after {} steps; run folder {}",
+                summary.experiment,
+                summary.test_accuracy * 100.0,
+                summary.test_loss,
+                summary.test_examples,
+                summary.finetune_steps,
+                summary.run_dir.display()
+            );
+            (Row::finished(x, &summary), Outcome::Done)
+        }
+        Err(e) => {
+            let row = Row::failed(x, &e);
+            let outcome = if matches!(e, RunError::Interrupted { .. }) {
+                Outcome::Interrupted
+            } else {
+                Outcome::Failed
+            };
+            eprintln!("{:?}", miette::Report::new(e));
+            (row, outcome)
+        }
+    }
 }
 
 /// One line of the closing table.

@@ -55,6 +55,9 @@ pub struct RunOptions {
     pub from_pretrained: Option<PathBuf>,
     /// Evaluate on at most this many validation and test examples (smoke runs).
     pub eval_limit: Option<usize>,
+    /// Draw the progress bars among those of other runs in flight (`lra run --jobs`), each
+    /// labelled with its experiment.
+    pub bars: Option<indicatif::MultiProgress>,
 }
 
 /// `summary.json`: what a finished run reports.
@@ -91,6 +94,22 @@ pub fn run(x: &ExperimentSpec, options: &RunOptions, interrupt: &AtomicBool) -> 
     }
 }
 
+/// A line for the user on stderr, above the progress bars of runs in flight.
+fn note(options: &RunOptions, line: String) {
+    if options.quiet {
+        return;
+    }
+    match &options.bars {
+        Some(bars) => {
+            // Only a terminal draws the bars; elsewhere the line goes out as it is.
+            if bars.println(&line).is_err() || bars.is_hidden() {
+                eprintln!("{line}");
+            }
+        }
+        None => eprintln!("{line}"),
+    }
+}
+
 fn run_on<D: EngineDevice>(
     device: D,
     x: &ExperimentSpec,
@@ -123,10 +142,13 @@ fn run_on<D: EngineDevice>(
     dir.create()?;
     dir.record_spec(&options.source, x, options.resume)?;
 
-    if prepare::ensure_data(x)? && !options.quiet {
-        eprintln!(
-            "generated {} as its `generate` section says",
-            x.task.data.display()
+    if prepare::ensure_data(x)? {
+        note(
+            options,
+            format!(
+                "generated {} as its `generate` section says",
+                x.task.data.display()
+            ),
         );
     }
     let mut dataset = crate::data::load(&compile::data_config(x), Some(&dir.vocab()))?;
@@ -146,6 +168,8 @@ fn run_on<D: EngineDevice>(
         interrupt,
         spec_path: options.spec_path.clone(),
         stop_at: options.stop_at,
+        bars: options.bars.as_ref(),
+        experiment: &x.name,
     };
 
     // Self-pretraining on the training split, unless a finished one is reused.
@@ -188,12 +212,13 @@ fn run_on<D: EngineDevice>(
     let model = compile::build_model(x, DataShape::of(&dataset, Role::Finetune), &mut store)?;
     if let Some(path) = &pretrained {
         let count = transfer::load_pretrained(path, &mut store)?;
-        if !options.quiet {
-            eprintln!(
+        note(
+            options,
+            format!(
                 "fine-tuning from {} ({count} tensors transferred)",
                 path.display()
-            );
-        }
+            ),
+        );
     }
     let objective = Objective::Classify;
     let outcome = train_phase(

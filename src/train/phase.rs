@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dfdx::prelude::*;
+use indicatif::MultiProgress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -41,6 +42,9 @@ pub struct PhaseContext<'a> {
     pub spec_path: String,
     /// Stop as Ctrl-C would once this many steps are done (to test resumption).
     pub stop_at: Option<u64>,
+    /// Bars of other runs in flight, among which this phase draws its own.
+    pub bars: Option<&'a MultiProgress>,
+    pub experiment: &'a str,
 }
 
 pub struct PhaseOutcome {
@@ -150,7 +154,12 @@ pub fn train_phase<D: EngineDevice>(
         });
     }
 
-    let progress = Progress::new(ctx.name, total, state.step, ctx.quiet);
+    // Beside other runs in flight, bars and log lines name their experiment.
+    let label = match ctx.bars {
+        None => ctx.name.to_string(),
+        Some(_) => format!("{} {}", ctx.experiment, ctx.name),
+    };
+    let progress = Progress::new(&label, total, state.step, ctx.quiet, ctx.bars);
     let mut tokens_per_s = 0.0f64;
     let save_state =
         |state: &mut PhaseState, store: &ParamStore<D>, optimizer: &Optimizer| -> Result<()> {
@@ -258,7 +267,7 @@ pub fn train_phase<D: EngineDevice>(
                 progress.println(
                     &format!(
                         "{} step {:>6} epoch {:>6.2}  train {}  val {}",
-                        ctx.name,
+                        label,
                         state.step,
                         epoch_f,
                         describe(&train_eval),

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
     bar: ProgressBar,
@@ -13,7 +13,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(phase: &str, total: u64, done: u64, quiet: bool) -> Self {
+    /// A bar labelled `label`; drawn among `others` when other runs are in flight.
+    pub fn new(
+        label: &str,
+        total: u64,
+        done: u64,
+        quiet: bool,
+        others: Option<&MultiProgress>,
+    ) -> Self {
         let visible = !quiet && std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(total),
@@ -28,8 +35,12 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(phase.to_string());
+        bar.set_prefix(label.to_string());
         bar.set_position(done);
+        let bar = match others {
+            Some(others) if visible => others.add(bar),
+            _ => bar,
+        };
         bar.enable_steady_tick(Duration::from_millis(250));
         Progress { bar, visible }
     }
