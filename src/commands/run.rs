@@ -90,7 +90,8 @@ pub fn run(args: &RunArgs) -> u8 {
     let threads = args
         .threads
         .or_else(|| selected.iter().find_map(|x| x.threads))
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // rayon's default: every core, or RAYON_NUM_THREADS when set.
+        .unwrap_or_else(rayon::current_num_threads);
     let workers = Workers::new(args.jobs, threads, selected.len());
     let parallel = workers.jobs > 1;
     if parallel {
