@@ -149,28 +149,25 @@ fn side_by_side_runs_match_runs_one_after_the_other() {
             .collect()
     };
     let spec = spec.to_str().unwrap();
+    let run_into = |out: &std::path::Path, threads: &str, jobs: &str| {
+        let out = out.to_str().unwrap();
+        let (code, stdout, stderr) = lra(&[
+            "run",
+            spec,
+            "--threads",
+            threads,
+            "--jobs",
+            jobs,
+            "--out",
+            out,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
     let one_by_one = dir.join("one-by-one");
-    let (code, _, stderr) = lra(&[
-        "run",
-        spec,
-        "--threads",
-        "1",
-        "--out",
-        one_by_one.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    run_into(&one_by_one, "1", "1");
     let side_by_side = dir.join("side-by-side");
-    let (code, stdout, stderr) = lra(&[
-        "run",
-        spec,
-        "--threads",
-        "2",
-        "--jobs",
-        "2",
-        "--out",
-        side_by_side.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = run_into(&side_by_side, "2", "2");
     // Both rows, in the file's order whichever finished first.
     let a = stdout.find("| a | transformer").expect("row a");
     let b = stdout.find("| b | transformer").expect("row b");

@@ -224,3 +224,29 @@ fn world_errors_say_what_is_wrong() {
         "{message}"
     );
 }
+
+#[test]
+fn runs_in_flight_on_one_task_generate_its_folder_once() {
+    let tmp = TempDir::new("generate-once");
+    let data = tmp.0.join("data");
+    let x = experiment(&format!(
+        r#"experiment "x" {{
+               task listops {{ data "{}" max_len 48 generate {{ train 64 val 16 test 16 min_length 8 max_length 30 }} }}
+               model transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
+               finetune {{ steps 1 batch 8 }}
+           }}"#,
+        data.display()
+    ));
+    let generated: Vec<bool> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| lra::train::prepare::ensure_data(&x).unwrap()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(generated.iter().filter(|&&g| g).count(), 1, "{generated:?}");
+    for split in ["train", "val", "test"] {
+        let file = data.join(format!("basic_{split}.tsv"));
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        assert!(lines > 1, "{} has {lines} lines", file.display());
+    }
+}

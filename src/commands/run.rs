@@ -94,20 +94,6 @@ pub fn run(args: &RunArgs) -> u8 {
         .unwrap_or_else(rayon::current_num_threads);
     let workers = Workers::new(args.jobs, threads, selected.len());
     let parallel = workers.jobs > 1;
-    if parallel {
-        // Experiments of one task must not generate its folder at the same time: make every
-        // missing folder first. A failure here shows again, as that experiment's error.
-        for x in &selected {
-            if let Ok(true) = train::prepare::ensure_data(x) {
-                if !args.quiet {
-                    eprintln!(
-                        "generated {} as its `generate` section says",
-                        x.task.data.display()
-                    );
-                }
-            }
-        }
-    }
     let options = RunOptions {
         out: args.out.clone(),
         device: args.device,

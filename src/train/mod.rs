@@ -99,12 +99,10 @@ fn note(options: &RunOptions, line: String) {
     if options.quiet {
         return;
     }
-    match &options.bars {
+    // Only a terminal draws the bars; elsewhere the line goes out as it is.
+    match options.bars.as_ref().filter(|bars| !bars.is_hidden()) {
         Some(bars) => {
-            // Only a terminal draws the bars; elsewhere the line goes out as it is.
-            if bars.println(&line).is_err() || bars.is_hidden() {
-                eprintln!("{line}");
-            }
+            let _ = bars.println(&line);
         }
         None => eprintln!("{line}"),
     }

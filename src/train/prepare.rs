@@ -1,5 +1,7 @@
 //! Makes a missing data folder when the spec says how (`task … { generate { … } }`).
 
+use std::sync::Mutex;
+
 use super::error::Result;
 use crate::data::gen::listops::ListOpsGen;
 use crate::data::gen::pathfinder::{self, PathfinderParams};
@@ -8,13 +10,19 @@ use crate::spec::{ExperimentSpec, Generate};
 /// Images per folder of the Pathfinder release layout.
 const PATHFINDER_BATCH: usize = 1000;
 
+/// Held while a folder is checked and generated: runs in flight at once (`lra run --jobs`) on
+/// one task must neither both generate its folder nor load it half written.
+static GENERATING: Mutex<()> = Mutex::new(());
+
 /// Generates the task's data folder if it is missing and the spec has a `generate` section.
-/// Returns whether it generated anything.
+/// Returns whether it generated anything. Safe to call from several runs at once: one
+/// generates, the others wait and find the folder made.
 pub fn ensure_data(x: &ExperimentSpec) -> Result<bool> {
     let t = &x.task;
     let Some(generate) = t.generate else {
         return Ok(false);
     };
+    let _one_at_a_time = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
     if t.data.exists() {
         return Ok(false);
     }
