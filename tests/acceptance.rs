@@ -13,8 +13,8 @@ fn shared(name: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "trains the quickstart for a few minutes"]
-fn the_quickstart_learns_listops_above_chance() {
+#[ignore = "trains the quickstart's two Transformers for about 15 minutes"]
+fn the_quickstart_shows_self_pretraining_beating_scratch() {
     let text = std::fs::read_to_string("experiments/quickstart.lra").unwrap();
     let spec = lra::check::check_source(
         Path::new("experiments/quickstart.lra"),
@@ -24,16 +24,18 @@ fn the_quickstart_learns_listops_above_chance() {
     .spec
     .expect("the quickstart checks clean");
     let tmp = common::TempDir::new("acceptance-quickstart");
-    for x in &spec.experiments {
-        let summary = common::run_to_end(x, &tmp.0, &text);
-        // The most frequent ListOps answers cover about 17% of examples each.
-        assert!(
-            summary.test_accuracy > 0.25,
-            "{}: {}",
-            x.name,
-            summary.test_accuracy
-        );
-    }
+    let accuracy = |name: &str| {
+        let x = spec.experiments.iter().find(|x| x.name == name).unwrap();
+        common::run_to_end(x, &tmp.0, &text).test_accuracy
+    };
+    let scratch = accuracy("quickstart/transformer/scratch");
+    let spt = accuracy("quickstart/transformer/masked-spt");
+    // README, "What the quickstart measured": over seeds 0-2 masked SPT reaches 77-80% and
+    // the Transformer from scratch stays at 50-55% (the classes are balanced).
+    assert!(
+        spt > scratch + 0.10 && spt > 0.65,
+        "masked SPT {spt} against scratch {scratch}"
+    );
 }
 
 /// `x` shrunk to a few steps on a small slice of the shared data (Path-X is generated).
