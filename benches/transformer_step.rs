@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use dfdx::prelude::*;
+use lra::engine::layers::activation::Activation;
 use lra::engine::layers::encoder::{InputKind, Inputs};
 use lra::engine::layers::norm::NormKind;
 use lra::engine::layers::pool::PoolKind;
@@ -80,6 +81,7 @@ fn main() {
         layers: 4,
         heads: 4,
         ffn: 512,
+        activation: Activation::Gelu,
         dropout: 0.0,
         norm: NormPlacement::Pre,
         norm_kind: NormKind::Layer,

@@ -1,11 +1,15 @@
 //! What a run will cost, from the [`Spec`](crate::spec) alone: parameters, FLOPs per training
 //! step and peak training memory. `check` prints these before anything runs, and the memory
-//! rule compares the peak with the machine. The formulas, and what each term counts, are in
-//! `docs/ESTIMATES.md`; the engine's tests hold the parameter count against built models.
+//! rule compares the peak with the machine. The parameter count is the engine's own, from the
+//! model configuration `lra run` builds ([`model_config`]); the FLOPs and memory formulas, and
+//! what each term counts, are in `docs/ESTIMATES.md`.
 
 use serde::Serialize;
 
+use crate::engine::layers::linear::Linear;
 use crate::spec::*;
+use crate::train::compile::{model_config, DataShape, Role};
+use crate::train::objective::Corruption;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Cost {
@@ -27,19 +31,21 @@ const OVERHEAD_BYTES: u64 = 200 << 20;
 
 /// The cost of `x` with a vocabulary of `vocab` tokens (`None`: the task's nominal size).
 pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
-    let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab()) as u64;
+    let vocab = vocab.unwrap_or_else(|| x.task.nominal_vocab());
     let m = &x.model;
-    let d = m.d_model as u64;
-    let body = encoder_params(x, vocab, false)
-        + m.layers as u64 * layer_params(m, x.task.max_len)
-        + final_norm(m);
-    let params = body + head_params(x);
+    let finetune = model_config(x, DataShape::with_vocab(x, Role::Finetune, vocab));
+    let params = finetune.parameter_count() as u64;
+    // Pretraining builds the same model on its own inputs and swaps the classifier for a
+    // per-position prediction head.
     let pretrain_params = x.pretrain.as_ref().map(|p| {
-        let out = prediction_classes(x, p, vocab);
-        encoder_params(x, vocab, true) - encoder_params(x, vocab, false) + body + d * out + out
+        let role = Role::Pretrain(Corruption::from(p.objective));
+        let config = model_config(x, DataShape::with_vocab(x, role, vocab));
+        let head = Linear::parameter_count(m.d_model, prediction_classes(x, p, vocab));
+        (config.parameter_count() - config.classifier_parameter_count() + head) as u64
     });
     let tokens = (x.finetune.batch * x.task.documents() * x.task.max_len) as f64;
-    let forward = tokens * m.layers as f64 * layer_flops_per_token(x) + head_flops(x);
+    let head_flops = 2.0 * x.finetune.batch as f64 * finetune.classifier_parameter_count() as f64;
+    let forward = tokens * m.layers as f64 * layer_flops_per_token(x) + head_flops;
     let flops_per_step = 3.0 * forward + 10.0 * params as f64;
     let (activations, attention_bytes) = activation_bytes(x);
     let peak_bytes = 4 * F32 * params + activations + OVERHEAD_BYTES;
@@ -52,131 +58,8 @@ pub fn estimate(x: &ExperimentSpec, vocab: Option<usize>) -> Cost {
     }
 }
 
-/// Input encoder: a token embedding, or a linear map of pixel values (plus the mask-indicator
-/// channel during masked pretraining), and learned positions.
-fn encoder_params(x: &ExperimentSpec, vocab: u64, pretraining: bool) -> u64 {
-    let d = x.model.d_model as u64;
-    let input = if x.task.is_continuous() {
-        let masked = pretraining
-            && matches!(
-                x.pretrain.as_ref().map(|p| p.objective),
-                Some(Objective::Masked { .. })
-            );
-        let channels = 1 + masked as u64;
-        channels * d + d
-    } else {
-        vocab * d
-    };
-    let positions = match &x.model.layer {
-        LayerSpec::Transformer(t) if t.position == Position::Learned => x.task.max_len as u64 * d,
-        _ => 0,
-    };
-    input + positions
-}
-
-fn norm(d: u64) -> u64 {
-    2 * d
-}
-
-fn linear(i: u64, o: u64) -> u64 {
-    i * o + o
-}
-
-fn final_norm(m: &ModelSpec) -> u64 {
-    match m.norm {
-        NormPlace::Pre => norm(m.d_model as u64),
-        NormPlace::Post => 0,
-    }
-}
-
-/// Output projection after a state-space layer: GLU doubles the width (S4's `post glu`).
-fn ssm_output(input: u64, d: u64, glu: bool) -> u64 {
-    if glu {
-        linear(input, 2 * d)
-    } else {
-        linear(input, d)
-    }
-}
-
-/// Parameters of one block, its norm(s) included, for inputs up to `max_len` positions.
-pub fn layer_params(m: &ModelSpec, max_len: usize) -> u64 {
-    let d = m.d_model as u64;
-    let dirs = if m.bidirectional { 2 } else { 1 };
-    match &m.layer {
-        LayerSpec::Transformer(t) => {
-            let f = t.ffn as u64;
-            norm(d) + 4 * linear(d, d) + norm(d) + linear(d, f) + linear(f, d)
-        }
-        LayerSpec::Dlr(s) => {
-            let (n, c) = (s.d_state as u64, s.channels as u64);
-            // λ (N complex, shared by the channels; no Δ), W complex per channel and direction
-            // (c·dirs × H × N × 2), D (c × H).
-            let ssm = 2 * n + c * dirs * d * n * 2 + c * d;
-            norm(d) + ssm + ssm_output(c * d, d, s.glu)
-        }
-        LayerSpec::S4d(s) | LayerSpec::S4(s) => {
-            let modes = s.d_state as u64 / 2;
-            let c = s.channels as u64;
-            // log Δ (H), A as real and imaginary parts (H × N/2 each), C complex per channel and
-            // direction (c·dirs × H × N/2 × 2), D (c × H).
-            let mut ssm = d + 2 * d * modes + c * dirs * d * modes * 2 + c * d;
-            if matches!(m.layer, LayerSpec::S4(_)) {
-                // B, and the rank-1 P of the NPLR form (H × N/2 complex each).
-                ssm += d * modes * 2;
-                if s.mode == SsmMode::Nplr {
-                    ssm += d * modes * 2;
-                }
-            }
-            norm(d) + ssm + ssm_output(c * d, d, s.glu)
-        }
-        LayerSpec::S5(s) => {
-            let p = if s.conj_sym { s.d_state / 2 } else { s.d_state } as u64;
-            // Λ (P complex), B (P × H complex), C (H × P complex per direction), D (H), log Δ (P).
-            let ssm = 2 * p + 2 * p * d + dirs * 2 * d * p + d + p;
-            norm(d) + ssm + ssm_output(d, d, s.glu)
-        }
-        LayerSpec::Lru(s) => {
-            let n = s.d_state as u64;
-            // ν, θ, γ (N each), B (N × H complex), C (H × N complex), per direction; D (H).
-            let ssm = dirs * (3 * n + 2 * n * d + 2 * d * n) + d;
-            norm(d) + ssm + ssm_output(d, d, s.glu)
-        }
-        LayerSpec::Mega(s) => {
-            let (z, v, h) = (s.d_attin as u64, s.d_attout as u64, s.ema_dims as u64);
-            let e = s.ffn_expand as u64 * d;
-            // Multi-dimensional damped EMA (Ma et al. 2023, eq. 2–3): α, δ, β, η per feature
-            // and EMA dimension (per direction), ω per feature.
-            let ema = dirs * 4 * d * h + d;
-            // Gated attention: one projection of the EMA output to (φ, Z, γ, X′W_h), V, the
-            // output U_h, the per-dimension scale and offset of Q and K, and the relative
-            // position bias: 2P − 1 offsets, P the chunk (clamped to the longest input) or
-            // the longest input (the reference's `SimpleRelativePositionalBias`).
-            let positions = s.chunk.unwrap_or(max_len).min(max_len).max(1) as u64;
-            let attention = linear(d, z + v + 2 * d)
-                + linear(d, v)
-                + linear(v, d)
-                + 4 * z
-                + (2 * positions - 1);
-            let ffn = norm(d) + linear(d, e) + linear(e, d);
-            norm(d) + ema + attention + ffn
-        }
-    }
-}
-
-/// Classification head: an MLP on the pooled vector(s); retrieval classifies
-/// `[u, v, u − v, u · v]` (NLI) or `[u, v]`.
-fn head_params(x: &ExperimentSpec) -> u64 {
-    let d = x.model.d_model as u64;
-    let input = match x.task.interaction {
-        Some(Interaction::Nli) if x.task.kind == TaskKind::Retrieval => 4 * d,
-        Some(Interaction::Concat) if x.task.kind == TaskKind::Retrieval => 2 * d,
-        _ => d,
-    };
-    linear(input, d) + linear(d, x.task.n_classes as u64)
-}
-
 /// Classes of the per-position prediction head of pretraining.
-fn prediction_classes(x: &ExperimentSpec, p: &PretrainSpec, vocab: u64) -> u64 {
+fn prediction_classes(x: &ExperimentSpec, p: &PretrainSpec, vocab: usize) -> usize {
     match (p.loss, x.task.is_continuous()) {
         (Loss::L1, _) => 1,
         (Loss::Ce, true) => 256,
@@ -212,6 +95,7 @@ fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
     // An FFT convolution of length L costs three FFTs of length 2L, ≈ 5·n·log2 n each.
     let fft_conv = 3.0 * 5.0 * 2.0 * log2(2 * l);
     let glu = |glu: bool| if glu { 4.0 * d * d } else { 2.0 * d * d };
+    let vandermonde = |modes: f64, c: f64| 8.0 * modes * c * dirs * d;
     match &m.layer {
         LayerSpec::Transformer(t) => {
             let window = match t.attention {
@@ -220,29 +104,29 @@ fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
             };
             8.0 * d * d + 4.0 * d * t.ffn as f64 + 4.0 * attended(x, window) * d
         }
-        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
-            let c = s.channels as f64;
-            // DLR's N states are all kept; S4D and S4 keep one of each conjugate pair.
-            let modes = match m.layer {
-                LayerSpec::Dlr(_) => s.d_state as f64,
-                _ => s.d_state as f64 / 2.0,
-            };
-            // Kernel generation amortised over the sequence: S4D's and DLR's Vandermonde
-            // product (≈ 8 FLOPs per complex multiply-add and mode); S4's Cauchy kernel over
-            // ≈ L/2 bins, two terms of ≈ 10 FLOPs per mode and source (C̃B and, in NPLR
-            // mode, C̃P, P*B, P*P), plus the inverse FFT. Then the convolution per channel and
-            // direction.
+        LayerSpec::S4d(s) | LayerSpec::S4(s) => {
+            let (c, modes) = (s.channels as f64, s.d_state as f64 / 2.0);
+            // Kernel generation amortised over the sequence: S4D's Vandermonde product (≈ 8
+            // FLOPs per complex multiply-add and mode; S4D and S4 keep one of each conjugate
+            // pair); S4's Cauchy kernel over ≈ L/2 bins, two terms of ≈ 10 FLOPs per mode and
+            // source (C̃B and, in NPLR mode, C̃P, P*B, P*P), plus the inverse FFT. Then the
+            // convolution per channel and direction.
             let kernel = match (&m.layer, s.mode) {
                 (LayerSpec::S4(_), mode) => {
                     let sources = match mode {
-                        SsmMode::Nplr => 2.0 * c * dirs + 2.0,
-                        SsmMode::Diag => c * dirs,
+                        S4Mode::Nplr => 2.0 * c * dirs + 2.0,
+                        S4Mode::Diag => c * dirs,
                     };
                     10.0 * sources * modes * d + c * dirs * d * 5.0 * log2(l)
                 }
-                _ => 8.0 * modes * c * dirs * d,
+                _ => vandermonde(modes, c),
             };
             kernel + c * dirs * d * fft_conv + glu(s.glu)
+        }
+        LayerSpec::Dlr(s) => {
+            // DLR's N states are all kept, each a Vandermonde mode.
+            let c = DlrSpec::CHANNELS as f64;
+            vandermonde(s.d_state as f64, c) + c * dirs * d * fft_conv + glu(s.glu)
         }
         LayerSpec::S5(s) => {
             let p = s.d_state as f64;
@@ -267,15 +151,17 @@ fn layer_flops_per_token(x: &ExperimentSpec) -> f64 {
     }
 }
 
-fn head_flops(x: &ExperimentSpec) -> f64 {
-    2.0 * x.finetune.batch as f64 * head_params(x) as f64
-}
-
 /// Activation memory kept for the backward pass, and the part of it that is attention scores.
 fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
     let m = &x.model;
     let d = m.d_model as u64;
     let tokens = (x.finetune.batch * x.task.documents() * x.task.max_len) as u64;
+    // Norm input/output, SSM output per channel and direction, activation, GLU halves, and
+    // the FFT buffers of the convolution (2L complex per channel).
+    let convolution_activations = |channels: usize| {
+        let c = (channels * if m.bidirectional { 2 } else { 1 }) as u64;
+        6 * d + 2 * c * d + 4 * c * d
+    };
     let (per_token, attention) = match &m.layer {
         LayerSpec::Transformer(t) => {
             // Two norms' inputs and outputs, Q, K, V, the attention output and projection, the
@@ -293,12 +179,10 @@ fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
             };
             (stored, attention)
         }
-        LayerSpec::S4d(s) | LayerSpec::S4(s) | LayerSpec::Dlr(s) => {
-            // Norm input/output, SSM output per channel and direction, activation, GLU halves,
-            // and the FFT buffers of the convolution (2L complex per channel).
-            let c = (s.channels * if m.bidirectional { 2 } else { 1 }) as u64;
-            (6 * d + 2 * c * d + 4 * c * d, 0)
+        LayerSpec::S4d(SsmSpec { channels, .. }) | LayerSpec::S4(SsmSpec { channels, .. }) => {
+            (convolution_activations(*channels), 0)
         }
+        LayerSpec::Dlr(_) => (convolution_activations(DlrSpec::CHANNELS), 0),
         LayerSpec::S5(s) => (6 * d + 2 * s.d_state as u64 * 2, 0),
         LayerSpec::Lru(s) => (6 * d + 2 * s.d_state as u64 * 2, 0),
         LayerSpec::Mega(s) => {

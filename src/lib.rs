@@ -4,6 +4,9 @@
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
 //! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
 
+#[macro_use]
+mod named;
+
 pub mod check;
 pub mod commands;
 pub mod data;

@@ -44,43 +44,18 @@ impl std::fmt::Display for Device {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskKind {
-    ListOps,
-    Text,
-    Retrieval,
-    Image,
-    Pathfinder,
-    PathX,
+crate::named_enum! {
+    pub enum TaskKind {
+        ListOps = "listops",
+        Text = "text",
+        Retrieval = "retrieval",
+        Image = "image",
+        Pathfinder = "pathfinder",
+        PathX = "pathx",
+    }
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 6] = [
-        TaskKind::ListOps,
-        TaskKind::Text,
-        TaskKind::Retrieval,
-        TaskKind::Image,
-        TaskKind::Pathfinder,
-        TaskKind::PathX,
-    ];
-
-    /// The name used in `.lra` files.
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::ListOps => "listops",
-            TaskKind::Text => "text",
-            TaskKind::Retrieval => "retrieval",
-            TaskKind::Image => "image",
-            TaskKind::Pathfinder => "pathfinder",
-            TaskKind::PathX => "pathx",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<TaskKind> {
-        TaskKind::ALL.into_iter().find(|t| t.name() == name)
-    }
-
     /// Number of classes (REFERENCE.md, "The tasks").
     pub fn n_classes(self) -> usize {
         match self {
@@ -101,27 +76,28 @@ impl TaskKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tokenizer {
-    Char,
-    Byte,
+crate::named_enum! {
+    pub enum Tokenizer {
+        Char = "char",
+        Byte = "byte",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    Tokens,
-    Continuous,
+crate::named_enum! {
+    pub enum Encoding {
+        Tokens = "tokens",
+        Continuous = "continuous",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Interaction {
-    /// `[u, v, u − v, u · v]`
-    Nli,
-    /// `[u, v]`
-    Concat,
+crate::named_enum! {
+    /// How retrieval's classifier combines the two pooled documents u and v. LRA's
+    /// reference also has a plain `[u, v]`; the engine builds only the NLI features, so the
+    /// language offers only them.
+    pub enum Interaction {
+        /// `[u, v, u − v, u · v]`
+        Nli = "nli",
+    }
 }
 
 /// Pathfinder's contour length (easy 6, medium 9, hard 14): the data layer's own type.
@@ -195,76 +171,61 @@ impl TaskSpec {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    Transformer,
-    S4,
-    S4d,
-    Dlr,
-    S5,
-    Lru,
-    Mega,
-}
-
-impl ModelKind {
-    pub const ALL: [ModelKind; 7] = [
-        ModelKind::Transformer,
-        ModelKind::S4,
-        ModelKind::S4d,
-        ModelKind::Dlr,
-        ModelKind::S5,
-        ModelKind::Lru,
-        ModelKind::Mega,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Transformer => "transformer",
-            ModelKind::S4 => "s4",
-            ModelKind::S4d => "s4d",
-            ModelKind::Dlr => "dlr",
-            ModelKind::S5 => "s5",
-            ModelKind::Lru => "lru",
-            ModelKind::Mega => "mega",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ModelKind> {
-        ModelKind::ALL.into_iter().find(|m| m.name() == name)
+crate::named_enum! {
+    pub enum ModelKind {
+        Transformer = "transformer",
+        S4 = "s4",
+        S4d = "s4d",
+        Dlr = "dlr",
+        S5 = "s5",
+        Lru = "lru",
+        Mega = "mega",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormPlace {
-    Pre,
-    Post,
+crate::named_enum! {
+    /// Where the norm sits in a residual block.
+    pub enum NormPlacement {
+        /// x + f(norm(x)) (Xiong et al. 2020); the model adds a final norm.
+        Pre = "pre",
+        /// norm(x + f(x)) (Vaswani et al. 2017).
+        Post = "post",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormKind {
-    Layer,
-    Batch,
+crate::named_enum! {
+    /// Which normalisation a model uses: layer norm, or batch norm (as S4 on ListOps).
+    pub enum NormKind {
+        Layer = "layer",
+        Batch = "batch",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pool {
-    Mean,
-    Max,
-    Last,
-    First,
+crate::named_enum! {
+    /// How a sequence of representations becomes one vector for the classifier.
+    pub enum PoolKind {
+        Mean = "mean",
+        Max = "max",
+        Last = "last",
+        First = "first",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    Gelu,
-    Relu,
-    Silu,
-    None,
+crate::named_enum! {
+    /// What follows a state-space layer: a GLU output projection, or nothing.
+    pub enum Post {
+        Glu = "glu",
+        None = "none",
+    }
+}
+
+crate::named_enum! {
+    pub enum Activation {
+        Gelu = "gelu",
+        Relu = "relu",
+        Silu = "silu",
+        None = "none",
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -273,9 +234,9 @@ pub struct ModelSpec {
     pub layers: usize,
     pub d_model: usize,
     pub dropout: f64,
-    pub norm: NormPlace,
+    pub norm: NormPlacement,
     pub norm_kind: NormKind,
-    pub pool: Pool,
+    pub pool: PoolKind,
     /// Whether position t may see inputs after t (transformer: `causal false`; state-space
     /// kinds: `bidirectional true`).
     pub bidirectional: bool,
@@ -295,10 +256,18 @@ pub enum LayerSpec {
     Transformer(TransformerSpec),
     S4(SsmSpec),
     S4d(SsmSpec),
-    Dlr(SsmSpec),
+    Dlr(DlrSpec),
     S5(S5Spec),
     Lru(LruSpec),
     Mega(MegaSpec),
+}
+
+crate::named_enum! {
+    /// The kinds of an `attention` section.
+    pub enum AttentionKind {
+        Full = "full",
+        Local = "local",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -311,13 +280,14 @@ pub enum Attention {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Position {
-    None,
-    Learned,
-    Sinusoidal,
-    Rotary,
+crate::named_enum! {
+    /// The Transformer's position encoding.
+    pub enum PositionKind {
+        None = "none",
+        Learned = "learned",
+        Sinusoidal = "sinusoidal",
+        Rotary = "rotary",
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -325,7 +295,7 @@ pub struct TransformerSpec {
     pub heads: usize,
     pub ffn: usize,
     pub activation: Activation,
-    pub position: Position,
+    pub position: PositionKind,
     pub attention: Attention,
 }
 
@@ -335,20 +305,24 @@ impl TransformerSpec {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SsmMode {
-    Nplr,
-    Diag,
+crate::named_enum! {
+    /// The structure of S4's state matrix A.
+    pub enum S4Mode {
+        /// A = Λ − P P*.
+        Nplr = "nplr",
+        /// A = Λ.
+        Diag = "diag",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SsmInit {
-    Legs,
-    Lin,
-    Inv,
-    Fourier,
+crate::named_enum! {
+    /// The initial eigenvalues (and, for S4, B and P): HiPPO-LegS (S4; diagonalised for
+    /// S4D-LegS), or S4D-Lin and S4D-Inv (Gu, Gupta, Goel & Ré 2022, §4.1).
+    pub enum SsmInit {
+        Legs = "legs",
+        Lin = "lin",
+        Inv = "inv",
+    }
 }
 
 /// The learning-rate group of state-space parameters (A, B, dt), as in the S4 paper.
@@ -358,11 +332,12 @@ pub struct SsmGroup {
     pub weight_decay: f64,
 }
 
-/// S4, S4D and DLR share one parametrisation of a diagonal (plus low-rank for S4) SSM.
+/// S4 and S4D: a diagonal (S4: plus low-rank) state matrix from a chosen initialisation.
 #[derive(Clone, Debug, Serialize)]
 pub struct SsmSpec {
     pub d_state: usize,
-    pub mode: SsmMode,
+    /// S4 chooses; S4D is diagonal by definition.
+    pub mode: S4Mode,
     pub init: SsmInit,
     pub dt_min: f64,
     pub dt_max: f64,
@@ -370,6 +345,23 @@ pub struct SsmSpec {
     pub activation: Activation,
     pub glu: bool,
     pub ssm: SsmGroup,
+}
+
+/// DLR (Gupta, Mehta & Berant 2022): a diagonal linear RNN with its eigenvalues drawn on a
+/// ring, so there is no initialisation or mode to choose, and one output channel per feature.
+#[derive(Clone, Debug, Serialize)]
+pub struct DlrSpec {
+    pub d_state: usize,
+    pub dt_min: f64,
+    pub dt_max: f64,
+    pub activation: Activation,
+    pub glu: bool,
+    pub ssm: SsmGroup,
+}
+
+impl DlrSpec {
+    /// Output channels per feature: the language offers no `channels` field for DLR.
+    pub const CHANNELS: usize = 1;
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -396,11 +388,12 @@ pub struct LruSpec {
     pub ssm: SsmGroup,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionActivation {
-    Softmax,
-    Laplace,
+crate::named_enum! {
+    /// MEGA's attention function f of f(scores)·V.
+    pub enum AttentionFunction {
+        Softmax = "softmax",
+        Laplace = "laplace",
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -410,18 +403,26 @@ pub struct MegaSpec {
     pub ema_dims: usize,
     /// Attention chunk length; `None` attends over the whole sequence.
     pub chunk: Option<usize>,
-    pub attention_activation: AttentionActivation,
+    pub attention_activation: AttentionFunction,
     pub ffn_expand: usize,
     /// Dropout rate of the attention weights, in training.
     pub attention_dropout: f64,
     pub ssm: SsmGroup,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Loss {
-    Ce,
-    L1,
+crate::named_enum! {
+    pub enum Loss {
+        Ce = "ce",
+        L1 = "l1",
+    }
+}
+
+crate::named_enum! {
+    /// The kinds of a `pretrain` section.
+    pub enum ObjectiveKind {
+        Masked = "masked",
+        Causal = "causal",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -463,6 +464,14 @@ pub enum Optimizer {
     },
 }
 
+crate::named_enum! {
+    /// The kinds of an `optimizer` section.
+    pub enum OptimizerKind {
+        AdamW = "adamw",
+        Adam = "adam",
+    }
+}
+
 impl Optimizer {
     pub fn lr(&self) -> f64 {
         match self {
@@ -471,12 +480,13 @@ impl Optimizer {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScheduleKind {
-    Constant,
-    Cosine,
-    Linear,
+crate::named_enum! {
+    /// The learning-rate schedule after warm-up.
+    pub enum ScheduleKind {
+        Constant = "constant",
+        Cosine = "cosine",
+        Linear = "linear",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -504,21 +514,52 @@ pub struct Schedule {
     pub min_lr: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
+crate::named_enum! {
+    pub enum Split {
+        Train = "train",
+        Val = "val",
+    }
+}
+
+crate::named_enum! {
+    /// What an evaluation measures, as `select best SPLIT.METRIC` names it.
+    pub enum Metric {
+        /// Classification accuracy, or the share of exactly predicted tokens in pretraining.
+        Accuracy = "accuracy",
+        Loss = "loss",
+        /// Mean absolute error of L1 pretraining.
+        Mae = "mae",
+        /// R² of L1 pretraining's predictions.
+        R2 = "r2",
+    }
+}
+
+impl Metric {
+    /// Whether a larger value is better.
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            Metric::Accuracy | Metric::R2 => true,
+            Metric::Loss | Metric::Mae => false,
+        }
+    }
+
+    /// The metrics a phase reports: L1 pretraining reports MAE and R² instead of accuracy.
+    pub fn reported(l1: bool) -> &'static [Metric] {
+        if l1 {
+            &[Metric::Loss, Metric::Mae, Metric::R2]
+        } else {
+            &[Metric::Accuracy, Metric::Loss]
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Select {
-    /// The checkpoint with the best value of a metric (`val.accuracy`; lower is better for
-    /// `loss` and `mae`).
+    /// The checkpoint with the best value of a metric (`val.accuracy`).
     Best {
         split: Split,
-        metric: String,
+        metric: Metric,
     },
     Last,
 }

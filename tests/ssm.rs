@@ -11,7 +11,7 @@ use lra::engine::params::ParamStore;
 use lra::estimate::estimate;
 use lra::spec::ExperimentSpec;
 use lra::train::metrics::MetricsLog;
-use lra::train::{compile, prepare, run, RunError, RunOptions};
+use lra::train::{compile, prepare, run, RunOptions};
 
 fn context() -> Context {
     Context {
@@ -150,35 +150,5 @@ fn tiny_state_space_models_learn_listops() {
             "{model}: training loss should fall: {train:?}"
         );
         std::fs::remove_dir_all(tmp.0.join("runs")).unwrap();
-    }
-}
-
-#[test]
-fn inits_not_built_yet_say_so() {
-    let tmp = TempDir::new("init");
-    // (model, the refused init, an init the error offers instead)
-    for (model, init, supported) in [
-        ("s4 { layers 1 d_model 8 init fourier }", "fourier", "legs"),
-        (
-            "s4 { layers 1 d_model 8 init lin mode nplr }",
-            "lin",
-            "legs",
-        ),
-    ] {
-        let (x, _) = spec(&tmp.0.join("data"), model, "steps 1");
-        prepare::ensure_data(&x).unwrap();
-        let dataset = lra::data::load(&compile::data_config(&x), None).unwrap();
-        let mut store = ParamStore::new(Cpu::default(), 0);
-        let err = compile::build_model(
-            &x,
-            compile::DataShape::of(&dataset, compile::Role::Finetune),
-            &mut store,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, RunError::Unsupported { what, why }
-                if what.contains(init) && why.contains(supported)),
-            "{model}: {err:?}"
-        );
     }
 }

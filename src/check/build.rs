@@ -1,163 +1,281 @@
 //! Resolved tree → typed [`ExperimentSpec`]. Runs only on experiments without errors, so every
-//! value is present and well-typed; `None` would mean a schema/default gap, never user input.
+//! value is present and well-typed: each word is parsed by its enum's exhaustive `from_name`
+//! (no fallback over names) and every field reads the value the schema and the defaults gave
+//! it (no default of its own, so `lra explain` shows every value used). A `None` here means a
+//! gap between the schema, the defaults and this lowering: [`build`] reports it as an internal
+//! error naming the field, never as a silently dropped experiment.
 
 use std::path::PathBuf;
 
 use super::derive::is_causal;
 use super::resolved::{RSection, ResolvedExperiment};
+use crate::named::Named;
 use crate::spec::*;
 use crate::syntax::ast::ValueKind;
 
-pub fn build(x: &ResolvedExperiment) -> Option<ExperimentSpec> {
-    let root = &x.root;
-    let task = task(x.task()?)?;
-    Some(ExperimentSpec {
+/// The field (as a dotted path) that the lowering could not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap(pub String);
+
+type Built<T> = Result<T, Gap>;
+
+/// Lowers one checked experiment, or names the first field it could not read.
+pub fn build(x: &ResolvedExperiment) -> Built<ExperimentSpec> {
+    let root = Reader::root(&x.root);
+    let task = task(&root.section("task")?)?;
+    Ok(ExperimentSpec {
         name: x.name.clone(),
         seed: root.int("seed")? as u64,
-        device: device(root.ident("device")?)?,
-        threads: root.usize("threads"),
+        device: device(&root)?,
+        threads: root.optional("threads", Reader::usize)?,
         out: PathBuf::from(root.string("out")?),
-        model: model(x.model()?)?,
-        pretrain: match x.pretrain() {
-            Some(p) => Some(pretrain(p)?),
+        model: model(&root.section("model")?)?,
+        pretrain: match root.optional_section("pretrain") {
+            Some(p) => Some(pretrain(&p)?),
             None => None,
         },
-        finetune: phase(x.finetune()?)?,
+        finetune: phase(&root.section("finetune")?)?,
         task,
     })
 }
 
-fn device(name: &str) -> Option<Device> {
-    match name {
-        "cpu" => Some(Device::Cpu),
-        "cuda" => Some(Device::Cuda(0)),
-        other => other.strip_prefix("cuda:")?.parse().ok().map(Device::Cuda),
+/// Reads typed values from a resolved section; a missing or mistyped value is a [`Gap`] at
+/// the field's dotted path.
+struct Reader<'a> {
+    section: &'a RSection,
+    path: String,
+}
+
+impl<'a> Reader<'a> {
+    fn root(section: &'a RSection) -> Self {
+        Reader {
+            section,
+            path: String::new(),
+        }
+    }
+
+    fn path_of(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    fn gap<T>(&self, name: &str, value: Option<T>) -> Built<T> {
+        value.ok_or_else(|| Gap(self.path_of(name)))
+    }
+
+    fn section(&self, name: &str) -> Built<Reader<'a>> {
+        let section = self.gap(name, self.section.section(name))?;
+        Ok(Reader {
+            section,
+            path: self.path_of(name),
+        })
+    }
+
+    fn optional_section(&self, name: &str) -> Option<Reader<'a>> {
+        self.section(name).ok()
+    }
+
+    /// A field the schema lets a spec leave unset (it has no default): `None` when absent.
+    fn optional<T>(&self, name: &str, read: impl Fn(&Self, &str) -> Built<T>) -> Built<Option<T>> {
+        match self.section.get(name) {
+            None => Ok(None),
+            Some(_) => read(self, name).map(Some),
+        }
+    }
+
+    fn int(&self, name: &str) -> Built<i64> {
+        self.gap(name, self.section.int(name))
+    }
+
+    fn usize(&self, name: &str) -> Built<usize> {
+        self.gap(name, self.section.usize(name))
+    }
+
+    fn float(&self, name: &str) -> Built<f64> {
+        self.gap(name, self.section.float(name))
+    }
+
+    fn bool(&self, name: &str) -> Built<bool> {
+        self.gap(name, self.section.bool(name))
+    }
+
+    fn string(&self, name: &str) -> Built<&'a str> {
+        self.gap(name, self.section.string(name))
+    }
+
+    fn value(&self, name: &str) -> Built<&'a ValueKind> {
+        self.gap(name, self.section.get(name).map(|f| &f.value))
+    }
+
+    /// An enumerated field, parsed by its enum's own words.
+    fn word<T: Named>(&self, name: &str) -> Built<T> {
+        self.gap(name, self.section.ident(name).and_then(T::from_word))
+    }
+
+    /// The section's kind, parsed by its enum's own words.
+    fn kind<T: Named>(&self) -> Built<T> {
+        let name = format!("{}.kind", self.path);
+        self.section
+            .kind_name()
+            .and_then(T::from_word)
+            .ok_or(Gap(name))
     }
 }
 
-fn task(t: &RSection) -> Option<TaskSpec> {
-    let kind = TaskKind::from_name(t.kind_name()?)?;
-    Some(TaskSpec {
+fn device(root: &Reader) -> Built<Device> {
+    let name = root.string_or_ident("device")?;
+    let parsed = match name {
+        "cpu" => Some(Device::Cpu),
+        "cuda" => Some(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|i| i.parse().ok())
+            .map(Device::Cuda),
+    };
+    root.gap("device", parsed)
+}
+
+impl Reader<'_> {
+    fn string_or_ident(&self, name: &str) -> Built<&str> {
+        let value = match self.section.get(name).map(|f| &f.value) {
+            Some(ValueKind::Ident(s) | ValueKind::Str(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        self.gap(name, value)
+    }
+}
+
+fn task(t: &Reader) -> Built<TaskSpec> {
+    let kind: TaskKind = t.kind()?;
+    let pixels = matches!(
+        kind,
+        TaskKind::Image | TaskKind::Pathfinder | TaskKind::PathX
+    );
+    let text = matches!(kind, TaskKind::Text | TaskKind::Retrieval);
+    let pathfinder = matches!(kind, TaskKind::Pathfinder | TaskKind::PathX);
+    // Kind-specific fields are read for their kinds only, where the defaults always set them.
+    Ok(TaskSpec {
         kind,
         data: PathBuf::from(t.string("data")?),
         max_len: t.usize("max_len")?,
         n_classes: kind.n_classes(),
-        train_fraction: t.float("train_fraction"),
-        train_limit: t.usize("train_limit"),
-        tokenizer: t.ident("tokenizer").map(|s| match s {
-            "byte" => Tokenizer::Byte,
-            _ => Tokenizer::Char,
-        }),
-        min_freq: t.usize("min_freq"),
-        interaction: t.ident("interaction").map(|s| match s {
-            "concat" => Interaction::Concat,
-            _ => Interaction::Nli,
-        }),
-        encoding: t.ident("encoding").map(|s| match s {
-            "continuous" => Encoding::Continuous,
-            _ => Encoding::Tokens,
-        }),
-        val_fraction: t.float("val_fraction"),
+        train_fraction: t.optional("train_fraction", Reader::float)?,
+        train_limit: t.optional("train_limit", Reader::usize)?,
+        tokenizer: lift(text, || t.word("tokenizer"))?,
+        min_freq: lift(text, || t.usize("min_freq"))?,
+        interaction: lift(kind == TaskKind::Retrieval, || t.word("interaction"))?,
+        encoding: lift(pixels, || t.word("encoding"))?,
+        val_fraction: lift(pixels, || t.float("val_fraction"))?,
+        // Path-X is Pathfinder at 128 pixels: the kind fixes it, the schema offers no field.
         resolution: match kind {
             TaskKind::PathX => Some(128),
-            _ => t.usize("resolution"),
+            _ => lift(kind == TaskKind::Pathfinder, || t.usize("resolution"))?,
         },
-        // The schema admits only the three names.
-        difficulty: t.ident("difficulty").and_then(Difficulty::from_name),
-        generate: match t.section("generate") {
-            Some(g) => Some(generate(kind, g)?),
+        difficulty: lift(pathfinder, || {
+            let name = t.string_or_ident("difficulty")?;
+            t.gap("difficulty", Difficulty::from_name(name))
+        })?,
+        generate: match t.optional_section("generate") {
+            Some(g) => Some(generate(kind, &g)?),
             None => None,
         },
     })
 }
 
-/// The generator settings; unset sizes take the LRA release's.
-fn generate(kind: TaskKind, g: &RSection) -> Option<Generate> {
+/// `read()` when the field applies to the kind, else `None`.
+fn lift<T>(applies: bool, read: impl FnOnce() -> Built<T>) -> Built<Option<T>> {
+    if applies {
+        read().map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The generator settings, every size from the schema's defaults (the LRA release's).
+fn generate(kind: TaskKind, g: &Reader) -> Built<Generate> {
     let seed = g.int("seed")? as u64;
-    Some(match kind {
-        TaskKind::ListOps => Generate::ListOps {
-            train: g.usize("train").unwrap_or(96_000),
-            val: g.usize("val").unwrap_or(2_000),
-            test: g.usize("test").unwrap_or(2_000),
-            min_length: g.usize("min_length").unwrap_or(500),
-            max_length: g.usize("max_length").unwrap_or(2_000),
+    match kind {
+        TaskKind::ListOps => Ok(Generate::ListOps {
+            train: g.usize("train")?,
+            val: g.usize("val")?,
+            test: g.usize("test")?,
+            min_length: g.usize("min_length")?,
+            max_length: g.usize("max_length")?,
             seed,
-        },
-        _ => Generate::Pathfinder {
-            n: g.usize("n").unwrap_or(200_000),
+        }),
+        TaskKind::Pathfinder | TaskKind::PathX => Ok(Generate::Pathfinder {
+            n: g.usize("n")?,
             seed,
-        },
-    })
+        }),
+        TaskKind::Text | TaskKind::Retrieval | TaskKind::Image => Err(Gap(format!(
+            "{}: `generate` for task {kind} (the schema offers it for listops and pathfinder)",
+            g.path
+        ))),
+    }
 }
 
-fn activation(m: &RSection) -> Option<Activation> {
-    Some(match m.ident("activation")? {
-        "gelu" => Activation::Gelu,
-        "relu" => Activation::Relu,
-        "silu" => Activation::Silu,
-        _ => Activation::None,
-    })
-}
-
-fn ssm_group(m: &RSection) -> Option<SsmGroup> {
-    Some(SsmGroup {
+fn ssm_group(m: &Reader) -> Built<SsmGroup> {
+    Ok(SsmGroup {
         lr: m.float("ssm_lr")?,
         weight_decay: m.float("ssm_weight_decay")?,
     })
 }
 
-fn glu(m: &RSection) -> Option<bool> {
-    Some(m.ident("post")? == "glu")
+fn glu(m: &Reader) -> Built<bool> {
+    Ok(match m.word::<Post>("post")? {
+        Post::Glu => true,
+        Post::None => false,
+    })
 }
 
-fn ssm(m: &RSection) -> Option<SsmSpec> {
-    Some(SsmSpec {
+/// S4 (with its `mode`) and S4D (diagonal by definition: it has no `mode` field).
+fn ssm(m: &Reader, mode: S4Mode) -> Built<SsmSpec> {
+    Ok(SsmSpec {
         d_state: m.usize("d_state")?,
-        mode: match m.ident("mode") {
-            Some("nplr") => SsmMode::Nplr,
-            _ => SsmMode::Diag,
-        },
-        init: match m.ident("init").unwrap_or("lin") {
-            "legs" => SsmInit::Legs,
-            "inv" => SsmInit::Inv,
-            "fourier" => SsmInit::Fourier,
-            _ => SsmInit::Lin,
-        },
+        mode,
+        init: m.word("init")?,
         dt_min: m.float("dt_min")?,
         dt_max: m.float("dt_max")?,
-        channels: m.usize("channels").unwrap_or(1),
-        activation: activation(m)?,
+        channels: m.usize("channels")?,
+        activation: m.word("activation")?,
         glu: glu(m)?,
         ssm: ssm_group(m)?,
     })
 }
 
-fn model(m: &RSection) -> Option<ModelSpec> {
-    let kind = ModelKind::from_name(m.kind_name()?)?;
+fn transformer(m: &Reader) -> Built<TransformerSpec> {
+    let attention = m.section("attention")?;
+    Ok(TransformerSpec {
+        heads: m.usize("heads")?,
+        ffn: m.usize("ffn")?,
+        activation: m.word("activation")?,
+        position: m.word("position")?,
+        attention: match attention.kind::<AttentionKind>()? {
+            AttentionKind::Full => Attention::Full,
+            AttentionKind::Local => Attention::Local {
+                window: attention.usize("window")?,
+            },
+        },
+    })
+}
+
+fn model(m: &Reader) -> Built<ModelSpec> {
+    let kind: ModelKind = m.kind()?;
     let layer = match kind {
-        ModelKind::Transformer => {
-            let attention = m.section("attention")?;
-            LayerSpec::Transformer(TransformerSpec {
-                heads: m.usize("heads")?,
-                ffn: m.usize("ffn")?,
-                activation: activation(m)?,
-                position: match m.ident("position")? {
-                    "none" => Position::None,
-                    "learned" => Position::Learned,
-                    "rotary" => Position::Rotary,
-                    _ => Position::Sinusoidal,
-                },
-                attention: match attention.kind_name()? {
-                    "local" => Attention::Local {
-                        window: attention.usize("window")?,
-                    },
-                    _ => Attention::Full,
-                },
-            })
-        }
-        ModelKind::S4 => LayerSpec::S4(ssm(m)?),
-        ModelKind::S4d => LayerSpec::S4d(ssm(m)?),
-        ModelKind::Dlr => LayerSpec::Dlr(ssm(m)?),
+        ModelKind::Transformer => LayerSpec::Transformer(transformer(m)?),
+        ModelKind::S4 => LayerSpec::S4(ssm(m, m.word("mode")?)?),
+        ModelKind::S4d => LayerSpec::S4d(ssm(m, S4Mode::Diag)?),
+        ModelKind::Dlr => LayerSpec::Dlr(DlrSpec {
+            d_state: m.usize("d_state")?,
+            dt_min: m.float("dt_min")?,
+            dt_max: m.float("dt_max")?,
+            activation: m.word("activation")?,
+            glu: glu(m)?,
+            ssm: ssm_group(m)?,
+        }),
         ModelKind::S5 => LayerSpec::S5(S5Spec {
             d_state: m.usize("d_state")?,
             blocks: m.usize("blocks")?,
@@ -165,7 +283,7 @@ fn model(m: &RSection) -> Option<ModelSpec> {
             clip_eigs: m.bool("clip_eigs")?,
             dt_min: m.float("dt_min")?,
             dt_max: m.float("dt_max")?,
-            activation: activation(m)?,
+            activation: m.word("activation")?,
             glu: glu(m)?,
             ssm: ssm_group(m)?,
         }),
@@ -174,7 +292,7 @@ fn model(m: &RSection) -> Option<ModelSpec> {
             r_min: m.float("r_min")?,
             r_max: m.float("r_max")?,
             max_phase: m.float("max_phase")?,
-            activation: activation(m)?,
+            activation: m.word("activation")?,
             glu: glu(m)?,
             ssm: ssm_group(m)?,
         }),
@@ -182,121 +300,119 @@ fn model(m: &RSection) -> Option<ModelSpec> {
             d_attin: m.usize("d_attin")?,
             d_attout: m.usize("d_attout")?,
             ema_dims: m.usize("ema_dims")?,
-            chunk: m.usize("chunk"),
-            attention_activation: match m.ident("attention_activation")? {
-                "laplace" => AttentionActivation::Laplace,
-                _ => AttentionActivation::Softmax,
-            },
+            // Unset: attention over the whole input (the reference's `chunk_size -1`).
+            chunk: m.optional("chunk", Reader::usize)?,
+            attention_activation: m.word("attention_activation")?,
             ffn_expand: m.usize("ffn_expand")?,
             attention_dropout: m.float("attention_dropout")?,
             ssm: ssm_group(m)?,
         }),
     };
-    Some(ModelSpec {
+    Ok(ModelSpec {
         kind,
         layers: m.usize("layers")?,
         d_model: m.usize("d_model")?,
         dropout: m.float("dropout")?,
-        norm: match m.ident("norm")? {
-            "post" => NormPlace::Post,
-            _ => NormPlace::Pre,
-        },
-        norm_kind: match m.ident("norm_kind")? {
-            "batch" => NormKind::Batch,
-            _ => NormKind::Layer,
-        },
-        pool: match m.ident("pool")? {
-            "max" => Pool::Max,
-            "last" => Pool::Last,
-            "first" => Pool::First,
-            _ => Pool::Mean,
-        },
-        bidirectional: !is_causal(m),
+        norm: m.word("norm")?,
+        norm_kind: m.word("norm_kind")?,
+        pool: m.word("pool")?,
+        bidirectional: !is_causal(m.section),
         layer,
     })
 }
 
-fn pretrain(p: &RSection) -> Option<PretrainSpec> {
-    Some(PretrainSpec {
-        objective: match p.kind_name()? {
-            "masked" => Objective::Masked {
+fn pretrain(p: &Reader) -> Built<PretrainSpec> {
+    Ok(PretrainSpec {
+        objective: match p.kind::<ObjectiveKind>()? {
+            ObjectiveKind::Masked => Objective::Masked {
                 rate: p.float("rate")?,
-                span: p.usize("span"),
+                span: p.optional("span", Reader::usize)?,
             },
-            _ => Objective::Causal,
+            ObjectiveKind::Causal => Objective::Causal,
         },
-        loss: match p.ident("loss")? {
-            "l1" => Loss::L1,
-            _ => Loss::Ce,
-        },
+        loss: p.word("loss")?,
         phase: phase(p)?,
     })
 }
 
-fn pair(value: &ValueKind) -> Option<(f64, f64)> {
-    let ValueKind::Tuple(items) = value else {
-        return None;
+fn pair(p: &Reader, name: &str) -> Built<(f64, f64)> {
+    let ValueKind::Tuple(items) = p.value(name)? else {
+        return Err(Gap(p.path_of(name)));
     };
-    let number = |v: &crate::syntax::ast::Value| super::typecheck::number(&v.kind);
-    Some((number(items.first()?)?, number(items.get(1)?)?))
+    let number = |i: usize| items.get(i).and_then(|v| super::typecheck::number(&v.kind));
+    p.gap(name, number(0).zip(number(1)))
 }
 
+/// `best SPLIT.METRIC` or `last`; `None` when the metric is not `split.metric` of known words.
 pub fn select(value: &ValueKind) -> Option<Select> {
     match value {
         ValueKind::Best(metric) => {
             let (split, name) = metric.split_once('.')?;
             Some(Select::Best {
-                split: match split {
-                    "train" => Split::Train,
-                    _ => Split::Val,
-                },
-                metric: name.to_string(),
+                split: Split::from_name(split)?,
+                metric: Metric::from_name(name)?,
             })
         }
-        _ => Some(Select::Last),
+        ValueKind::Ident(word) if word == "last" => Some(Select::Last),
+        _ => None,
     }
 }
 
-fn phase(p: &RSection) -> Option<PhaseSpec> {
-    let optimizer = p.section("optimizer")?;
-    let schedule = p.section("schedule")?;
-    let budget = match (p.usize("epochs"), p.usize("steps")) {
+fn warmup(schedule: &Reader) -> Built<Warmup> {
+    match schedule.value("warmup")? {
+        ValueKind::Percent(p) => Ok(Warmup::Percent(*p)),
+        ValueKind::Int(n) => Ok(Warmup::Steps(*n as usize)),
+        _ => Err(Gap(schedule.path_of("warmup"))),
+    }
+}
+
+fn optimizer(o: &Reader) -> Built<Optimizer> {
+    Ok(match o.kind::<OptimizerKind>()? {
+        OptimizerKind::Adam => Optimizer::Adam {
+            lr: o.float("lr")?,
+            betas: pair(o, "betas")?,
+            eps: o.float("eps")?,
+        },
+        OptimizerKind::AdamW => Optimizer::AdamW {
+            lr: o.float("lr")?,
+            weight_decay: o.float("weight_decay")?,
+            betas: pair(o, "betas")?,
+            eps: o.float("eps")?,
+        },
+    })
+}
+
+fn schedule(s: &Reader) -> Built<Schedule> {
+    let kind: ScheduleKind = s.kind()?;
+    Ok(Schedule {
+        kind,
+        warmup: warmup(s)?,
+        // A constant schedule never decays, so it has no `min_lr` field.
+        min_lr: match kind {
+            ScheduleKind::Constant => 0.0,
+            ScheduleKind::Cosine | ScheduleKind::Linear => s.float("min_lr")?,
+        },
+    })
+}
+
+fn phase(p: &Reader) -> Built<PhaseSpec> {
+    // The rule `steps-epochs-exclusive` admits exactly one of the two.
+    let budget = match (
+        p.optional("epochs", Reader::usize)?,
+        p.optional("steps", Reader::usize)?,
+    ) {
         (Some(e), None) => Budget::Epochs(e),
         (None, Some(s)) => Budget::Steps(s),
-        _ => return None,
+        _ => return Err(Gap(p.path_of("epochs"))),
     };
-    Some(PhaseSpec {
+    Ok(PhaseSpec {
         budget,
         batch: p.usize("batch")?,
-        optimizer: match optimizer.kind_name()? {
-            "adam" => Optimizer::Adam {
-                lr: optimizer.float("lr")?,
-                betas: pair(&optimizer.get("betas")?.value)?,
-                eps: optimizer.float("eps")?,
-            },
-            _ => Optimizer::AdamW {
-                lr: optimizer.float("lr")?,
-                weight_decay: optimizer.float("weight_decay")?,
-                betas: pair(&optimizer.get("betas")?.value)?,
-                eps: optimizer.float("eps")?,
-            },
-        },
-        schedule: Schedule {
-            kind: match schedule.kind_name()? {
-                "cosine" => ScheduleKind::Cosine,
-                "linear" => ScheduleKind::Linear,
-                _ => ScheduleKind::Constant,
-            },
-            warmup: match schedule.get("warmup")?.value {
-                ValueKind::Percent(p) => Warmup::Percent(p),
-                ValueKind::Int(n) => Warmup::Steps(n as usize),
-                _ => return None,
-            },
-            min_lr: schedule.float("min_lr").unwrap_or(0.0),
-        },
-        clip: p.float("clip"),
-        select: select(&p.get("select")?.value)?,
-        patience: p.usize("patience"),
-        eval_every: p.usize("eval_every"),
+        optimizer: optimizer(&p.section("optimizer")?)?,
+        schedule: schedule(&p.section("schedule")?)?,
+        clip: p.optional("clip", Reader::float)?,
+        select: p.gap("select", select(p.value("select")?))?,
+        patience: p.optional("patience", Reader::usize)?,
+        eval_every: p.optional("eval_every", Reader::usize)?,
     })
 }

@@ -1,9 +1,13 @@
-//! Built-in defaults per section and kind (DESIGN §2: the task preset first, then the model
-//! kind). Values that depend on other fields are set afterwards by `derive.rs`.
+//! Built-in defaults per section and kind (docs/LANGUAGE.md: the task preset first, then the
+//! model kind). Values that depend on other fields are set afterwards by `derive.rs`.
 
 use super::resolved::{Origin, RSection};
-use super::schema::SectionDef;
+use super::schema::{self, SectionDef};
 use crate::diagnostic::Span;
+use crate::spec::{
+    Activation, AttentionFunction, Encoding, Interaction, ModelKind, PositionKind, Post, S4Mode,
+    SsmInit, TaskKind, Tokenizer,
+};
 use crate::syntax::ast::Value;
 use crate::syntax::ast::ValueKind::{self, *};
 
@@ -18,7 +22,7 @@ fn id(text: &str) -> ValueKind {
 pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKind)> {
     match (section, kind) {
         ("experiment", _) => vec![("seed", Int(0)), ("device", id("cpu")), ("out", s("runs"))],
-        ("task", Some(task)) => task_defaults(task),
+        ("task", Some(task)) => TaskKind::from_name(task).map_or_else(Vec::new, task_defaults),
         ("model", Some(model)) => {
             let mut d = vec![
                 ("layers", Int(4)),
@@ -28,16 +32,16 @@ pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKi
                 ("norm_kind", id("layer")),
                 ("pool", id("mean")),
             ];
-            d.extend(model_defaults(model));
+            d.extend(ModelKind::from_name(model).map_or_else(Vec::new, model_defaults));
             d
         }
         ("attention", Some("local")) => vec![("window", Int(4096))],
-        // A kind-less section: the task kind decides which one it is by its fields.
+        // A kind-less section whose fields depend on the task: see `generate_defaults`.
         ("generate", None) => vec![("seed", Int(0))],
         ("pretrain", Some(kind)) => {
             let mut d = phase_defaults();
             d.push(("loss", id("ce")));
-            // REFERENCE.md: the pretraining checkpoint with the best validation metric.
+            // The SPT paper keeps the pretraining checkpoint with the best validation metric.
             d.push(("select", Best("val.loss".into())));
             if kind == "masked" {
                 d.push(("rate", Float(0.15)));
@@ -81,100 +85,108 @@ fn phase_defaults() -> Vec<(&'static str, ValueKind)> {
     vec![("batch", Int(32))]
 }
 
-fn task_defaults(task: &str) -> Vec<(&'static str, ValueKind)> {
-    // REFERENCE.md, "The tasks and their release formats" and "Tokenization".
+fn task_defaults(task: TaskKind) -> Vec<(&'static str, ValueKind)> {
+    // The LRA release's folders and lengths and the reference tokenizers (docs/METHOD.md,
+    // "Tasks" and "Tokenization").
     match task {
-        "listops" => vec![("data", s("data/listops")), ("max_len", Int(2048))],
-        "text" => vec![
+        TaskKind::ListOps => vec![("data", s("data/listops")), ("max_len", Int(2048))],
+        TaskKind::Text => vec![
             ("data", s("data/imdb")),
             ("max_len", Int(4096)),
-            ("tokenizer", id("char")),
+            ("tokenizer", id(Tokenizer::Char.name())),
             ("min_freq", Int(15)),
         ],
-        "retrieval" => vec![
+        TaskKind::Retrieval => vec![
             ("data", s("data/retrieval")),
             ("max_len", Int(4000)),
-            ("tokenizer", id("char")),
+            ("tokenizer", id(Tokenizer::Char.name())),
             ("min_freq", Int(1)),
-            ("interaction", id("nli")),
+            ("interaction", id(Interaction::Nli.name())),
         ],
-        "image" => vec![
+        TaskKind::Image => vec![
             ("data", s("data/cifar10")),
             ("max_len", Int(1024)),
-            ("encoding", id("tokens")),
+            ("encoding", id(Encoding::Tokens.name())),
             ("val_fraction", Float(0.1)),
         ],
-        "pathfinder" => vec![
+        TaskKind::Pathfinder => vec![
             ("data", s("data/pathfinder32")),
             ("max_len", Int(1024)),
-            ("encoding", id("tokens")),
+            ("encoding", id(Encoding::Tokens.name())),
             ("val_fraction", Float(0.1)),
             ("resolution", Int(32)),
             ("difficulty", id("hard")),
         ],
-        "pathx" => vec![
+        TaskKind::PathX => vec![
             ("data", s("data/pathfinder128")),
             ("max_len", Int(16384)),
-            ("encoding", id("tokens")),
+            ("encoding", id(Encoding::Tokens.name())),
             ("val_fraction", Float(0.1)),
             ("difficulty", id("hard")),
         ],
-        _ => vec![],
     }
 }
 
-fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
+fn model_defaults(model: ModelKind) -> Vec<(&'static str, ValueKind)> {
     let ssm_group = [("ssm_lr", Float(1e-3)), ("ssm_weight_decay", Float(0.0))];
     let ssm_common = [
         ("dt_min", Float(1e-3)),
         ("dt_max", Float(1e-1)),
-        ("activation", id("gelu")),
-        ("post", id("glu")),
+        ("activation", id(Activation::Gelu.name())),
+        ("post", id(Post::Glu.name())),
         ("bidirectional", Bool(true)),
     ];
-    let mut d: Vec<(&'static str, ValueKind)> = match model {
-        "transformer" => {
+    let own: Vec<(&'static str, ValueKind)> = match model {
+        ModelKind::Transformer => {
             return vec![
                 ("heads", Int(4)),
                 ("ffn", Int(512)),
-                ("activation", id("gelu")),
-                ("position", id("sinusoidal")),
+                ("activation", id(Activation::Gelu.name())),
+                ("position", id(PositionKind::Sinusoidal.name())),
                 ("causal", Bool(false)),
             ]
         }
-        "s4" => vec![
+        ModelKind::S4 => vec![
             ("d_state", Int(64)),
-            ("mode", id("nplr")),
-            ("init", id("legs")),
+            ("mode", id(S4Mode::Nplr.name())),
+            ("init", id(SsmInit::Legs.name())),
             ("channels", Int(1)),
         ],
-        "s4d" => vec![
+        ModelKind::S4d => vec![
             ("d_state", Int(64)),
-            ("init", id("lin")),
+            ("init", id(SsmInit::Lin.name())),
             ("channels", Int(1)),
         ],
-        "dlr" => vec![("d_state", Int(64))],
-        "s5" => vec![
+        ModelKind::Dlr => vec![("d_state", Int(64))],
+        ModelKind::S5 => vec![
             ("d_state", Int(64)),
             ("blocks", Int(4)),
             ("conj_sym", Bool(true)),
             ("clip_eigs", Bool(false)),
         ],
-        "lru" => vec![
-            ("d_state", Int(64)),
-            ("r_min", Float(0.9)),
-            ("r_max", Float(0.999)),
-            ("max_phase", Float(std::f64::consts::TAU)),
-            ("activation", id("gelu")),
-            ("post", id("glu")),
-            ("bidirectional", Bool(true)),
-        ],
-        "mega" => {
+        ModelKind::Lru => {
+            return [
+                ("d_state", Int(64)),
+                ("r_min", Float(0.9)),
+                ("r_max", Float(0.999)),
+                ("max_phase", Float(std::f64::consts::TAU)),
+                ("activation", id(Activation::Gelu.name())),
+                ("post", id(Post::Glu.name())),
+                ("bidirectional", Bool(true)),
+            ]
+            .into_iter()
+            .chain(ssm_group)
+            .collect();
+        }
+        ModelKind::Mega => {
             return [
                 ("d_attin", Int(64)),
                 ("d_attout", Int(256)),
                 ("ema_dims", Int(16)),
-                ("attention_activation", id("softmax")),
+                (
+                    "attention_activation",
+                    id(AttentionFunction::Softmax.name()),
+                ),
                 ("ffn_expand", Int(2)),
                 // The reference's LRA commands (facebookresearch/mega, README.lra.md) all
                 // pass `--attention-dropout 0.0`, whatever their `--dropout`.
@@ -185,19 +197,35 @@ fn model_defaults(model: &str) -> Vec<(&'static str, ValueKind)> {
             .chain(ssm_group)
             .collect();
         }
-        _ => return vec![],
     };
-    if model != "lru" {
-        d.extend(ssm_common);
+    own.into_iter().chain(ssm_common).chain(ssm_group).collect()
+}
+
+/// The sizes of a `generate` section: the LRA release's (docs/METHOD.md, "Tasks").
+fn generate_defaults(def: &'static SectionDef) -> Vec<(&'static str, ValueKind)> {
+    if std::ptr::eq(def, &schema::GENERATE_LISTOPS) {
+        vec![
+            ("train", Int(96_000)),
+            ("val", Int(2_000)),
+            ("test", Int(2_000)),
+            ("min_length", Int(500)),
+            ("max_length", Int(2_000)),
+        ]
+    } else if std::ptr::eq(def, &schema::GENERATE_PATHFINDER) {
+        // The size of LRA's Pathfinder release per difficulty.
+        vec![("n", Int(200_000))]
+    } else {
+        vec![]
     }
-    d.extend(ssm_group);
-    d
 }
 
 /// Fills a fresh section with its defaults, and creates its nested sections that have a
 /// default kind (`optimizer adamw`, `schedule constant`, `attention full`).
 pub fn fill(section: &mut RSection) {
     for (name, value) in defaults(section.def.name, section.kind_name()) {
+        section.set(name, value, Origin::Default);
+    }
+    for (name, value) in generate_defaults(section.def) {
         section.set(name, value, Origin::Default);
     }
     let nested: Vec<&'static SectionDef> = section

@@ -2,10 +2,14 @@
 //! Each keeps a value the user (or a preset) wrote.
 
 use super::resolved::{Origin, RSection};
+use crate::spec::TaskKind;
 use crate::syntax::ast::ValueKind;
 
 pub fn derive(root: &mut RSection) {
-    let task_kind = root.section("task").and_then(|t| t.kind_name());
+    let task_kind = root
+        .section("task")
+        .and_then(|t| t.kind_name())
+        .and_then(TaskKind::from_name);
 
     if let Some(task) = root.section_mut("task") {
         if task.is_kind("pathfinder") {
@@ -29,7 +33,7 @@ pub fn derive(root: &mut RSection) {
                 Origin::Derived("4 × d_model".into()),
             );
         }
-        // REFERENCE.md: pooling is last for causal models.
+        // The SPT paper pools causal models at the last position (docs/METHOD.md).
         if is_causal(model) {
             model.set_if_default(
                 "pool",
@@ -41,9 +45,11 @@ pub fn derive(root: &mut RSection) {
 
     if let (Some(task), Some(pretrain)) = (task_kind, root.section_mut("pretrain")) {
         if pretrain.is_kind("masked") {
-            if let Some(rate) = masking_rate(task) {
-                pretrain.set_if_default("rate", ValueKind::Float(rate), Origin::TaskPreset(task));
-            }
+            pretrain.set_if_default(
+                "rate",
+                ValueKind::Float(masking_rate(task)),
+                Origin::TaskPreset(task.name()),
+            );
         }
     }
 }
@@ -57,13 +63,12 @@ pub fn is_causal(model: &RSection) -> bool {
     }
 }
 
-/// REFERENCE.md, "Self-pretraining, exactly": 0.5 for Image, Pathfinder and Path-X; 0.15 for
-/// Text and Retrieval; 0.1 for ListOps.
-pub fn masking_rate(task: &str) -> Option<f64> {
+/// The masking rates of the SPT paper (Amos, Berant & Gupta 2024, appendix; docs/METHOD.md):
+/// 0.5 for Image, Pathfinder and Path-X; 0.15 for Text and Retrieval; 0.1 for ListOps.
+pub fn masking_rate(task: TaskKind) -> f64 {
     match task {
-        "listops" => Some(0.1),
-        "text" | "retrieval" => Some(0.15),
-        "image" | "pathfinder" | "pathx" => Some(0.5),
-        _ => None,
+        TaskKind::ListOps => 0.1,
+        TaskKind::Text | TaskKind::Retrieval => 0.15,
+        TaskKind::Image | TaskKind::Pathfinder | TaskKind::PathX => 0.5,
     }
 }

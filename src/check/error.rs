@@ -92,6 +92,12 @@ pub enum CheckError {
         section: String,
         example: String,
     },
+    /// A checked experiment whose lowering into a spec found no value for `field`: a gap
+    /// between the schema, the defaults and the lowering, i.e. a bug in lra.
+    Lowering {
+        span: Span,
+        field: String,
+    },
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
@@ -257,6 +263,15 @@ impl CheckError {
                 expected,
             } => Diagnostic::error("lra::out-of-range", format!("`{field}` is out of range"))
                 .label(*span, format!("must be {expected}")),
+            Lowering { span, field } => Diagnostic::error(
+                "lra::internal::lowering",
+                format!("internal error: the checked experiment has no usable value for `{field}`"),
+            )
+            .label(
+                *span,
+                "this experiment passed every check but cannot be built",
+            )
+            .help("this is a bug in lra, not in the spec: please report it with this file"),
             UnknownValue {
                 span,
                 field,

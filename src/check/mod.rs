@@ -103,9 +103,18 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
     let clean = !diagnostics.iter().any(Diagnostic::is_error);
     if clean {
         for x in &experiments {
-            if let Some(spec) = build::build(x) {
-                diagnostics.extend(rules::attention_memory(x, &spec, context));
-                specs.push(spec);
+            match build::build(x) {
+                Ok(spec) => {
+                    diagnostics.extend(rules::attention_memory(x, &spec, context));
+                    specs.push(spec);
+                }
+                Err(gap) => diagnostics.push(
+                    CheckError::Lowering {
+                        span: x.name_span,
+                        field: gap.0,
+                    }
+                    .to_diagnostic(),
+                ),
             }
         }
     }

@@ -1,5 +1,13 @@
-//! What may be written where: every section, kind and field of DESIGN §2, with types and
-//! ranges. Defaults live in `defaults.rs`; cross-field rules in `rules/`.
+//! What may be written where: every section, kind and field of the language
+//! (docs/LANGUAGE.md), with types and ranges. The words of enumerated values and kinds come
+//! from the spec's enums ([`crate::named_enum!`]), so the schema offers exactly what the
+//! lowering builds. Defaults live in `defaults.rs`; cross-field rules in `rules/`.
+
+use crate::spec::{
+    Activation, AttentionFunction, AttentionKind, Encoding, Interaction, Loss, ModelKind, NormKind,
+    NormPlacement, ObjectiveKind, OptimizerKind, PoolKind, PositionKind, Post, S4Mode,
+    ScheduleKind, SsmInit, TaskKind, Tokenizer,
+};
 
 /// The type of a field's value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -10,9 +18,13 @@ pub enum Ty {
     },
     /// One of a few integers (`resolution 32 | 64 | 128 | 256`).
     IntOneOf(&'static [i64]),
+    /// A number in [min, max], or with an open end where the model needs one (an LRU radius
+    /// must stay below 1).
     Float {
         min: f64,
         max: f64,
+        min_open: bool,
+        max_open: bool,
     },
     Bool,
     Str,
@@ -41,8 +53,18 @@ impl Ty {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Ty::Float { min, max } if max.is_infinite() => format!("a number ≥ {min}"),
-            Ty::Float { min, max } => format!("a number from {min} to {max}"),
+            Ty::Float { min, max, .. } if max.is_infinite() => format!("a number ≥ {min}"),
+            Ty::Float {
+                min,
+                max,
+                min_open,
+                max_open,
+            } => match (min_open, max_open) {
+                (false, false) => format!("a number from {min} to {max}"),
+                (true, false) => format!("a number above {min}, at most {max}"),
+                (false, true) => format!("a number from {min} to below {max}"),
+                (true, true) => format!("a number strictly between {min} and {max}"),
+            },
             Ty::Bool => "`true` or `false`".into(),
             Ty::Str => "a string".into(),
             Ty::Enum(options) => format!("one of {}", ticked(options)),
@@ -148,7 +170,30 @@ const fn int(min: i64, max: i64) -> Ty {
 }
 const POSITIVE: Ty = int(1, i64::MAX);
 const fn float(min: f64, max: f64) -> Ty {
-    Ty::Float { min, max }
+    Ty::Float {
+        min,
+        max,
+        min_open: false,
+        max_open: false,
+    }
+}
+/// [min, max)
+const fn float_below(min: f64, max: f64) -> Ty {
+    Ty::Float {
+        min,
+        max,
+        min_open: false,
+        max_open: true,
+    }
+}
+/// (min, max]
+const fn float_above(min: f64, max: f64) -> Ty {
+    Ty::Float {
+        min,
+        max,
+        min_open: true,
+        max_open: false,
+    }
 }
 const fn f(name: &'static str, ty: Ty, doc: &'static str) -> FieldDef {
     FieldDef { name, ty, doc }
@@ -181,7 +226,7 @@ pub static EXPERIMENT: SectionDef = SectionDef {
 
 const TOKENIZER: FieldDef = f(
     "tokenizer",
-    Ty::Enum(&["char", "byte"]),
+    Ty::Enum(Tokenizer::NAMES),
     "one token per character or per byte",
 );
 const MIN_FREQ: FieldDef = f(
@@ -191,7 +236,7 @@ const MIN_FREQ: FieldDef = f(
 );
 const ENCODING: FieldDef = f(
     "encoding",
-    Ty::Enum(&["tokens", "continuous"]),
+    Ty::Enum(Encoding::NAMES),
     "pixels as 256 tokens or as normalised values",
 );
 const VAL_FRACTION: FieldDef = f(
@@ -244,35 +289,35 @@ pub static TASK: SectionDef = SectionDef {
     name: "task",
     kinds: &[
         KindDef {
-            name: "listops",
+            name: TaskKind::ListOps.name(),
             fields: &[],
             sections: &[&GENERATE_LISTOPS],
         },
         KindDef {
-            name: "text",
+            name: TaskKind::Text.name(),
             fields: &[TOKENIZER, MIN_FREQ],
             sections: &[],
         },
         KindDef {
-            name: "retrieval",
+            name: TaskKind::Retrieval.name(),
             fields: &[
                 TOKENIZER,
                 MIN_FREQ,
                 f(
                     "interaction",
-                    Ty::Enum(&["nli", "concat"]),
-                    "[u, v, u−v, u·v] or [u, v] features",
+                    Ty::Enum(Interaction::NAMES),
+                    "[u, v, u−v, u·v] features of the two documents",
                 ),
             ],
             sections: &[],
         },
         KindDef {
-            name: "image",
+            name: TaskKind::Image.name(),
             fields: &[ENCODING, VAL_FRACTION],
             sections: &[],
         },
         KindDef {
-            name: "pathfinder",
+            name: TaskKind::Pathfinder.name(),
             fields: &[
                 ENCODING,
                 VAL_FRACTION,
@@ -286,7 +331,7 @@ pub static TASK: SectionDef = SectionDef {
             sections: &[&GENERATE_PATHFINDER],
         },
         KindDef {
-            name: "pathx",
+            name: TaskKind::PathX.name(),
             fields: &[ENCODING, VAL_FRACTION, DIFFICULTY],
             sections: &[&GENERATE_PATHFINDER],
         },
@@ -321,7 +366,7 @@ pub static TASK: SectionDef = SectionDef {
 
 const ACTIVATION: FieldDef = f(
     "activation",
-    Ty::Enum(&["gelu", "relu", "silu", "none"]),
+    Ty::Enum(Activation::NAMES),
     "non-linearity after the sequence layer",
 );
 const BIDIRECTIONAL: FieldDef = f(
@@ -330,11 +375,17 @@ const BIDIRECTIONAL: FieldDef = f(
     "run the layer both ways (false: causal)",
 );
 const D_STATE: FieldDef = f("d_state", int(1, 4096), "state size N");
+/// S4 and S4D store one mode of each conjugate pair: N/2 of them, so at least one.
+const D_STATE_PAIRS: FieldDef = f(
+    "d_state",
+    int(2, 4096),
+    "state size N, both halves of each conjugate pair (N/2 modes are stored)",
+);
 const DT_MIN: FieldDef = f("dt_min", float(1e-8, 10.0), "smallest initial step size Δ");
 const DT_MAX: FieldDef = f("dt_max", float(1e-8, 10.0), "largest initial step size Δ");
 const POST: FieldDef = f(
     "post",
-    Ty::Enum(&["glu", "none"]),
+    Ty::Enum(Post::NAMES),
     "output projection after the SSM",
 );
 const SSM_LR: FieldDef = f(
@@ -352,12 +403,12 @@ pub static ATTENTION: SectionDef = SectionDef {
     name: "attention",
     kinds: &[
         KindDef {
-            name: "full",
+            name: AttentionKind::Full.name(),
             fields: &[],
             sections: &[],
         },
         KindDef {
-            name: "local",
+            name: AttentionKind::Local.name(),
             fields: &[f(
                 "window",
                 POSITIVE,
@@ -368,21 +419,21 @@ pub static ATTENTION: SectionDef = SectionDef {
     ],
     common: &[],
     sections: &[],
-    default_kind: Some("full"),
+    default_kind: Some(AttentionKind::Full.name()),
 };
 
 pub static MODEL: SectionDef = SectionDef {
     name: "model",
     kinds: &[
         KindDef {
-            name: "transformer",
+            name: ModelKind::Transformer.name(),
             fields: &[
                 f("heads", int(1, 1024), "attention heads"),
                 f("ffn", POSITIVE, "feed-forward width"),
                 ACTIVATION,
                 f(
                     "position",
-                    Ty::Enum(&["none", "learned", "sinusoidal", "rotary"]),
+                    Ty::Enum(PositionKind::NAMES),
                     "position encoding",
                 ),
                 f(
@@ -394,19 +445,15 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[&ATTENTION],
         },
         KindDef {
-            name: "s4",
+            name: ModelKind::S4.name(),
             fields: &[
-                D_STATE,
+                D_STATE_PAIRS,
                 f(
                     "mode",
-                    Ty::Enum(&["nplr", "diag"]),
+                    Ty::Enum(S4Mode::NAMES),
                     "normal-plus-low-rank or diagonal A",
                 ),
-                f(
-                    "init",
-                    Ty::Enum(&["legs", "lin", "inv", "fourier"]),
-                    "initialisation of A",
-                ),
+                f("init", Ty::Enum(SsmInit::NAMES), "initialisation of A"),
                 DT_MIN,
                 DT_MAX,
                 f("channels", int(1, 64), "independent SSM copies per feature"),
@@ -419,12 +466,12 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "s4d",
+            name: ModelKind::S4d.name(),
             fields: &[
-                D_STATE,
+                D_STATE_PAIRS,
                 f(
                     "init",
-                    Ty::Enum(&["lin", "inv", "legs"]),
+                    Ty::Enum(SsmInit::NAMES),
                     "S4D-Lin, S4D-Inv or diagonalised LegS",
                 ),
                 DT_MIN,
@@ -439,7 +486,7 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "dlr",
+            name: ModelKind::Dlr.name(),
             fields: &[
                 D_STATE,
                 DT_MIN,
@@ -453,7 +500,7 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "s5",
+            name: ModelKind::S5.name(),
             fields: &[
                 D_STATE,
                 f(
@@ -482,22 +529,23 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "lru",
+            name: ModelKind::Lru.name(),
             fields: &[
                 D_STATE,
                 f(
                     "r_min",
-                    float(0.0, 1.0),
+                    float_below(0.0, 1.0),
                     "smallest eigenvalue modulus at init",
                 ),
                 f(
                     "r_max",
-                    float(0.0, 1.0),
+                    float_below(0.0, 1.0),
                     "largest eigenvalue modulus at init",
                 ),
                 f(
                     "max_phase",
-                    float(0.0, std::f64::consts::TAU),
+                    // θ is parametrised as exp(log θ) (LRU, eq. 6): a phase range of 0 has no log.
+                    float_above(0.0, std::f64::consts::TAU),
                     "largest eigenvalue phase at init",
                 ),
                 ACTIVATION,
@@ -509,7 +557,7 @@ pub static MODEL: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "mega",
+            name: ModelKind::Mega.name(),
             fields: &[
                 f("d_attin", POSITIVE, "query/key width z"),
                 f("d_attout", POSITIVE, "value width v"),
@@ -521,7 +569,7 @@ pub static MODEL: SectionDef = SectionDef {
                 ),
                 f(
                     "attention_activation",
-                    Ty::Enum(&["softmax", "laplace"]),
+                    Ty::Enum(AttentionFunction::NAMES),
                     "attention non-linearity",
                 ),
                 f(
@@ -547,17 +595,17 @@ pub static MODEL: SectionDef = SectionDef {
         f("dropout", float(0.0, 0.99), "dropout rate (training only)"),
         f(
             "norm",
-            Ty::Enum(&["pre", "post"]),
+            Ty::Enum(NormPlacement::NAMES),
             "normalisation before or after each block",
         ),
         f(
             "norm_kind",
-            Ty::Enum(&["layer", "batch"]),
+            Ty::Enum(NormKind::NAMES),
             "layer or batch normalisation",
         ),
         f(
             "pool",
-            Ty::Enum(&["mean", "max", "last", "first"]),
+            Ty::Enum(PoolKind::NAMES),
             "how a sequence becomes one vector",
         ),
     ],
@@ -575,7 +623,7 @@ pub static OPTIMIZER: SectionDef = SectionDef {
     name: "optimizer",
     kinds: &[
         KindDef {
-            name: "adamw",
+            name: OptimizerKind::AdamW.name(),
             fields: &[
                 LR,
                 f("weight_decay", float(0.0, 10.0), "decoupled weight decay"),
@@ -585,14 +633,14 @@ pub static OPTIMIZER: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "adam",
+            name: OptimizerKind::Adam.name(),
             fields: &[LR, BETAS, EPS],
             sections: &[],
         },
     ],
     common: &[],
     sections: &[],
-    default_kind: Some("adamw"),
+    default_kind: Some(OptimizerKind::AdamW.name()),
 };
 
 const WARMUP: FieldDef = f(
@@ -610,24 +658,24 @@ pub static SCHEDULE: SectionDef = SectionDef {
     name: "schedule",
     kinds: &[
         KindDef {
-            name: "constant",
+            name: ScheduleKind::Constant.name(),
             fields: &[WARMUP],
             sections: &[],
         },
         KindDef {
-            name: "cosine",
+            name: ScheduleKind::Cosine.name(),
             fields: &[WARMUP, MIN_LR],
             sections: &[],
         },
         KindDef {
-            name: "linear",
+            name: ScheduleKind::Linear.name(),
             fields: &[WARMUP, MIN_LR],
             sections: &[],
         },
     ],
     common: &[],
     sections: &[],
-    default_kind: Some("constant"),
+    default_kind: Some(ScheduleKind::Constant.name()),
 };
 
 const EPOCHS: FieldDef = f("epochs", POSITIVE, "passes over the training split");
@@ -667,7 +715,7 @@ pub static PRETRAIN: SectionDef = SectionDef {
     name: "pretrain",
     kinds: &[
         KindDef {
-            name: "masked",
+            name: ObjectiveKind::Masked.name(),
             fields: &[
                 f("rate", float(0.0, 1.0), "masking probability per position"),
                 f("span", POSITIVE, "mask spans of this many positions"),
@@ -675,7 +723,7 @@ pub static PRETRAIN: SectionDef = SectionDef {
             sections: &[],
         },
         KindDef {
-            name: "causal",
+            name: ObjectiveKind::Causal.name(),
             fields: &[],
             sections: &[],
         },
@@ -683,7 +731,7 @@ pub static PRETRAIN: SectionDef = SectionDef {
     common: &[
         f(
             "loss",
-            Ty::Enum(&["ce", "l1"]),
+            Ty::Enum(Loss::NAMES),
             "cross-entropy over tokens or L1 on pixel values",
         ),
         EPOCHS,

@@ -43,9 +43,19 @@ fn check(field: &FieldDef, value: &Value) -> Result<ValueKind, CheckError> {
                 Err(out_of_range())
             }
         }
-        (Ty::Float { min, max }, ValueKind::Int(_) | ValueKind::Float(_)) => {
+        (
+            Ty::Float {
+                min,
+                max,
+                min_open,
+                max_open,
+            },
+            ValueKind::Int(_) | ValueKind::Float(_),
+        ) => {
             let x = number(&value.kind).unwrap_or(f64::NAN);
-            if x < *min || x > *max {
+            let below = if *min_open { x <= *min } else { x < *min };
+            let above = if *max_open { x >= *max } else { x > *max };
+            if below || above || x.is_nan() {
                 Err(out_of_range())
             } else {
                 Ok(ValueKind::Float(x))

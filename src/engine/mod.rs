@@ -6,6 +6,7 @@
 //!
 //! ```no_run
 //! use dfdx::prelude::*;
+//! use lra::engine::layers::activation::Activation;
 //! use lra::engine::layers::encoder::{InputData, InputKind, Inputs};
 //! use lra::engine::layers::norm::NormKind;
 //! use lra::engine::layers::pool::PoolKind;
@@ -26,6 +27,7 @@
 //!     layers: 6,
 //!     heads: 8,
 //!     ffn: 2048,
+//!     activation: Activation::Gelu,
 //!     dropout: 0.1,
 //!     norm: NormPlacement::Pre,
 //!     norm_kind: NormKind::Layer,

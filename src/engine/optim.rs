@@ -12,12 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{EngineError, Result};
 use super::params::{ParamGrads, ParamStore};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Adam,
-    AdamW,
-}
+/// The language's optimizers are the engine's.
+pub use crate::spec::OptimizerKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {

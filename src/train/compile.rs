@@ -1,30 +1,26 @@
-//! Spec → the configurations of the data layer and the engine. Infallible except for model
-//! kinds whose engine is not built yet.
+//! Spec → the configurations of the data layer and the engine: the one lowering that `lra run`
+//! builds and the estimate counts. Infallible: the checker has refused every spec the engine
+//! could not build (tests/check_builds.rs holds the two together).
 
-use super::error::{Result, RunError};
+use super::error::Result;
 use super::objective::{Corruption, Denoiser};
 use crate::data::{self, DataConfig, Dataset};
 use crate::engine::layers::encoder::InputKind;
-use crate::engine::layers::mega::chunked_attention::AttentionFunction;
+use crate::engine::layers::heads::ClassifierHead;
 use crate::engine::layers::mega::MegaConfig;
-use crate::engine::layers::norm::NormKind;
-use crate::engine::layers::pool::PoolKind;
-use crate::engine::layers::position::PositionKind;
-use crate::engine::layers::sequence::NormPlacement;
 use crate::engine::layers::ssm::dlr::DlrConfig;
 use crate::engine::layers::ssm::lru::LruConfig;
-use crate::engine::layers::ssm::s4::{S4Config, S4Init, S4Mode};
+use crate::engine::layers::ssm::s4::{S4Config, S4Init};
 use crate::engine::layers::ssm::s4d::{S4dConfig, S4dInit};
 use crate::engine::layers::ssm::s5::S5Config;
-use crate::engine::layers::ssm::Activation;
 use crate::engine::models::transformer::TransformerConfig;
 use crate::engine::models::{Model, SsmConfig, SsmKind, SsmModel, Transformer};
 use crate::engine::ops::AttentionKind;
 use crate::engine::ops::EngineDevice;
 use crate::engine::optim::{OptimizerConfig, OptimizerKind};
 use crate::engine::params::ParamStore;
-use crate::engine::schedule::{Schedule, ScheduleKind};
-use crate::spec::{self, ExperimentSpec, LayerSpec, PhaseSpec};
+use crate::engine::schedule::Schedule;
+use crate::spec::{self, ExperimentSpec, LayerSpec, PhaseSpec, TransformerSpec};
 
 pub fn data_config(x: &ExperimentSpec) -> DataConfig {
     let t = &x.task;
@@ -99,8 +95,13 @@ impl DataShape {
     /// The shape from the spec alone, with the task's nominal vocabulary (what `check`'s
     /// estimate assumes).
     pub fn nominal(x: &ExperimentSpec, role: Role) -> Self {
+        Self::with_vocab(x, role, x.task.nominal_vocab())
+    }
+
+    /// The shape of the task's data with a vocabulary of `vocab` tokens.
+    pub fn with_vocab(x: &ExperimentSpec, role: Role, vocab: usize) -> Self {
         DataShape {
-            input: input_kind(!x.task.is_continuous(), x.task.nominal_vocab(), role),
+            input: input_kind(!x.task.is_continuous(), vocab, role),
             n_classes: x.task.n_classes,
             paired: x.task.documents() == 2,
         }
@@ -119,19 +120,40 @@ fn input_kind(tokens: bool, vocab: usize, role: Role) -> InputKind {
     }
 }
 
-pub fn transformer_config(x: &ExperimentSpec, shape: DataShape) -> Result<TransformerConfig> {
-    let m = &x.model;
-    let LayerSpec::Transformer(t) = &m.layer else {
-        return Err(RunError::UnsupportedModel {
-            kind: m.kind.name(),
-        });
-    };
-    if t.activation != spec::Activation::Gelu {
-        return Err(RunError::Unsupported {
-            what: format!("activation {:?}", t.activation).to_lowercase(),
-            why: "the Transformer's feed-forward uses GELU".into(),
-        });
+/// The engine's configuration of a spec's model: every model kind of the language lowers to
+/// one of the two model families, without a refusal (the checker has refused what the engine
+/// cannot build).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub enum ModelConfig {
+    Transformer(TransformerConfig),
+    Ssm(SsmConfig),
+}
+
+impl ModelConfig {
+    /// Trainable parameters of the model this configuration builds.
+    pub fn parameter_count(&self) -> usize {
+        match self {
+            ModelConfig::Transformer(c) => c.parameter_count(),
+            ModelConfig::Ssm(c) => c.parameter_count(),
+        }
     }
+
+    /// The classifier head's part of [`Self::parameter_count`] (pretraining swaps it).
+    pub fn classifier_parameter_count(&self) -> usize {
+        let (inputs, d_model, classes) = match self {
+            ModelConfig::Transformer(c) => (c.head_inputs(), c.d_model, c.n_classes),
+            ModelConfig::Ssm(c) => (c.head_inputs(), c.d_model, c.n_classes),
+        };
+        ClassifierHead::parameter_count(inputs, d_model, classes)
+    }
+}
+
+fn transformer_config(
+    x: &ExperimentSpec,
+    t: &TransformerSpec,
+    shape: DataShape,
+) -> TransformerConfig {
+    let m = &x.model;
     let attention = match (t.attention, m.bidirectional) {
         (spec::Attention::Full, true) => AttentionKind::Full,
         (spec::Attention::Full, false) => AttentionKind::Causal,
@@ -140,27 +162,23 @@ pub fn transformer_config(x: &ExperimentSpec, shape: DataShape) -> Result<Transf
             causal: !bidirectional,
         },
     };
-    Ok(TransformerConfig {
+    TransformerConfig {
         input: shape.input,
         max_len: x.task.max_len,
         d_model: m.d_model,
         layers: m.layers,
         heads: t.heads,
         ffn: t.ffn,
+        activation: t.activation,
         dropout: m.dropout as f32,
-        norm: norm_placement(m.norm),
-        norm_kind: norm_kind(m.norm_kind),
-        position: match t.position {
-            spec::Position::None => PositionKind::None,
-            spec::Position::Learned => PositionKind::Learned,
-            spec::Position::Sinusoidal => PositionKind::Sinusoidal,
-            spec::Position::Rotary => PositionKind::Rotary,
-        },
+        norm: m.norm,
+        norm_kind: m.norm_kind,
+        position: t.position,
         attention,
-        pool: pool_kind(m.pool),
+        pool: m.pool,
         n_classes: shape.n_classes,
         two_tower: shape.paired,
-    })
+    }
 }
 
 /// Builds the spec's model in `store`, sized by `shape` (usually [`DataShape::of`] the
@@ -170,83 +188,33 @@ pub fn build_model<D: EngineDevice>(
     shape: DataShape,
     store: &mut ParamStore<D>,
 ) -> Result<Model> {
-    match &x.model.layer {
-        LayerSpec::Transformer(_) => Ok(Model::Transformer(Transformer::build(
-            transformer_config(x, shape)?,
-            store,
-        )?)),
-        LayerSpec::S4(_)
-        | LayerSpec::S4d(_)
-        | LayerSpec::Dlr(_)
-        | LayerSpec::Lru(_)
-        | LayerSpec::S5(_)
-        | LayerSpec::Mega(_) => Ok(Model::Ssm(SsmModel::build(ssm_config(x, shape)?, store)?)),
+    Ok(match model_config(x, shape) {
+        ModelConfig::Transformer(config) => Model::Transformer(Transformer::build(config, store)?),
+        ModelConfig::Ssm(config) => Model::Ssm(SsmModel::build(config, store)?),
+    })
+}
+
+/// S4's initialisation: in NPLR mode the checker admits only LegS (rule `nplr-needs-legs`).
+fn s4_init(init: spec::SsmInit) -> S4Init {
+    match init {
+        spec::SsmInit::Lin => S4Init::Lin,
+        spec::SsmInit::Inv => S4Init::Inv,
+        spec::SsmInit::Legs => S4Init::Legs,
     }
 }
 
-fn norm_placement(norm: spec::NormPlace) -> NormPlacement {
-    match norm {
-        spec::NormPlace::Pre => NormPlacement::Pre,
-        spec::NormPlace::Post => NormPlacement::Post,
-    }
-}
-
-fn norm_kind(kind: spec::NormKind) -> NormKind {
-    match kind {
-        spec::NormKind::Layer => NormKind::Layer,
-        spec::NormKind::Batch => NormKind::Batch,
-    }
-}
-
-fn pool_kind(pool: spec::Pool) -> PoolKind {
-    match pool {
-        spec::Pool::Mean => PoolKind::Mean,
-        spec::Pool::Max => PoolKind::Max,
-        spec::Pool::Last => PoolKind::Last,
-        spec::Pool::First => PoolKind::First,
-    }
-}
-
-fn ssm_activation(activation: spec::Activation) -> Activation {
-    match activation {
-        spec::Activation::Gelu => Activation::Gelu,
-        spec::Activation::Relu => Activation::Relu,
-        spec::Activation::Silu => Activation::Silu,
-        spec::Activation::None => Activation::None,
-    }
-}
-
-/// S4's structure and initialisation: LegS in either mode, S4D's lin and inv in diag mode.
-fn s4_mode_and_init(s: &spec::SsmSpec) -> Result<(S4Mode, S4Init)> {
-    let mode = match s.mode {
-        spec::SsmMode::Nplr => S4Mode::Nplr,
-        spec::SsmMode::Diag => S4Mode::Diag,
-    };
-    let init = match (s.init, mode) {
-        (spec::SsmInit::Legs, _) => S4Init::Legs,
-        (spec::SsmInit::Lin, S4Mode::Diag) => S4Init::Lin,
-        (spec::SsmInit::Inv, S4Mode::Diag) => S4Init::Inv,
-        (other, _) => {
-            return Err(RunError::Unsupported {
-                what: format!("s4 init {other:?} with mode {:?}", s.mode).to_lowercase(),
-                why: "S4 is built with init legs (mode nplr or diag), or init lin or inv with \
-                      mode diag"
-                    .into(),
-            })
-        }
-    };
-    Ok((mode, init))
-}
-
-/// The configuration of a state-space model (every kind but the Transformer).
-pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
+/// The engine configuration of the spec's model, sized by `shape`.
+pub fn model_config(x: &ExperimentSpec, shape: DataShape) -> ModelConfig {
     let m = &x.model;
     let (kind, activation, glu, group) = match &m.layer {
+        LayerSpec::Transformer(t) => {
+            return ModelConfig::Transformer(transformer_config(x, t, shape))
+        }
         LayerSpec::S4(s) => {
-            let (mode, init) = s4_mode_and_init(s)?;
+            let init = s4_init(s.init);
             let kind = SsmKind::S4(S4Config {
                 d_state: s.d_state,
-                mode,
+                mode: s.mode,
                 init,
                 dt_min: s.dt_min,
                 dt_max: s.dt_max,
@@ -261,12 +229,6 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 spec::SsmInit::Lin => S4dInit::Lin,
                 spec::SsmInit::Inv => S4dInit::Inv,
                 spec::SsmInit::Legs => S4dInit::Legs,
-                other => {
-                    return Err(RunError::Unsupported {
-                        what: format!("s4d init {other:?}").to_lowercase(),
-                        why: "S4D is built with init lin, inv or legs".into(),
-                    })
-                }
             };
             let kind = SsmKind::S4d(S4dConfig {
                 d_state: s.d_state,
@@ -283,7 +245,7 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 d_state: s.d_state,
                 dt_min: s.dt_min,
                 dt_max: s.dt_max,
-                channels: s.channels,
+                channels: spec::DlrSpec::CHANNELS,
                 bidirectional: m.bidirectional,
             });
             (kind, s.activation, s.glu, s.ssm)
@@ -316,10 +278,7 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
                 d_attout: s.d_attout,
                 ema_dims: s.ema_dims,
                 chunk: s.chunk,
-                attention: match s.attention_activation {
-                    spec::AttentionActivation::Softmax => AttentionFunction::Softmax,
-                    spec::AttentionActivation::Laplace => AttentionFunction::Laplace,
-                },
+                attention: s.attention_activation,
                 ffn_expand: s.ffn_expand,
                 bidirectional: m.bidirectional,
                 attention_dropout: s.attention_dropout as f32,
@@ -328,24 +287,19 @@ pub fn ssm_config(x: &ExperimentSpec, shape: DataShape) -> Result<SsmConfig> {
             // MEGA's block has no activation or GLU after a mixer: its own are fixed.
             (kind, spec::Activation::None, false, s.ssm)
         }
-        _ => {
-            return Err(RunError::UnsupportedModel {
-                kind: m.kind.name(),
-            })
-        }
     };
-    Ok(SsmConfig {
+    ModelConfig::Ssm(SsmConfig {
         input: shape.input,
         d_model: m.d_model,
         layers: m.layers,
         dropout: m.dropout as f32,
-        norm: norm_placement(m.norm),
-        norm_kind: norm_kind(m.norm_kind),
-        pool: pool_kind(m.pool),
+        norm: m.norm,
+        norm_kind: m.norm_kind,
+        pool: m.pool,
         n_classes: shape.n_classes,
         two_tower: shape.paired,
         kind,
-        activation: ssm_activation(activation),
+        activation,
         glu,
         ssm_lr: group.lr as f32,
         ssm_weight_decay: group.weight_decay as f32,
@@ -379,11 +333,7 @@ pub fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {
 /// The phase's schedule over `total_steps` (a warm-up percentage becomes steps here).
 pub fn schedule(phase: &PhaseSpec, total_steps: u64) -> Schedule {
     Schedule {
-        kind: match phase.schedule.kind {
-            spec::ScheduleKind::Constant => ScheduleKind::Constant,
-            spec::ScheduleKind::Cosine => ScheduleKind::Cosine,
-            spec::ScheduleKind::Linear => ScheduleKind::Linear,
-        },
+        kind: phase.schedule.kind,
         warmup_steps: phase.schedule.warmup.steps(total_steps as usize) as u64,
         total_steps,
         min_lr: phase.schedule.min_lr as f32,

@@ -52,17 +52,6 @@ pub enum RunError {
         spec: String,
     },
 
-    #[error("the {kind} engine is not built yet")]
-    #[diagnostic(
-        code(lra::run::unsupported_model),
-        help("`lra check` accepts every model kind of the language; `lra run` trains the Transformer today, and the state-space kinds land with their engine")
-    )]
-    UnsupportedModel { kind: &'static str },
-
-    #[error("{what} is not supported yet: {why}")]
-    #[diagnostic(code(lra::run::unsupported))]
-    Unsupported { what: String, why: String },
-
     #[error("run folder {path} holds a different experiment")]
     #[diagnostic(
         code(lra::run::resume_mismatch),

@@ -10,6 +10,7 @@ use crate::data::{Dataset, Split};
 use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
+use crate::spec::Metric;
 
 /// The metrics of one split.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,13 +25,14 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// The value of a metric by its name in `select best SPLIT.METRIC`.
-    pub fn metric(&self, name: &str) -> f64 {
-        match name {
-            "loss" => self.loss,
-            "mae" => self.mae.unwrap_or(f64::NAN),
-            "r2" => self.r2.unwrap_or(f64::NAN),
-            _ => self.accuracy,
+    /// The value of `metric`; NaN for a metric this objective does not report (the checker
+    /// admits only reported metrics in `select best`).
+    pub fn metric(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::Accuracy => self.accuracy,
+            Metric::Loss => self.loss,
+            Metric::Mae => self.mae.unwrap_or(f64::NAN),
+            Metric::R2 => self.r2.unwrap_or(f64::NAN),
         }
     }
 }

@@ -54,11 +54,6 @@ pub struct PhaseOutcome {
     pub steps: u64,
 }
 
-/// Whether a larger value of `metric` is better.
-fn higher_is_better(metric: &str) -> bool {
-    !matches!(metric, "loss" | "mae")
-}
-
 fn metric_value(select: &Select, val: &Evaluation, train: &Evaluation) -> Option<f64> {
     let Select::Best { split, metric } = select else {
         return None;
@@ -67,7 +62,7 @@ fn metric_value(select: &Select, val: &Evaluation, train: &Evaluation) -> Option
         Split::Val => val,
         Split::Train => train,
     };
-    Some(e.metric(metric))
+    Some(e.metric(*metric))
 }
 
 fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
@@ -76,7 +71,7 @@ fn improves(select: &Select, value: f64, best: Option<Best>) -> bool {
     };
     match best {
         None => true,
-        Some(b) if higher_is_better(metric) => value > b.value,
+        Some(b) if metric.higher_is_better() => value > b.value,
         Some(b) => value < b.value,
     }
 }

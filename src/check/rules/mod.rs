@@ -35,6 +35,7 @@ pub const RULES: &[Rule] = &[
     model::s5_blocks_divide_d_state,
     model::s5_conj_sym_even_blocks,
     model::legs_even_d_state,
+    model::nplr_needs_legs,
     model::lru_radius_order,
     model::dt_order,
     model::causal_pool_first,

@@ -163,6 +163,39 @@ pub fn legs_even_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic>
     ))]
 }
 
+/// S4's NPLR form A = Λ − P·P* takes Λ, P and B from the HiPPO-LegS matrix (S4, §3.3): the
+/// S4D-Lin and S4D-Inv eigenvalues have no low-rank term to go with them, so they need the
+/// diagonal mode.
+pub fn nplr_needs_legs(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+    let Some(m) = x.model().filter(|m| m.is_kind("s4")) else {
+        return vec![];
+    };
+    let (Some("nplr"), Some(init @ ("lin" | "inv"))) = (m.ident("mode"), m.ident("init")) else {
+        return vec![];
+    };
+    vec![Diagnostic::error(
+        "lra::rule::nplr-needs-legs",
+        format!("S4 in mode nplr is initialised from HiPPO-LegS, not from init {init}"),
+    )
+    .label(
+        m.span_of("init"),
+        format!("S4D-{} eigenvalues have no low-rank term", title(init)),
+    )
+    .secondary(m.written_span("mode"), "the normal-plus-low-rank form")
+    .help(format!(
+        "write `mode diag` to use the S4D-{} eigenvalues, or `init legs` for the NPLR form",
+        title(init)
+    ))]
+}
+
+fn title(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// LRU samples eigenvalue moduli uniformly on a ring r_min ≤ |λ| ≤ r_max.
 pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("lru")) else {
@@ -325,6 +358,28 @@ mod tests {
                 assert!(codes(legs_even_d_state, &text).is_empty(), "{kind} {good}");
             }
         }
+    }
+
+    #[test]
+    fn nplr_needs_the_legs_initialisation() {
+        for init in ["lin", "inv"] {
+            let bad = format!("{T} model s4 {{ mode nplr init {init} }}");
+            assert_eq!(
+                codes(nplr_needs_legs, &bad),
+                ["lra::rule::nplr-needs-legs"],
+                "{init}"
+            );
+            let diag = format!("{T} model s4 {{ mode diag init {init} }}");
+            assert!(codes(nplr_needs_legs, &diag).is_empty(), "{init}");
+        }
+        // The S4 default is mode nplr: an init lin alone is refused too.
+        let implicit = format!("{T} model s4 {{ init lin }}");
+        assert_eq!(
+            codes(nplr_needs_legs, &implicit),
+            ["lra::rule::nplr-needs-legs"]
+        );
+        let legs = format!("{T} model s4 {{ mode nplr init legs }}");
+        assert!(codes(nplr_needs_legs, &legs).is_empty());
     }
 
     #[test]

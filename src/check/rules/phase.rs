@@ -5,6 +5,7 @@ use crate::check::derive::is_causal;
 use crate::check::error::suggest;
 use crate::check::resolved::{RSection, ResolvedExperiment};
 use crate::diagnostic::Diagnostic;
+use crate::spec::{Loss, Metric, Split};
 use crate::syntax::ast::ValueKind;
 
 /// Next-token prediction is trivial for a model that sees the next token.
@@ -144,31 +145,18 @@ pub fn budget_required(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     })
 }
 
-/// Metrics each phase reports.
-pub fn metrics(phase: &RSection) -> Vec<&'static str> {
-    let per_split: &[&str] = if phase.def.name == "finetune" {
-        &["accuracy", "loss"]
-    } else if phase.ident("loss") == Some("l1") {
-        &["loss", "mae", "r2"]
-    } else {
-        &["accuracy", "loss"]
-    };
-    let mut names = Vec::new();
-    for split in ["val", "train"] {
-        for m in per_split {
-            names.push(match (split, *m) {
-                ("val", "accuracy") => "val.accuracy",
-                ("val", "loss") => "val.loss",
-                ("val", "mae") => "val.mae",
-                ("val", "r2") => "val.r2",
-                ("train", "accuracy") => "train.accuracy",
-                ("train", "loss") => "train.loss",
-                ("train", "mae") => "train.mae",
-                _ => "train.r2",
-            });
-        }
-    }
-    names
+/// `SPLIT.METRIC` for every metric each phase reports: fine-tuning classifies; L1
+/// pretraining reports MAE and R² instead of accuracy.
+pub fn metrics(phase: &RSection) -> Vec<String> {
+    let l1 = phase.def.name != "finetune" && phase.ident("loss") == Some(Loss::L1.name());
+    [Split::Val, Split::Train]
+        .iter()
+        .flat_map(|split| {
+            Metric::reported(l1)
+                .iter()
+                .map(move |metric| format!("{split}.{metric}"))
+        })
+        .collect()
 }
 
 pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
@@ -177,10 +165,10 @@ pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
             return None;
         };
         let known = metrics(phase);
-        if known.contains(&metric.as_str()) {
+        if known.contains(metric) {
             return None;
         }
-        let hint = suggest(metric, known.iter().copied())
+        let hint = suggest(metric, known.iter().map(String::as_str))
             .map_or(String::new(), |s| format!("did you mean `{s}`? "));
         Some(
             Diagnostic::error(
@@ -190,7 +178,7 @@ pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
             .label(phase.span_of("select"), "unknown metric")
             .help(format!(
                 "{hint}this phase reports {}",
-                crate::check::schema::ticked(&known)
+                crate::check::schema::ticked(&known.iter().map(String::as_str).collect::<Vec<_>>())
             )),
         )
     })

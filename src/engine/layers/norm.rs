@@ -48,13 +48,8 @@ impl LayerNorm {
 pub const BATCH_NORM_EPS: f64 = 1e-5;
 pub const BATCH_NORM_MOMENTUM: f32 = 0.1;
 
-/// Which normalisation a model uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormKind {
-    Layer,
-    Batch,
-}
+/// The language's norm kinds are the engine's.
+pub use crate::spec::NormKind;
 
 /// Batch normalisation per channel (Ioffe & Szegedy 2015), over every true (unpadded) position
 /// of the batch: in training y = γ(x − μ_B)/√(σ²_B + ε) + β with the batch statistics, which

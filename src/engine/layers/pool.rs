@@ -1,18 +1,11 @@
 //! Pooling a sequence into one vector per example, over its true length only.
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Rows, Seq};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PoolKind {
-    Mean,
-    Max,
-    Last,
-    First,
-}
+/// The language's pooling is the engine's: one type, its words in the spec.
+pub use crate::spec::PoolKind;
 
 /// Added to padded positions before a max, so they never win.
 const PADDING_SCORE: f32 = -1e9;

@@ -2,21 +2,14 @@
 //! embeddings applied to queries and keys inside attention.
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{Init, ParamId, DEFAULT_GROUP};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PositionKind {
-    None,
-    Learned,
-    Sinusoidal,
-    Rotary,
-}
+/// The language's position encodings are the engine's.
+pub use crate::spec::PositionKind;
 
 /// Base of the geometric frequency ladder of sinusoidal and rotary embeddings.
 const BASE: f64 = 10_000.0;

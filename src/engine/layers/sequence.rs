@@ -5,7 +5,6 @@
 //! one more file and one more variant of [`Mixer`].
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::attention::MultiHeadAttention;
 use super::feed_forward::FeedForward;
@@ -77,15 +76,8 @@ impl SequenceLayer for Mixer {
     }
 }
 
-/// Where the layer norm sits in a residual block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormPlacement {
-    /// x + f(norm(x)) (Xiong et al. 2020); the model adds a final norm.
-    Pre,
-    /// norm(x + f(x)) (Vaswani et al. 2017).
-    Post,
-}
+/// The language's norm placement is the engine's.
+pub use crate::spec::NormPlacement;
 
 /// One sub-layer with its norm, dropout and residual connection.
 #[derive(Clone, Debug)]

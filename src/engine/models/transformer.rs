@@ -35,6 +35,9 @@ pub struct TransformerConfig {
     pub heads: usize,
     /// Hidden width of the feed-forward sub-layers.
     pub ffn: usize,
+    /// The feed-forward's non-linearity (GELU in the SPT paper's and LRA's Transformers).
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
     pub dropout: f32,
     pub norm: NormPlacement,
     /// Layer norm (Transformers) or batch norm (as S4 on ListOps).
@@ -50,6 +53,11 @@ pub struct TransformerConfig {
 
 fn default_norm_kind() -> NormKind {
     NormKind::Layer
+}
+
+/// Configurations written before the activation was configurable used GELU.
+fn default_activation() -> Activation {
+    Activation::Gelu
 }
 
 impl TransformerConfig {
@@ -159,7 +167,7 @@ impl Transformer {
                 layer.sub("ffn"),
                 d,
                 config.ffn,
-                Activation::Gelu,
+                config.activation,
                 config.dropout,
             )?;
             blocks.push(Block {

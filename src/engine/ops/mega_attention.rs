@@ -38,7 +38,6 @@ use std::ops::Range;
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::attention::Seq3;
 use super::blas::{gemm, MatRef};
@@ -48,13 +47,8 @@ use super::{grad_of, host, take_grad, ComposedFloat, HostVec, KernelFloat};
 /// Query rows per block of scores.
 const BLOCK_Q: usize = 64;
 
-/// The attention function f of f(scores)·V.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionFunction {
-    Softmax,
-    Laplace,
-}
+/// The language's MEGA attention functions are the engine's.
+pub use crate::spec::AttentionFunction;
 
 /// How the rows attend, besides their inputs.
 #[derive(Clone, Copy, Debug, PartialEq)]

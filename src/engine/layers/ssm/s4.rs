@@ -56,15 +56,8 @@ use crate::engine::ops::ssm::{complex_mul, for_slicing, Parts};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId, ParamStore};
 
-/// The structure of A.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum S4Mode {
-    /// A = Λ − P P*.
-    Nplr,
-    /// A = Λ.
-    Diag,
-}
+/// The language's S4 modes are the engine's.
+pub use crate::spec::S4Mode;
 
 /// The initialisation of (Λ, P, B).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,10 +100,18 @@ impl S4Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.d_state < 2 || !self.d_state.is_multiple_of(2) || self.channels == 0 {
+        if self.d_state < 2 || self.channels == 0 {
             return Err(EngineError::InvalidConfig(format!(
-                "S4 needs an even d_state ≥ 2 and at least one channel, got {} and {}",
+                "S4 needs d_state ≥ 2 and at least one channel, got {} and {}",
                 self.d_state, self.channels
+            )));
+        }
+        // HiPPO-LegS's modes come in conjugate pairs; S4D-Lin and -Inv keep ⌊N/2⌋ modes as
+        // S4D does.
+        if self.init == S4Init::Legs && !self.d_state.is_multiple_of(2) {
+            return Err(EngineError::InvalidConfig(format!(
+                "S4 with init legs needs an even d_state, got {}",
+                self.d_state
             )));
         }
         check_dt_range("S4", self.dt_min, self.dt_max)?;

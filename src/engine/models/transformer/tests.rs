@@ -2,6 +2,7 @@ use dfdx::prelude::*;
 
 use super::*;
 use super::{Transformer, TransformerConfig};
+use crate::engine::layers::activation::Activation;
 use crate::engine::layers::encoder::InputData;
 use crate::engine::layers::norm::NormKind;
 use crate::engine::models::SequenceClassifier;
@@ -16,6 +17,7 @@ fn config() -> TransformerConfig {
         layers: 2,
         heads: 2,
         ffn: 32,
+        activation: Activation::Gelu,
         dropout: 0.0,
         norm: NormPlacement::Pre,
         norm_kind: NormKind::Layer,
