@@ -193,4 +193,59 @@ mod tests {
         assert!((dot(0, 0) - dot(5, 5)).abs() < 1e-5);
         assert!((dot(3, 1) - dot(3, 2)).abs() > 1e-3);
     }
+
+    /// The backward pass of y = x∘cos + (x·R)∘sin against its closed form
+    /// ∂L/∂x = g∘cos + (g∘sin)·Rᵀ, and the forward against the rotation of each pair written
+    /// out (RoFormer eq. 34: (x₂ᵢ, x₂ᵢ₊₁) ↦ (x₂ᵢ cos θ − x₂ᵢ₊₁ sin θ, x₂ᵢ sin θ + x₂ᵢ₊₁ cos θ) with
+    /// θ = p·10000^(−2i/d_head), i counted within each head).
+    #[test]
+    fn rotary_forward_and_gradient_match_the_pairwise_rotation() {
+        let (seq, width, d_head) = (5, 8, 4);
+        let store = ParamStore::new(Cpu::default(), 0);
+        let lengths = [seq];
+        let ctx = Ctx::new(&store, false, &lengths);
+        let rotary = Rotary::new(seq, width, d_head);
+        let values: Vec<f32> = (0..seq * width)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0)
+            .collect();
+        let weights: Vec<f32> = (0..seq * width)
+            .map(|i| ((i * 13 % 7) as f32 - 3.0) / 3.0)
+            .collect();
+        let x = store
+            .device()
+            .tensor_from_vec(values.clone(), (1, seq, width));
+        let w = store
+            .device()
+            .tensor_from_vec(weights.clone(), (1, seq, width));
+        let y = rotary.apply(x.leaky_trace(), &ctx);
+        let forward = y.as_vec();
+        let grad = (y * w).sum().backward().get(&x).as_vec();
+        let angle = |p: usize, c: usize| {
+            let pair = (c % d_head) / 2;
+            p as f64 * 10_000f64.powf(-2.0 * pair as f64 / d_head as f64)
+        };
+        for p in 0..seq {
+            for c in (0..width).step_by(2) {
+                let (cos, sin) = (angle(p, c).cos() as f32, angle(p, c).sin() as f32);
+                let at = |v: &[f32], k: usize| v[p * width + k];
+                let (a, b) = (at(&values, c), at(&values, c + 1));
+                let expected = [a * cos - b * sin, a * sin + b * cos];
+                // L = Σ w·y, so ∂L/∂(a, b) is the transposed rotation of (w₂ᵢ, w₂ᵢ₊₁).
+                let (wa, wb) = (at(&weights, c), at(&weights, c + 1));
+                let expected_grad = [wa * cos + wb * sin, -wa * sin + wb * cos];
+                for k in 0..2 {
+                    assert!(
+                        (at(&forward, c + k) - expected[k]).abs() < 1e-5,
+                        "y[{p}][{}]",
+                        c + k
+                    );
+                    assert!(
+                        (at(&grad, c + k) - expected_grad[k]).abs() < 1e-5,
+                        "dx[{p}][{}]",
+                        c + k
+                    );
+                }
+            }
+        }
+    }
 }
