@@ -489,6 +489,55 @@ mod tests {
         assert!(matches!(parse(0, &text), Err(SyntaxError::TooDeep { .. })));
     }
 
+    /// The opening bracket and the first word of the line before which it should close.
+    fn unclosed(text: &str) -> (usize, Option<String>) {
+        match parse(0, text) {
+            Err(SyntaxError::Unclosed {
+                span, ends_before, ..
+            }) => (
+                span.start,
+                ends_before.map(|s| text[s.start..s.end].to_string()),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_brace_is_placed_where_the_indentation_ends_its_section() {
+        // The last `}` closes the task, leaving the experiment open at the end of the file;
+        // the task is the section whose `}` is missing, before `model`.
+        let text = "experiment \"x\" {\n    task listops {\n        max_len 8\n\n    \
+                    model transformer { layers 2 }\n    finetune { epochs 1 }\n}\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, Some("model".to_string())));
+    }
+
+    #[test]
+    fn a_preset_left_open_is_found_at_the_next_experiment() {
+        // Inside a block `experiment "x"` reads as a field, so the parse fails at its `{`.
+        let text = "model m = transformer {\n    layers 2\n\nexperiment \"x\" {\n    \
+                    model m\n}\n";
+        let preset = text.find('{').unwrap();
+        assert_eq!(unclosed(text), (preset, Some("experiment".to_string())));
+    }
+
+    #[test]
+    fn an_oddly_indented_line_is_not_blamed_for_a_brace_missing_later() {
+        // `layers 2` sits left of its section, but closing the model there would fail sooner;
+        // the task's brace is the missing one.
+        let text = "experiment \"x\" {\n    model transformer {\nlayers 2\n    }\n    \
+                    task listops {\n        max_len 8\n    finetune { epochs 1 }\n}\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, Some("finetune".to_string())));
+    }
+
+    #[test]
+    fn a_truncated_file_points_at_the_innermost_open_brace() {
+        let text = "experiment \"x\" {\n    task listops {\n        max_len 8\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, None));
+    }
+
     #[test]
     fn huge_integers_are_diagnosed() {
         let err = parse(0, "experiment \"x\" { v 99999999999999999999999 }").unwrap_err();
