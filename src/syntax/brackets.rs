@@ -241,9 +241,6 @@ mod tests {
             panic!("not too deep")
         };
         assert_eq!(open, [text.find('{').unwrap()]);
-        assert!(matches!(
-            open_brackets("{ { {", 5, 3),
-            Brackets::TooDeep(4)
-        ));
+        assert!(matches!(open_brackets("{ { {", 5, 3), Brackets::TooDeep(4)));
     }
 }

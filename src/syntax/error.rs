@@ -71,7 +71,7 @@ impl SyntaxError {
                             format!("indented as the line that opened it: `{closing}` belongs before this line"),
                         )
                         .help(format!(
-                            "add `{closing}` before the marked line; the `{closing}` that seems to close it closes the part around it"
+                            "end this part with `{closing}` before the marked line; a later `{closing}` closes the part around it"
                         )),
                     None => diagnostic
                         .label(*span, "opened here")

@@ -174,7 +174,11 @@ fn likely_unclosed(text: &str, error: usize) -> Option<Dedent> {
                 InputLocation::Pos(p) | InputLocation::Span((p, _)) => p,
             };
             let inserted = closer.len() + 1;
-            let original = if at >= d.line + inserted { at - inserted } else { at };
+            let original = if at >= d.line + inserted {
+                at - inserted
+            } else {
+                at
+            };
             original > error || patched[at.min(patched.len())..].trim().is_empty()
         })
 }
