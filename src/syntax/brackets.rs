@@ -85,13 +85,13 @@ pub(super) fn scan(text: &str, until: usize, mut f: impl FnMut(Event) -> bool) {
                 }
                 i += 1;
             }
-            b'{' | b'(' | b'[' => {
-                if !f(Event::Open(i)) {
-                    return;
-                }
-            }
-            b'}' | b')' | b']' => {
-                if !f(Event::Close(i)) {
+            b'{' | b'(' | b'[' | b'}' | b')' | b']' => {
+                let event = if matches!(b, b'{' | b'(' | b'[') {
+                    Event::Open(i)
+                } else {
+                    Event::Close(i)
+                };
+                if !f(event) {
                     return;
                 }
             }
