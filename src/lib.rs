@@ -1,5 +1,5 @@
 //! lra: a declarative experiment language and its interpreter for long-sequence models on the
-//! Long Range Arena. See `DESIGN.md` in the shared folder and the README for the tour.
+//! Long Range Arena. See docs/ARCHITECTURE.md and the README for the tour.
 //!
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
 //! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.

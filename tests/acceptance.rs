@@ -6,10 +6,19 @@ use std::path::{Path, PathBuf};
 
 use lra::spec::{Budget, ExperimentSpec, Generate, TaskKind};
 
+/// A full data set beside the repository (not in it: tests/data/README.md); a clear failure
+/// when it is not there.
 fn shared(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data")
-        .join(name)
+        .join(name);
+    assert!(
+        path.exists(),
+        "this acceptance test needs the full data set at {} (../shared/data/{name} beside the \
+         repository; see tests/data/README.md)",
+        path.display()
+    );
+    path
 }
 
 #[test]
@@ -109,43 +118,43 @@ fn every_experiment_of(model: &str) {
 }
 
 #[test]
-#[ignore = "runs every Transformer experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every Transformer experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_transformer_experiment_runs() {
     every_experiment_of("transformer");
 }
 
 #[test]
-#[ignore = "runs every S4D experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every S4D experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_s4d_experiment_runs() {
     every_experiment_of("s4d");
 }
 
 #[test]
-#[ignore = "runs every LRU experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every LRU experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_lru_experiment_runs() {
     every_experiment_of("lru");
 }
 
 #[test]
-#[ignore = "runs every S5 experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every S5 experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_s5_experiment_runs() {
     every_experiment_of("s5");
 }
 
 #[test]
-#[ignore = "runs every MEGA experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every MEGA experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_mega_experiment_runs() {
     every_experiment_of("mega");
 }
 
 #[test]
-#[ignore = "runs every S4 experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every S4 experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_s4_experiment_runs() {
     every_experiment_of("s4");
 }
 
 #[test]
-#[ignore = "runs every DLR experiment of experiments/ for two steps on the shared data"]
+#[ignore = "runs every DLR experiment of experiments/ for two steps; needs the full data sets in ../shared/data"]
 fn every_dlr_experiment_runs() {
     every_experiment_of("dlr");
 }

@@ -12,7 +12,7 @@ use crate::syntax::ast::ValueKind;
 pub enum Origin {
     /// The built-in default of the section or kind.
     Default,
-    /// The task's preset (REFERENCE.md's settings for that task).
+    /// The task's preset (the settings docs/METHOD.md gives for that task).
     TaskPreset(&'static str),
     /// Computed from other fields.
     Derived(String),

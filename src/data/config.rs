@@ -106,7 +106,7 @@ pub struct DataConfig {
 }
 
 impl DataConfig {
-    /// The reference settings of a task (REFERENCE.md), reading from `path`.
+    /// The reference settings of a task (docs/METHOD.md), reading from `path`.
     pub fn preset(task: Task, path: impl Into<PathBuf>) -> Self {
         let (max_len, resolution) = match task {
             Task::ListOps => (2048, 32),

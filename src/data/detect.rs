@@ -64,7 +64,7 @@ pub fn config_for(
         .or_else(|| detect_task(path))
         .ok_or_else(|| DataError::Missing {
             path: path.to_path_buf(),
-            expected: "the release files of an LRA task (see REFERENCE.md)".into(),
+            expected: "the release files of an LRA task (see docs/METHOD.md)".into(),
             hint: "pass --task, or make data with `lra data gen listops` or \
                `lra data gen pathfinder`"
                 .into(),

@@ -31,7 +31,7 @@ pub enum DataError {
     #[error("{path}:{line}: expected {expected}, found {found:?}")]
     #[diagnostic(
         code(lra::data::malformed),
-        help("fix or remove that line; the file format is described in REFERENCE.md")
+        help("fix or remove that line; the file format is described in docs/METHOD.md")
     )]
     Malformed {
         path: PathBuf,

@@ -181,7 +181,7 @@ fn missing_data(cfg: &DataConfig) -> DataError {
     };
     let hint = gen_command(cfg)
         .map(|c| format!("make it with `{c}`"))
-        .unwrap_or_else(|| "copy the release files there (see REFERENCE.md)".into());
+        .unwrap_or_else(|| "copy the release files there (see docs/METHOD.md)".into());
     DataError::Missing {
         path: cfg.path.clone(),
         expected: format!("a folder holding {expected}"),

@@ -1,4 +1,4 @@
-//! The numerical engine (DESIGN.md §3): a run-time-shaped parameter store, Adam/AdamW and
+//! The numerical engine (docs/ARCHITECTURE.md): a run-time-shaped parameter store, Adam/AdamW and
 //! schedules, safetensors checkpoints, fused CPU kernels as dfdx custom ops (with composed
 //! oracles), layers and the Transformer.
 //!

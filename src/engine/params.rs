@@ -1,7 +1,7 @@
 //! The parameter store: every trainable tensor of a model, with run-time shapes.
 //!
 //! dfdx 0.13's `nn` modules and `Optimizer::update` need compile-time shapes, so the engine
-//! keeps its own store (DESIGN.md §3). Each parameter is a flat 1-D tensor plus its logical
+//! keeps its own store (docs/ARCHITECTURE.md). Each parameter is a flat 1-D tensor plus its logical
 //! shape, a dotted name (`layers.0.attn.q.weight`) and an optimisation group (learning-rate
 //! multiplier or override, weight decay), so state-space parameters can get `ssm_lr` and no
 //! decay. Layers ask for a *view* of a parameter, which is always `retaped` onto the caller's

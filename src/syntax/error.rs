@@ -14,8 +14,13 @@ pub enum SyntaxError {
     TooDeep { span: Span, limit: usize },
     /// An integer that does not fit in 64 bits, or a float that overflows.
     NumberOutOfRange { span: Span },
-    /// A `{`, `(` or `[` never closed before the end of the file.
-    Unclosed { span: Span, bracket: char },
+    /// A `{`, `(` or `[` never closed. `ends_before` is the first token of the line that the
+    /// indentation shows should follow its closing bracket, where there is one.
+    Unclosed {
+        span: Span,
+        bracket: char,
+        ends_before: Option<Span>,
+    },
     /// A string whose closing quote is missing on its line.
     UnclosedString { span: Span },
     /// A `/*` comment never closed.
@@ -44,18 +49,34 @@ impl SyntaxError {
             )
             .label(*span, "out of range")
             .help("integers must fit in 64 bits; write large values as floats such as `1e20`"),
-            SyntaxError::Unclosed { span, bracket } => {
+            SyntaxError::Unclosed {
+                span,
+                bracket,
+                ends_before,
+            } => {
                 let closing = match bracket {
                     '(' => ')',
                     '[' => ']',
                     _ => '}',
                 };
-                Diagnostic::error(
+                let diagnostic = Diagnostic::error(
                     "lra::syntax::unclosed",
                     format!("`{bracket}` is never closed"),
-                )
-                .label(*span, "opened here")
-                .help(format!("add `{closing}` where this part ends"))
+                );
+                match ends_before {
+                    Some(_) => diagnostic
+                        .label(*span, format!("this `{bracket}` has no matching `{closing}`"))
+                        .secondary(
+                            *ends_before,
+                            format!("indented as the line that opened it: `{closing}` belongs before this line"),
+                        )
+                        .help(format!(
+                            "end this part with `{closing}` before the marked line; a later `{closing}` closes the part around it"
+                        )),
+                    None => diagnostic
+                        .label(*span, "opened here")
+                        .help(format!("add `{closing}` where this part ends")),
+                }
             }
             SyntaxError::UnclosedString { span } => Diagnostic::error(
                 "lra::syntax::unclosed-string",

@@ -1,6 +1,7 @@
 //! Phase 1: source text → typed AST with spans. Entry point: [`parse`].
 
 pub mod ast;
+mod brackets;
 mod error;
 mod parse;
 

@@ -5,6 +5,7 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
+use super::brackets::{dedents, open_brackets, Brackets, Dedent};
 use super::error::SyntaxError;
 use crate::diagnostic::{FileId, Span};
 
@@ -42,55 +43,6 @@ fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
         }),
         Brackets::Open(_) => Ok(()),
     }
-}
-
-enum Brackets {
-    /// Positions of the brackets still open, outermost first.
-    Open(Vec<usize>),
-    /// The position of a bracket nested beyond the limit.
-    TooDeep(usize),
-}
-
-/// Scans `text[..until]` skipping strings and comments, and returns the brackets left open.
-fn open_brackets(text: &str, until: usize, limit: usize) -> Brackets {
-    let bytes = text.as_bytes();
-    let end = until.min(bytes.len());
-    let mut open = Vec::new();
-    let mut i = 0usize;
-    while i < end {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < end && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < end && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < end && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'{' | b'(' | b'[' => {
-                open.push(i);
-                if open.len() >= limit {
-                    return Brackets::TooDeep(i);
-                }
-            }
-            b'}' | b')' | b']' => {
-                open.pop();
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Brackets::Open(open)
 }
 
 /// Human names for grammar rules, so errors read "expected a value".
@@ -142,11 +94,21 @@ fn convert_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> S
             span: Span::new(file, start, start + rest.find('\n').unwrap_or(rest.len())),
         };
     }
+    if !open.is_empty() {
+        if let Some(dedent) = likely_unclosed(text, start) {
+            return SyntaxError::Unclosed {
+                span: Span::new(file, dedent.opener, dedent.opener + 1),
+                bracket: char::from(text.as_bytes()[dedent.opener]),
+                ends_before: Some(Span::new(file, dedent.line, token_end(text, dedent.line))),
+            };
+        }
+    }
     if rest.trim().is_empty() {
         if let Some(&bracket) = open.last() {
             return SyntaxError::Unclosed {
                 span: Span::new(file, bracket, bracket + 1),
-                bracket: text[bracket..].chars().next().unwrap_or('{'),
+                bracket: char::from(text.as_bytes()[bracket]),
+                ends_before: None,
             };
         }
     }
@@ -185,6 +147,40 @@ fn convert_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> S
         expected: one_of(&unique),
         found,
     }
+}
+
+/// How many indentation candidates [`likely_unclosed`] tries: each costs one parse.
+const DEDENT_TRIES: usize = 4;
+
+/// The bracket whose closing bracket, judged by indentation, is missing before the parse error
+/// at `error`: the first candidate of [`dedents`] such that closing it where the indentation
+/// ends it lets the parse get past `error` (or to the end of the file, when more brackets are
+/// missing). A line merely indented oddly is not blamed: closing there would fail sooner.
+fn likely_unclosed(text: &str, error: usize) -> Option<Dedent> {
+    dedents(text, error)
+        .into_iter()
+        .take(DEDENT_TRIES)
+        .find(|d| {
+            let closer = match text.as_bytes()[d.opener] {
+                b'(' => ")",
+                b'[' => "]",
+                _ => "}",
+            };
+            let patched = format!("{}{closer} {}", &text[..d.line], &text[d.line..]);
+            let Err(e) = LraParser::parse(Rule::file, &patched) else {
+                return true;
+            };
+            let at = match e.location {
+                InputLocation::Pos(p) | InputLocation::Span((p, _)) => p,
+            };
+            let inserted = closer.len() + 1;
+            let original = if at >= d.line + inserted {
+                at - inserted
+            } else {
+                at
+            };
+            original > error || patched[at.min(patched.len())..].trim().is_empty()
+        })
 }
 
 fn one_of(names: &[String]) -> String {
@@ -495,6 +491,55 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let text = format!("experiment \"x\" {{ v {} }}", "(".repeat(10_000));
         assert!(matches!(parse(0, &text), Err(SyntaxError::TooDeep { .. })));
+    }
+
+    /// The opening bracket and the first word of the line before which it should close.
+    fn unclosed(text: &str) -> (usize, Option<String>) {
+        match parse(0, text) {
+            Err(SyntaxError::Unclosed {
+                span, ends_before, ..
+            }) => (
+                span.start,
+                ends_before.map(|s| text[s.start..s.end].to_string()),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_brace_is_placed_where_the_indentation_ends_its_section() {
+        // The last `}` closes the task, leaving the experiment open at the end of the file;
+        // the task is the section whose `}` is missing, before `model`.
+        let text = "experiment \"x\" {\n    task listops {\n        max_len 8\n\n    \
+                    model transformer { layers 2 }\n    finetune { epochs 1 }\n}\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, Some("model".to_string())));
+    }
+
+    #[test]
+    fn a_preset_left_open_is_found_at_the_next_experiment() {
+        // Inside a block `experiment "x"` reads as a field, so the parse fails at its `{`.
+        let text = "model m = transformer {\n    layers 2\n\nexperiment \"x\" {\n    \
+                    model m\n}\n";
+        let preset = text.find('{').unwrap();
+        assert_eq!(unclosed(text), (preset, Some("experiment".to_string())));
+    }
+
+    #[test]
+    fn an_oddly_indented_line_is_not_blamed_for_a_brace_missing_later() {
+        // `layers 2` sits left of its section, but closing the model there would fail sooner;
+        // the task's brace is the missing one.
+        let text = "experiment \"x\" {\n    model transformer {\nlayers 2\n    }\n    \
+                    task listops {\n        max_len 8\n    finetune { epochs 1 }\n}\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, Some("finetune".to_string())));
+    }
+
+    #[test]
+    fn a_truncated_file_points_at_the_innermost_open_brace() {
+        let text = "experiment \"x\" {\n    task listops {\n        max_len 8\n";
+        let task = text.find("listops {").unwrap() + "listops ".len();
+        assert_eq!(unclosed(text), (task, None));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Which positions a denoising objective hides or predicts (REFERENCE.md, "Self-pretraining,
-//! exactly"). Pure functions of the lengths and a seeded generator, so masks are reproducible
+//! Which positions a denoising objective hides or predicts (docs/METHOD.md, "Self-pretraining
+//! (SPT)"). Pure functions of the lengths and a seeded generator, so masks are reproducible
 //! (a resumed run draws the same masks) and testable alone.
 
 use rand::Rng;

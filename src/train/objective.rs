@@ -1,5 +1,5 @@
 //! Training objectives: classification (fine-tuning) and the denoising objectives of
-//! self-pretraining (REFERENCE.md, "Self-pretraining, exactly"). Each turns a data batch into
+//! self-pretraining (docs/METHOD.md, "Self-pretraining (SPT)"). Each turns a data batch into
 //! the model's inputs, a loss, and statistics for the metrics.
 
 use dfdx::prelude::*;

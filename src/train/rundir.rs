@@ -1,4 +1,4 @@
-//! The run directory (DESIGN §5): `<out>/<experiment>/<run-id>/` holding the spec as given,
+//! The run directory (README, "A run folder"): `<out>/<experiment>/<run-id>/` holding the spec as given,
 //! the resolved spec, the vocabulary, `metrics.jsonl`, checkpoints, the resume state and the
 //! summary. Every file is written under a temporary name and renamed.
 

@@ -1,4 +1,4 @@
-//! Pretrained weights → the fine-tuning model (REFERENCE.md: load every pretrained weight except
+//! Pretrained weights → the fine-tuning model (docs/METHOD.md: load every pretrained weight except
 //! the prediction head and the extra mask-indicator input column), verified tensor by tensor.
 
 use std::path::Path;

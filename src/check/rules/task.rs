@@ -8,7 +8,7 @@ use crate::data::config::Difficulty;
 use crate::data::gen::pathfinder::hardest_difficulty;
 use crate::diagnostic::Diagnostic;
 
-/// The longest input each task has (REFERENCE.md, "The tasks"); image-like tasks have exactly
+/// The longest input each task has (docs/METHOD.md, "The tasks"); image-like tasks have exactly
 /// this length.
 pub fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
     match task {
