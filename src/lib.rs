@@ -12,4 +12,5 @@ pub mod engine;
 pub mod estimate;
 pub mod spec;
 pub mod syntax;
+pub mod rundir;
 pub mod train;

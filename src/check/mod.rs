@@ -42,7 +42,7 @@ impl Checked {
 
 /// Reads and checks `path`. An unreadable file is an I/O error (a usage error for the CLI).
 pub fn check(path: &Path, context: &Context) -> std::io::Result<Checked> {
-    let text = std::fs::read_to_string(path)?;
+    let text = imports::read_spec_file(path)?;
     Ok(check_source(path, text, context))
 }
 
@@ -104,7 +104,7 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
     if clean {
         for x in &experiments {
             if let Some(spec) = build::build(x) {
-                diagnostics.extend(rules::attention_memory(x, &spec, context));
+                diagnostics.extend(rules::memory(x, &spec, context));
                 specs.push(spec);
             }
         }

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::data::DataError;
 use crate::engine::EngineError;
+use crate::rundir::RunDirError;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RunError {
@@ -19,6 +20,26 @@ pub enum RunError {
     #[diagnostic(transparent)]
     Engine(#[from] EngineError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    RunDir(#[from] RunDirError),
+
+    #[error("run folder {path} holds an unfinished run")]
+    #[diagnostic(
+        code(lra::run::unfinished_run),
+        help("continue it with `lra run {spec} --resume`, or start over with `lra run {spec} --restart` (the old folder is moved aside, not deleted)")
+    )]
+    UnfinishedRun { path: PathBuf, spec: String },
+
+    #[error("{path} is damaged: {reason}")]
+    #[diagnostic(code(lra::run::damaged_file))]
+    DamagedFile {
+        path: PathBuf,
+        reason: String,
+        #[help]
+        what_to_do: String,
+    },
+
     #[error("cannot write {path}: {source}")]
     #[diagnostic(
         code(lra::run::io),
@@ -29,7 +50,7 @@ pub enum RunError {
         source: std::io::Error,
     },
 
-    #[error("the loss became {loss} at step {step} of {phase}")]
+    #[error("training diverged at step {step} of {phase}: {cause}")]
     #[diagnostic(
         code(lra::run::diverged),
         help("the last good checkpoint is kept at {checkpoint}; lower the learning rate, add `clip 1.0`, or lengthen the warm-up")
@@ -37,7 +58,8 @@ pub enum RunError {
     Diverged {
         phase: String,
         step: u64,
-        loss: f32,
+        /// What stopped being finite: the loss, or the gradient with a finite loss.
+        cause: String,
         checkpoint: String,
     },
 
@@ -66,7 +88,7 @@ pub enum RunError {
     #[error("run folder {path} holds a different experiment")]
     #[diagnostic(
         code(lra::run::resume_mismatch),
-        help("resume with the spec that started the run, or start a new run without `--resume`")
+        help("resume with the spec that started the run, or start over with `--restart` (the old folder is moved aside)")
     )]
     ResumeMismatch { path: PathBuf },
 
