@@ -109,6 +109,16 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
             }
         }
     }
+    if experiments.is_empty() && !diagnostics.iter().any(Diagnostic::is_error) {
+        diagnostics.push(
+            Diagnostic::warning(
+                "lra::no-experiment",
+                "this file holds no experiment: `lra run` has nothing to train",
+            )
+            .label(crate::diagnostic::Span::new(loaded.root, 0, 0), "no `experiment` here")
+            .help("add `experiment \"name\" { … }`; a file of presets alone is meant to be imported"),
+        );
+    }
     dedup(&mut diagnostics);
     diagnostic::sort(&mut diagnostics);
     let spec = (!diagnostics.iter().any(Diagnostic::is_error)).then(|| Spec {

@@ -62,6 +62,14 @@ pub fn run(args: &RunArgs) -> u8 {
     let Some(spec) = checked.spec else {
         return EXIT_ERRORS;
     };
+    if spec.experiments.is_empty() {
+        // `check` warned; for `run` a file with nothing to train is a mistake.
+        eprintln!(
+            "error: {} holds no experiment, so there is nothing to run",
+            args.file.display()
+        );
+        return EXIT_ERRORS;
+    }
     let unknown: Vec<&String> = args
         .only
         .iter()

@@ -38,7 +38,7 @@ fn read_npy_strings(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Vec<String>
     let (header_len, header_start) = match major {
         1 => {
             let len = bytes.get(8..10).ok_or_else(truncated)?;
-            (u16::from_le_bytes([len[0], len[1]]) as usize, 10)
+            (u16::from_le_bytes([len[0], len[1]]) as usize, 10usize)
         }
         2 | 3 => {
             let len = bytes.get(8..12).ok_or_else(truncated)?;

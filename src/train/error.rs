@@ -99,6 +99,13 @@ pub enum RunError {
     )]
     Transfer { name: String, detail: String },
 
+    #[error("the pretrained model in {path} is not this one: {differences}")]
+    #[diagnostic(
+        code(lra::run::pretrained_model_differs),
+        help("its weights would be read as another architecture's: fine-tune with the model section of the pretraining (only `dropout` and `pool` may differ)")
+    )]
+    PretrainedModelDiffers { path: PathBuf, differences: String },
+
     #[error("no finished pretraining in {path}")]
     #[diagnostic(
         code(lra::run::no_pretraining),

@@ -148,6 +148,9 @@ fn run_on<D: EngineDevice>(
     };
     dir.record_spec(&options.source, x, options.resume)?;
     let dataset = load_dataset(x, options, &dir)?;
+    for warning in &dataset.warnings {
+        note(options, format!("warning: {warning}"));
+    }
     let run = Run {
         x,
         options,
@@ -277,6 +280,11 @@ impl Run<'_> {
         let model = compile::build_model(self.x, shape, &mut store)?;
         if let Some(path) = pretrained {
             let count = transfer::load_pretrained(path, &mut store)?;
+            // Shapes are checked tensor by tensor above (naming the first that differs);
+            // settings that keep the shapes but change the weights' meaning, here.
+            if let Some(run) = &self.options.from_pretrained {
+                transfer::require_same_model(run, self.x)?;
+            }
             note(
                 self.options,
                 format!(
