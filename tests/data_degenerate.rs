@@ -73,7 +73,10 @@ fn a_retrieval_row_with_extra_columns_is_malformed() {
 fn image_tree(root: &Path, test_classes: &[&str]) {
     for class in ["cat", "dog", "eel"] {
         for i in 0..4 {
-            write(&root.join(format!("train/{class}/{i}.png")), &png_gray(8, 9));
+            write(
+                &root.join(format!("train/{class}/{i}.png")),
+                &png_gray(8, 9),
+            );
         }
     }
     for class in test_classes {
@@ -126,7 +129,10 @@ fn a_missing_pathfinder_metadata_file_is_named() {
                 &root.join(format!("imgs/{batch}/sample_{i}.png")),
                 &png_gray(4, 20),
             );
-            meta.push_str(&format!("imgs/{batch} sample_{i}.png {i} {} 1 1 1 1\n", i % 2));
+            meta.push_str(&format!(
+                "imgs/{batch} sample_{i}.png {i} {} 1 1 1 1\n",
+                i % 2
+            ));
         }
         write(&root.join(format!("metadata/{batch}.npy")), meta.as_bytes());
     }

@@ -63,12 +63,22 @@ fn an_unfinished_run_is_refused_not_deleted_and_restart_moves_it_aside() {
     let dir = folder(&out, &source);
     let state = std::fs::read(dir.join("finetune-state.json")).unwrap();
 
-    let err = run(&experiment(&source), &run_options(&out, &source), &AtomicBool::new(false))
-        .unwrap_err();
+    let err = run(
+        &experiment(&source),
+        &run_options(&out, &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(matches!(err, RunError::UnfinishedRun { .. }), "{err:?}");
     let message = format!("{:?}", miette::Report::new(err));
-    assert!(message.contains("--resume") && message.contains("--restart"), "{message}");
-    assert_eq!(std::fs::read(dir.join("finetune-state.json")).unwrap(), state);
+    assert!(
+        message.contains("--resume") && message.contains("--restart"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("finetune-state.json")).unwrap(),
+        state
+    );
 
     let restart = RunOptions {
         restart: true,
@@ -79,7 +89,10 @@ fn an_unfinished_run_is_refused_not_deleted_and_restart_moves_it_aside() {
         "{}.old-1",
         dir.file_name().unwrap().to_string_lossy()
     ));
-    assert_eq!(std::fs::read(aside.join("finetune-state.json")).unwrap(), state);
+    assert_eq!(
+        std::fs::read(aside.join("finetune-state.json")).unwrap(),
+        state
+    );
     assert_eq!(summary.finetune_steps, 6);
     // The lock is released with the run.
     assert!(!lra::rundir::lock::lock_path(&dir).exists());
@@ -104,10 +117,17 @@ fn a_damaged_state_or_summary_is_named_never_silently_restarted() {
     let out = tmp.0.join("runs");
     let finished = run_to_end(&experiment(&source), &out, &source);
     std::fs::write(finished.run_dir.join("summary.json"), "{\"experi").unwrap();
-    let err = run(&experiment(&source), &run_options(&out, &source), &AtomicBool::new(false))
-        .unwrap_err();
+    let err = run(
+        &experiment(&source),
+        &run_options(&out, &source),
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     let message = format!("{:?}", miette::Report::new(err));
-    assert!(message.contains("summary.json") && message.contains("--resume"), "{message}");
+    assert!(
+        message.contains("summary.json") && message.contains("--resume"),
+        "{message}"
+    );
     // Resuming tests again and logs the test once.
     let again = resumed(&source, &out).unwrap();
     assert_eq!(again.test_accuracy, finished.test_accuracy);
@@ -127,7 +147,10 @@ fn a_damaged_checkpoint_says_so_without_debug_names() {
     let checkpoint = folder(&out, &source).join("checkpoints/finetune-step3.safetensors");
     let bytes = std::fs::read(&checkpoint).unwrap();
     std::fs::write(&checkpoint, &bytes[..bytes.len() / 3]).unwrap();
-    let message = format!("{:?}", miette::Report::new(resumed(&source, &out).unwrap_err()));
+    let message = format!(
+        "{:?}",
+        miette::Report::new(resumed(&source, &out).unwrap_err())
+    );
     assert!(message.contains("finetune-step3.safetensors"), "{message}");
     assert!(message.contains("cut short"), "{message}");
     assert!(!message.contains("MetadataIncompleteBuffer"), "{message}");
@@ -182,7 +205,10 @@ fn from_pretrained_refuses_a_model_that_reads_the_weights_differently() {
     };
     let err = run(&experiment(&other_heads), &options, &AtomicBool::new(false)).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, RunError::PretrainedModelDiffers { .. }), "{message}");
+    assert!(
+        matches!(err, RunError::PretrainedModelDiffers { .. }),
+        "{message}"
+    );
     assert!(message.contains("heads is 2 there, 4 here"), "{message}");
 }
 
@@ -209,7 +235,10 @@ fn output(child: Child) -> (Option<i32>, String) {
 fn wait_for(what: &str, ready: impl Fn() -> bool) {
     let started = Instant::now();
     while !ready() {
-        assert!(started.elapsed() < Duration::from_secs(120), "waited too long for {what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "waited too long for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -233,7 +262,9 @@ fn a_second_run_on_a_folder_refuses_naming_the_holder_and_sigterm_saves_the_firs
     let out = tmp.0.join("runs");
     let dir = folder(&out, &source);
     let first = lra(&out, &spec, &[]).spawn().unwrap();
-    wait_for("the first run's vocabulary", || dir.join("vocab.json").exists());
+    wait_for("the first run's vocabulary", || {
+        dir.join("vocab.json").exists()
+    });
 
     let second = lra(&out, &spec, &["--resume"]).spawn().unwrap();
     let (code, stderr) = output(second);
@@ -297,7 +328,11 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
         assert_eq!(code, None, "write {n}: the hook aborts: {stderr}");
         let (code, stderr) = output(lra(&out, &spec, &["--resume"]).spawn().unwrap());
         if code == Some(0) {
-            assert_eq!(metrics(&folder(&out, &source)), whole, "killed at write {n}");
+            assert_eq!(
+                metrics(&folder(&out, &source)),
+                whole,
+                "killed at write {n}"
+            );
         } else {
             let dir = folder(&out, &source);
             assert!(

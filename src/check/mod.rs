@@ -115,8 +115,13 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
                 "lra::no-experiment",
                 "this file holds no experiment: `lra run` has nothing to train",
             )
-            .label(crate::diagnostic::Span::new(loaded.root, 0, 0), "no `experiment` here")
-            .help("add `experiment \"name\" { … }`; a file of presets alone is meant to be imported"),
+            .label(
+                crate::diagnostic::Span::new(loaded.root, 0, 0),
+                "no `experiment` here",
+            )
+            .help(
+                "add `experiment \"name\" { … }`; a file of presets alone is meant to be imported",
+            ),
         );
     }
     dedup(&mut diagnostics);

@@ -49,12 +49,8 @@ fn read_npy_strings(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Vec<String>
         }
         v => return Err(npy_error(path, format!("unknown NumPy format version {v}"))),
     };
-    let header_end = header_start
-        .checked_add(header_len)
-        .ok_or_else(truncated)?;
-    let header = bytes
-        .get(header_start..header_end)
-        .ok_or_else(truncated)?;
+    let header_end = header_start.checked_add(header_len).ok_or_else(truncated)?;
+    let header = bytes.get(header_start..header_end).ok_or_else(truncated)?;
     let header = String::from_utf8_lossy(header);
     let descr = dict_value(&header, "descr")
         .and_then(|v| v.get(1..)?.split(['\'', '"']).next())
@@ -92,9 +88,13 @@ fn read_npy_strings(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Vec<String>
     })?;
     // Every size below comes from the file: a header may promise more than it holds, or more
     // than a machine could address, so each product is checked before anything is allocated.
-    let width = if unicode { chars.checked_mul(4) } else { Some(chars) }
-        .filter(|&w| w > 0)
-        .ok_or_else(|| npy_error(path, format!("the string width of {descr:?} is not usable")))?;
+    let width = if unicode {
+        chars.checked_mul(4)
+    } else {
+        Some(chars)
+    }
+    .filter(|&w| w > 0)
+    .ok_or_else(|| npy_error(path, format!("the string width of {descr:?} is not usable")))?;
     let data = &bytes[header_end..];
     let promised = rows
         .checked_mul(cols)
@@ -222,12 +222,17 @@ mod tests {
 
     #[test]
     fn a_shape_that_overflows_is_an_error_not_a_panic() {
-        let header = "{'descr': '<U9', 'fortran_order': False, 'shape': (18446744073709551615, 3), }";
+        let header =
+            "{'descr': '<U9', 'fortran_order': False, 'shape': (18446744073709551615, 3), }";
         let mut bytes = Vec::from(MAGIC);
         bytes.extend([1, 0]);
         bytes.extend((header.len() as u16).to_le_bytes());
         bytes.extend(header.as_bytes());
-        assert!(npy_reason(&bytes).contains("too large"), "{}", npy_reason(&bytes));
+        assert!(
+            npy_reason(&bytes).contains("too large"),
+            "{}",
+            npy_reason(&bytes)
+        );
         let huge_width = header.replace("<U9", "<U18446744073709551615");
         let mut bytes = Vec::from(MAGIC);
         bytes.extend([1, 0]);

@@ -40,10 +40,9 @@ fn count_write(half_write: impl FnOnce()) {
 /// The temporary name `path` is written under: hidden, in the same folder (a rename across
 /// file systems is not atomic), and unique to this process.
 fn temporary(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(
-        || "file".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 

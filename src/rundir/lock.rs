@@ -245,12 +245,20 @@ mod tests {
         let first = RunLock::acquire(&folder).unwrap();
         assert!(first.took_over.is_none());
         // Another open file description is another lock owner, as another process would be.
-        let err = RunLock::acquire(&folder).err().expect("the folder is locked");
+        let err = RunLock::acquire(&folder)
+            .err()
+            .expect("the folder is locked");
         let text = err.to_string();
-        assert!(text.contains(&format!("process {}", std::process::id())), "{text}");
+        assert!(
+            text.contains(&format!("process {}", std::process::id())),
+            "{text}"
+        );
         assert!(text.contains(&host_name()), "{text}");
         drop(first);
-        assert!(!lock_path(&folder).exists(), "a released lock leaves no file");
+        assert!(
+            !lock_path(&folder).exists(),
+            "a released lock leaves no file"
+        );
         let again = RunLock::acquire(&folder).unwrap();
         assert!(again.took_over.is_none());
     }

@@ -24,18 +24,18 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{Result, RunError};
 
+use crate::data::Dataset;
 use crate::engine::checkpoint::{self, LoadFilter};
 use crate::engine::layers::heads::PredictionHead;
 use crate::engine::layers::Scope;
+use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
+use crate::spec::PhaseSpec;
 use crate::spec::{Device, ExperimentSpec};
 use compile::{DataShape, Role};
 use metrics::{MetricsLog, Record};
 use objective::{Corruption, Denoiser, Objective};
-use crate::data::Dataset;
-use crate::engine::models::Model;
-use crate::spec::PhaseSpec;
 use phase::{train_phase, PhaseContext, PhaseOutcome};
 use rundir::{Opened, RunDir, Start};
 

@@ -276,8 +276,7 @@ impl<'a, 'd> Trainer<'a, 'd> {
                 self.evaluate_and_select(state, store, optimizer.config.lr)?;
                 self.checkpoint(state, store, optimizer)?;
             }
-            if self.ctx.interrupt.load(Ordering::SeqCst) || self.ctx.stop_at == Some(state.step)
-            {
+            if self.ctx.interrupt.load(Ordering::SeqCst) || self.ctx.stop_at == Some(state.step) {
                 if !evaluates {
                     self.checkpoint(state, store, optimizer)?;
                 }
@@ -361,14 +360,9 @@ impl<'a, 'd> Trainer<'a, 'd> {
         store.device().enable_cache();
         if !val.loss.is_finite() {
             // The last update broke the parameters: never checkpoint them.
-            return Err(self.diverged(
-                state,
-                format!("the validation loss became {}", val.loss),
-            ));
+            return Err(self.diverged(state, format!("the validation loss became {}", val.loss)));
         }
-        let lr = plan
-            .schedule
-            .lr_at(state.step.saturating_sub(1), peak_lr) as f64;
+        let lr = plan.schedule.lr_at(state.step.saturating_sub(1), peak_lr) as f64;
         self.log(state.step, &train, &val, lr)?;
         state.sums = Default::default();
         match metric_value(&ctx.spec.select, &val, &train) {

@@ -20,11 +20,7 @@ pub const NEAR_PERCENT: u64 = 80;
 /// Full attention whose estimated memory exceeds the machine is an error that suggests local
 /// attention; any other run far beyond the machine is an error, and one beyond or near it a
 /// warning.
-pub fn memory(
-    x: &ResolvedExperiment,
-    spec: &ExperimentSpec,
-    context: &Context,
-) -> Vec<Diagnostic> {
+pub fn memory(x: &ResolvedExperiment, spec: &ExperimentSpec, context: &Context) -> Vec<Diagnostic> {
     let available = match spec.device {
         Device::Cpu => Some(context.machine_memory),
         Device::Cuda(_) => context.gpu_memory,
@@ -68,7 +64,8 @@ pub fn memory(
         .secondary(task.written_span("max_len"), "sequence length")
         .help("use `attention local { window 4096 }` (blocks that see themselves and their neighbours, as for Path-X), or a smaller batch")];
     }
-    let smaller = "use a smaller `batch`, fewer `layers`, or a smaller `d_model` (or `ffn`, `d_state`)";
+    let smaller =
+        "use a smaller `batch`, fewer `layers`, or a smaller `d_model` (or `ffn`, `d_state`)";
     if cost.peak_bytes / FAR_BEYOND > available {
         return vec![Diagnostic::error(
             "lra::rule::memory",
@@ -130,8 +127,15 @@ mod tests {
         assert_eq!(run(impossible, None), ["lra::rule::memory"]);
         // The test machine has 24 GiB: a model of about 20 GiB is near it, not beyond.
         let near = "task listops { } model transformer { layers 4 d_model 256 ffn 120_000_000 } finetune { epochs 1 batch 1 }";
-        let cost = estimate(&build(&resolve(&format!("experiment \"t\" {{ {near} }}"))).unwrap(), None);
-        assert!(cost.peak_bytes > (24u64 << 30) / 100 * NEAR_PERCENT, "{}", cost.peak_bytes);
+        let cost = estimate(
+            &build(&resolve(&format!("experiment \"t\" {{ {near} }}"))).unwrap(),
+            None,
+        );
+        assert!(
+            cost.peak_bytes > (24u64 << 30) / 100 * NEAR_PERCENT,
+            "{}",
+            cost.peak_bytes
+        );
         assert!(cost.peak_bytes <= 24 << 30, "{}", cost.peak_bytes);
         assert_eq!(run(near, None), ["lra::memory"]);
     }

@@ -32,10 +32,7 @@ fn unsafe_path(name: &str) -> Option<&'static str> {
 }
 
 /// An experiment's name must be a safe relative path: its runs go to `<out>/<name>/`.
-pub fn experiment_name_is_a_relative_path(
-    x: &ResolvedExperiment,
-    _: &Context,
-) -> Vec<Diagnostic> {
+pub fn experiment_name_is_a_relative_path(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(why) = unsafe_path(&x.name) else {
         return vec![];
     };
@@ -64,14 +61,27 @@ mod tests {
 
     #[test]
     fn names_that_leave_the_runs_folder_are_refused() {
-        for name in ["../../x", "/tmp/x", "a/../../b", "a//b", "a/", "./a", "a\\\\b"] {
+        for name in [
+            "../../x",
+            "/tmp/x",
+            "a/../../b",
+            "a//b",
+            "a/",
+            "./a",
+            "a\\\\b",
+        ] {
             assert_eq!(codes(name), ["lra::rule::experiment-name-path"], "{name:?}");
         }
     }
 
     #[test]
     fn relative_folder_names_are_accepted() {
-        for name in ["listops", "listops/transformer/masked-spt", "a.b/c_d", "x..y"] {
+        for name in [
+            "listops",
+            "listops/transformer/masked-spt",
+            "a.b/c_d",
+            "x..y",
+        ] {
             assert!(codes(name).is_empty(), "{name:?}");
         }
     }
