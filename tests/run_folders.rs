@@ -334,11 +334,19 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
         assert_eq!(code, None, "write {n}: the hook aborts: {stderr}");
         let (code, stderr) = output(lra(&out, &spec, &["--resume"]).spawn().unwrap());
         if code == Some(0) {
-            assert_eq!(
-                metrics(&folder(&out, &source)),
-                whole,
-                "killed at write {n}"
-            );
+            let dir = folder(&out, &source);
+            assert_eq!(metrics(&dir), whole, "killed at write {n}");
+            for inner in [dir.clone(), dir.join("checkpoints")] {
+                let names: Vec<String> = std::fs::read_dir(&inner)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                assert!(
+                    !names.iter().any(|n| n.ends_with(".tmp")),
+                    "killed at write {n}: temporary files left in {}: {names:?}",
+                    inner.display()
+                );
+            }
         } else {
             let dir = folder(&out, &source);
             assert!(

@@ -46,6 +46,24 @@ fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Whether `name` is a temporary name of [`write_atomic`]'s.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Removes the temporary files that writes cut short by a kill left in `folder`. Only the
+/// holder of the folder's lock may call it: another writer's temporary file is in use.
+pub fn remove_leftovers(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_temporary(&entry.file_name().to_string_lossy()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Syncs a folder, so that a rename into it is on the disk. Some platforms cannot open a
 /// folder for syncing; there the rename stands as the file system keeps it.
 fn sync_folder(folder: &Path) {
@@ -116,6 +134,18 @@ mod tests {
         let path = dir.path().join("missing-folder").join("state.json");
         let err = write_atomic(&path, b"x").unwrap_err();
         assert!(err.to_string().contains("state.json"), "{err}");
+    }
+
+    #[test]
+    fn leftovers_of_cut_writes_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("state.json");
+        write_atomic(&kept, b"{}").unwrap();
+        std::fs::write(temporary(&kept), b"{").unwrap();
+        remove_leftovers(dir.path());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        assert!(kept.exists());
     }
 
     #[test]

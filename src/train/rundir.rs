@@ -87,6 +87,9 @@ impl RunDir {
             ));
         }
         if self.path.exists() {
+            for folder in [self.path.clone(), self.checkpoints()] {
+                crate::rundir::atomic::remove_leftovers(&folder);
+            }
             match (self.summary(), start) {
                 (Ok(Some(summary)), _) => return Ok(Opened::Finished(summary)),
                 (Ok(None), Start::Resume) => {}

@@ -135,7 +135,10 @@ mod tests {
                 machine_memory,
                 ..context()
             };
-            memory(&x, &spec, &ctx).into_iter().map(|d| d.code).collect()
+            memory(&x, &spec, &ctx)
+                .into_iter()
+                .map(|d| d.code)
+                .collect()
         };
         assert!(on(peak * 2).is_empty());
         assert_eq!(on(peak / 10 * 11), ["lra::memory"], "near all of it");
