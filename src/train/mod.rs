@@ -124,6 +124,8 @@ fn note(options: &RunOptions, line: String) {
     }
 }
 
+/// The run on one device: its folder opened (locked, finished, resumed or refused), then the
+/// phase sequence pretrain → transfer → fine-tune → test, then the summary.
 fn run_on<D: EngineDevice>(
     device: D,
     x: &ExperimentSpec,

@@ -455,3 +455,16 @@ impl<'a, 'd> Trainer<'a, 'd> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::divergence_cause;
+
+    #[test]
+    fn an_overflowing_gradient_at_a_finite_loss_is_called_an_overflow() {
+        let cause = divergence_cause(8.841_85e17, f32::INFINITY);
+        assert!(cause.starts_with("the gradient overflowed"), "{cause}");
+        assert!(cause.contains("inf"), "{cause}");
+        assert_eq!(divergence_cause(f32::NAN, f32::NAN), "the loss became NaN");
+    }
+}
