@@ -171,8 +171,16 @@ fn an_interrupt_on_an_evaluation_step_keeps_that_evaluation() {
         .map(|r| r.split)
         .collect();
     assert_eq!(at_four, ["train", "val"]);
+    // What a kill between saving a state and removing the checkpoint it replaced leaves.
+    let checkpoints = dir.join("checkpoints");
+    std::fs::copy(
+        checkpoints.join("finetune-step4.safetensors"),
+        checkpoints.join("finetune-step2.safetensors"),
+    )
+    .unwrap();
     let summary = resumed(&source, &out).unwrap();
     assert_eq!(metrics(&summary.run_dir), metrics(&whole.run_dir));
+    assert_eq!(files(&summary.run_dir), files(&whole.run_dir));
     assert_eq!(summary.selected_step, whole.selected_step);
 }
 
@@ -306,8 +314,21 @@ fn sighup_saves_the_run_as_ctrl_c_does() {
     assert!(dir.join("finetune-state.json").exists(), "{stderr}");
 }
 
+/// The files of a run folder and of its checkpoints folder, by name.
+fn files(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for inner in [dir.to_path_buf(), dir.join("checkpoints")] {
+        for entry in std::fs::read_dir(&inner).unwrap() {
+            names.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    names
+}
+
 /// A run killed in the middle of its Nth file write, for every N, resumes to the metrics of
-/// an uninterrupted run, or refuses naming the file it cannot use.
+/// an uninterrupted run, with the same files (no temporary file or stale checkpoint left), or
+/// refuses naming the file it cannot use.
 #[test]
 fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
     let tmp = TempDir::new("faults");
@@ -317,7 +338,8 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
     let whole_out = tmp.0.join("whole");
     let (code, stderr) = output(lra(&whole_out, &spec, &[]).spawn().unwrap());
     assert_eq!(code, Some(0), "{stderr}");
-    let whole = metrics(&folder(&whole_out, &source));
+    let whole_dir = folder(&whole_out, &source);
+    let whole = metrics(&whole_dir);
 
     let mut completed = false;
     for n in 1..200 {
@@ -336,17 +358,7 @@ fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
         if code == Some(0) {
             let dir = folder(&out, &source);
             assert_eq!(metrics(&dir), whole, "killed at write {n}");
-            for inner in [dir.clone(), dir.join("checkpoints")] {
-                let names: Vec<String> = std::fs::read_dir(&inner)
-                    .unwrap()
-                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect();
-                assert!(
-                    !names.iter().any(|n| n.ends_with(".tmp")),
-                    "killed at write {n}: temporary files left in {}: {names:?}",
-                    inner.display()
-                );
-            }
+            assert_eq!(files(&dir), files(&whole_dir), "killed at write {n}");
         } else {
             let dir = folder(&out, &source);
             assert!(

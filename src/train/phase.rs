@@ -152,7 +152,23 @@ fn restore<D: EngineDevice>(
         )?;
     }
     ctx.metrics.truncate_after(ctx.name, state.step)?;
+    remove_stale_checkpoints(ctx, &state);
     Ok(state)
+}
+
+/// Removes the phase's step checkpoints that its state does not name: a run killed between
+/// saving a state and removing the checkpoint that state replaced leaves one behind.
+fn remove_stale_checkpoints(ctx: &PhaseContext<'_>, state: &PhaseState) {
+    let Ok(entries) = std::fs::read_dir(ctx.dir.checkpoints()) else {
+        return;
+    };
+    let prefix = format!("{}-step", ctx.name);
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && Some(&name) != state.checkpoint.as_ref() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The checkpoint `select` picks: the best one when it selects by a metric and one was
