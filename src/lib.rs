@@ -13,6 +13,7 @@ pub mod data;
 pub mod diagnostic;
 pub mod engine;
 pub mod estimate;
+pub mod rundir;
 pub mod spec;
 pub mod syntax;
 pub mod train;

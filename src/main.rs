@@ -51,6 +51,10 @@ enum Command {
         /// Continue a killed run where it stopped.
         #[arg(long)]
         resume: bool,
+        /// Start over: an existing run folder is moved aside (to `<run-id>.old-N`), not
+        /// deleted.
+        #[arg(long, conflicts_with = "resume")]
+        restart: bool,
         /// Fine-tune from the finished pretraining of this run folder (sweeps of fine-tuning
         /// settings share one pretraining).
         #[arg(long, value_name = "RUN_DIR")]
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             jobs,
             out,
             resume,
+            restart,
             from_pretrained,
             quiet,
         } => commands::run::run(&commands::run::RunArgs {
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
             jobs: jobs as usize,
             out,
             resume,
+            restart,
             quiet,
             from_pretrained,
         }),

@@ -178,3 +178,36 @@ fn side_by_side_runs_match_runs_one_after_the_other() {
     assert_eq!(code, 2, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn check_refuses_a_device_as_a_spec_file_without_reading_it() {
+    let (code, _, stderr) = lra(&["check", "--no-data", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}
+
+#[test]
+fn a_file_without_experiments_is_a_warning_for_check_and_an_error_for_run() {
+    let dir = std::env::temp_dir().join(format!("lra-cli-presets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("presets.lra");
+    std::fs::write(&file, "model small = transformer { layers 1 }\n").unwrap();
+    let path = file.to_str().unwrap();
+    let (code, _, stderr) = lra(&["check", "--no-data", path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("holds no experiment"), "{stderr}");
+    let (code, _, stderr) = lra(&["run", "--quiet", path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing to run"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_refuses_a_model_far_beyond_the_machine_before_allocating() {
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = lra(&["run", "--quiet", "tests/fixtures/bad/rule-memory.lra"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("lra::rule::memory"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 30);
+}

@@ -524,13 +524,14 @@ fn generated_pathfinder_loads_at_every_resolution() {
     let dir = tempfile::tempdir().unwrap();
     for (resolution, difficulty) in [(32, Difficulty::Hard), (64, Difficulty::Easy)] {
         let params = PathfinderParams::lra(resolution, difficulty).unwrap();
-        pfgen::write(&params, difficulty, dir.path(), 6, 4, 9).unwrap();
+        // Ten images: enough that the 80/10/10 split leaves none empty.
+        pfgen::write(&params, difficulty, dir.path(), 10, 4, 9).unwrap();
         let mut cfg = DataConfig::preset(Task::Pathfinder, dir.path());
         cfg.resolution = resolution;
         cfg.difficulty = difficulty;
         cfg.encoding = Encoding::Continuous;
         let ds = load(&cfg, None).unwrap();
-        assert_eq!(ds.train.len() + ds.val.len() + ds.test.len(), 6);
+        assert_eq!(ds.train.len() + ds.val.len() + ds.test.len(), 10);
         assert_eq!(
             ds.input,
             InputKind::Continuous {
@@ -539,10 +540,10 @@ fn generated_pathfinder_loads_at_every_resolution() {
             }
         );
         let meta =
-            std::fs::read_to_string(dir.path().join(difficulty.folder()).join("metadata/1.npy"))
+            std::fs::read_to_string(dir.path().join(difficulty.folder()).join("metadata/2.npy"))
                 .unwrap();
         assert_eq!(meta.lines().count(), 2);
-        assert!(meta.starts_with("imgs/1 sample_0.png 0 "), "{meta}");
+        assert!(meta.starts_with("imgs/2 sample_0.png 0 "), "{meta}");
     }
 }
 

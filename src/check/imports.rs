@@ -34,6 +34,49 @@ pub fn load(
     }
 }
 
+/// The largest spec file read: hand-written specs are a few kilobytes, and a bound keeps
+/// `import "/dev/zero"` from filling memory.
+pub const MAX_SPEC_BYTES: u64 = 4 << 20;
+
+/// Reads a spec file: only a regular file (a FIFO would block, a device never ends) of at
+/// most [`MAX_SPEC_BYTES`], as UTF-8 text.
+pub fn read_spec_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a device, a pipe or a socket)"
+        };
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("it is {what}; a spec is a text file"),
+        ));
+    }
+    let too_large = |size: u64| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "it holds {size} bytes or more; a spec file holds at most {} MiB",
+                MAX_SPEC_BYTES >> 20
+            ),
+        )
+    };
+    if metadata.len() > MAX_SPEC_BYTES {
+        return Err(too_large(metadata.len()));
+    }
+    // Some files report no size (procfs) or grow while read: the bound holds while reading.
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SPEC_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        return Err(too_large(MAX_SPEC_BYTES + 1));
+    }
+    Ok(text)
+}
+
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
@@ -85,7 +128,7 @@ impl Loader<'_> {
             if self.seen.contains(&target_canonical) {
                 continue;
             }
-            match std::fs::read_to_string(&target) {
+            match read_spec_file(&target) {
                 Ok(text) => {
                     let child = self.sources.add(target, text);
                     self.visit(child, target_canonical);
@@ -110,4 +153,48 @@ fn display(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import_error(target: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.lra");
+        let text = format!("import \"{target}\"\n");
+        let mut sources = SourceMap::default();
+        let mut diagnostics = Vec::new();
+        load(&root, text, &mut sources, &mut diagnostics);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        format!("{:?}", diagnostics[0])
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn importing_a_device_is_refused_without_reading_it() {
+        let message = import_error("/dev/zero");
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn importing_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.lra");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let message = import_error(fifo.to_str().unwrap());
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+
+    #[test]
+    fn an_oversized_import_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.lra");
+        std::fs::write(&big, vec![b' '; MAX_SPEC_BYTES as usize + 1]).unwrap();
+        let message = import_error(big.to_str().unwrap());
+        assert!(message.contains("at most 4 MiB"), "{message}");
+    }
 }

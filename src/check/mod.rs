@@ -42,7 +42,7 @@ impl Checked {
 
 /// Reads and checks `path`. An unreadable file is an I/O error (a usage error for the CLI).
 pub fn check(path: &Path, context: &Context) -> std::io::Result<Checked> {
-    let text = std::fs::read_to_string(path)?;
+    let text = imports::read_spec_file(path)?;
     Ok(check_source(path, text, context))
 }
 
@@ -105,7 +105,7 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
         for x in &experiments {
             match build::build(x) {
                 Ok(spec) => {
-                    diagnostics.extend(rules::attention_memory(x, &spec, context));
+                    diagnostics.extend(rules::memory(x, &spec, context));
                     specs.push(spec);
                 }
                 Err(gap) => diagnostics.push(
@@ -117,6 +117,21 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
                 ),
             }
         }
+    }
+    if experiments.is_empty() && !diagnostics.iter().any(Diagnostic::is_error) {
+        diagnostics.push(
+            Diagnostic::warning(
+                "lra::no-experiment",
+                "this file holds no experiment: `lra run` has nothing to train",
+            )
+            .label(
+                crate::diagnostic::Span::new(loaded.root, 0, 0),
+                "no `experiment` here",
+            )
+            .help(
+                "add `experiment \"name\" { … }`; a file of presets alone is meant to be imported",
+            ),
+        );
     }
     dedup(&mut diagnostics);
     diagnostic::sort(&mut diagnostics);

@@ -1,4 +1,4 @@
-//! `lra run FILE [--only NAME] [--device D] [--threads N] [--jobs N] [--out DIR] [--resume]`
+//! `lra run FILE [--only NAME] [--device D] [--threads N] [--jobs N] [--out DIR] [--resume | --restart]`
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,7 @@ pub struct RunArgs {
     pub jobs: usize,
     pub out: Option<PathBuf>,
     pub resume: bool,
+    pub restart: bool,
     pub quiet: bool,
     pub from_pretrained: Option<PathBuf>,
 }
@@ -38,7 +39,8 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
     }
 }
 
-/// Ctrl-C sets the flag; the training loop saves and stops at the next step.
+/// Ctrl-C, SIGTERM (what Slurm and most schedulers send before killing) and SIGHUP (a closed
+/// terminal) set the flag; the training loop saves a checkpoint and stops after the step.
 fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
@@ -60,6 +62,14 @@ pub fn run(args: &RunArgs) -> u8 {
     let Some(spec) = checked.spec else {
         return EXIT_ERRORS;
     };
+    if spec.experiments.is_empty() {
+        // `check` warned; for `run` a file with nothing to train is a mistake.
+        eprintln!(
+            "error: {} holds no experiment, so there is nothing to run",
+            args.file.display()
+        );
+        return EXIT_ERRORS;
+    }
     let unknown: Vec<&String> = args
         .only
         .iter()
@@ -98,6 +108,7 @@ pub fn run(args: &RunArgs) -> u8 {
         out: args.out.clone(),
         device: args.device,
         resume: args.resume,
+        restart: args.restart,
         quiet: args.quiet,
         spec_path: display(&args.file),
         source: std::fs::read_to_string(&args.file).unwrap_or_default(),

@@ -65,6 +65,13 @@ pub enum DataError {
     #[diagnostic(code(lra::data::config), help("{hint}"))]
     Config { reason: String, hint: String },
 
+    #[error("{path} holds no {what}")]
+    #[diagnostic(
+        code(lra::data::empty_split),
+        help("every split needs examples: an empty validation split would select checkpoints by a loss of 0, an empty test split would report 0%; restore or regenerate the file")
+    )]
+    EmptySplit { path: PathBuf, what: String },
+
     #[error("cannot write {path}: {reason}")]
     #[diagnostic(
         code(lra::data::write),
@@ -96,6 +103,17 @@ impl DataError {
             expected: expected.into(),
             found,
         }
+    }
+
+    /// `rows` unless there are none: a split read from `path` must hold examples.
+    pub fn non_empty<T>(path: &std::path::Path, split: &str, rows: Vec<T>) -> Result<Vec<T>, Self> {
+        if rows.is_empty() {
+            return Err(DataError::EmptySplit {
+                path: path.to_path_buf(),
+                what: format!("{split} examples"),
+            });
+        }
+        Ok(rows)
     }
 
     pub fn image(path: impl Into<PathBuf>, reason: impl ToString) -> Self {

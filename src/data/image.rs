@@ -35,15 +35,28 @@ pub struct ImageSet {
     pub test: Examples,
     /// Class names in label order.
     pub classes: Vec<String>,
+    /// What looks wrong but can still be trained on (a class missing from one split).
+    pub warnings: Vec<String>,
 }
 
 pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, DataError> {
-    let set = read(&cfg.path)?;
+    let mut set = read(&cfg.path)?;
+    let warnings = std::mem::take(&mut set.warnings);
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::Pixel, Vocab::pixels)?;
     let train = Arc::new(set.train);
     let (train_indices, val_indices) =
         carve_validation(train.labels.len(), cfg.val_fraction, CARVE_SEED);
-    Ok(Dataset::new(
+    if val_indices.is_empty() {
+        return Err(DataError::EmptySplit {
+            path: cfg.path.clone(),
+            what: format!(
+                "validation images: val_fraction {} of {} training images rounds to none",
+                cfg.val_fraction,
+                train.labels.len()
+            ),
+        });
+    }
+    let mut dataset = Dataset::new(
         cfg,
         Split {
             examples: train.clone(),
@@ -57,7 +70,9 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
         vocab,
         set.classes.len(),
         InputKind::for_pixels(cfg),
-    ))
+    );
+    dataset.warnings = warnings;
+    Ok(dataset)
 }
 
 /// Reads whichever layout `path` holds.
@@ -167,6 +182,7 @@ pub fn read_binary(dir: &Path) -> Result<ImageSet, DataError> {
         train: read_batches(&TRAIN_BATCHES)?,
         test: read_batches(&[TEST_BATCH])?,
         classes: classes.iter().map(|c| c.to_string()).collect(),
+        warnings: Vec::new(),
     })
 }
 
@@ -265,6 +281,41 @@ pub fn read_tar(path: &Path) -> Result<ImageSet, DataError> {
     decode_tree(path, files)
 }
 
+/// Each split must hold images (an error naming `root` otherwise); a class that one split has
+/// and the other lacks (an archive cut short) is a warning with each split's count.
+fn split_coverage(
+    root: &Path,
+    files: &[ImageFile],
+    classes: &[String],
+) -> Result<Vec<String>, DataError> {
+    let count = |split: &str, class: &str| {
+        files
+            .iter()
+            .filter(|f| f.split == split && f.class == class)
+            .count()
+    };
+    for split in ["train", "test"] {
+        if !files.iter().any(|f| f.split == split) {
+            return Err(DataError::EmptySplit {
+                path: root.to_path_buf(),
+                what: format!("{split} images ({split}/<class>/*.png|jpg)"),
+            });
+        }
+    }
+    let mut warnings = Vec::new();
+    for class in classes {
+        let (train, test) = (count("train", class), count("test", class));
+        if train == 0 || test == 0 {
+            warnings.push(format!(
+                "{}: class `{class}` has {train} training and {test} test images; a class \
+                 missing from one split usually means an archive cut short",
+                root.display()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
 /// Decodes the images in parallel; labels are the sorted class names' positions. Files are
 /// ordered by split, class and name, so the result does not depend on the archive's order.
 fn decode_tree(root: &Path, mut files: Vec<ImageFile>) -> Result<ImageSet, DataError> {
@@ -300,6 +351,7 @@ fn decode_tree(root: &Path, mut files: Vec<ImageFile>) -> Result<ImageSet, DataE
             labels,
         })
     };
+    let warnings = split_coverage(root, &files, &classes)?;
     let train = decode("train")?;
     let test = decode("test")?;
     drop(files);
@@ -307,5 +359,6 @@ fn decode_tree(root: &Path, mut files: Vec<ImageFile>) -> Result<ImageSet, DataE
         train,
         test,
         classes,
+        warnings,
     })
 }

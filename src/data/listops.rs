@@ -217,7 +217,8 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
         .iter()
         .map(|s| split_file(dir, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let train_rows = read_rows(&paths[0])?;
+    let read = |i: usize| DataError::non_empty(&paths[i], SPLITS[i], read_rows(&paths[i])?);
+    let train_rows = read(0)?;
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::ListOps, || {
         build_vocab(
             VocabKind::ListOps,
@@ -228,8 +229,8 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_rows(&train_rows, &encoder);
     drop(train_rows);
-    let val = encode_rows(&read_rows(&paths[1])?, &encoder);
-    let test = encode_rows(&read_rows(&paths[2])?, &encoder);
+    let val = encode_rows(&read(1)?, &encoder);
+    let test = encode_rows(&read(2)?, &encoder);
     Ok(Dataset::from_token_splits(
         cfg,
         [train, val, test],

@@ -73,6 +73,8 @@ pub struct Dataset {
     pub input: InputKind,
     /// Retrieval: every example is two documents.
     pub paired: bool,
+    /// What the loader found odd but could train on, for the user to read.
+    pub warnings: Vec<String>,
 }
 
 impl Dataset {
@@ -121,6 +123,7 @@ impl Dataset {
             num_classes,
             input,
             paired,
+            warnings: Vec::new(),
         }
     }
 

@@ -34,26 +34,26 @@ fn read_npy_strings(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Vec<String>
     let major = *bytes
         .get(6)
         .ok_or_else(|| npy_error(path, "truncated header"))?;
+    let truncated = || npy_error(path, "truncated header");
     let (header_len, header_start) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => (
-            u32::from_le_bytes(
-                bytes
-                    .get(8..12)
-                    .ok_or_else(|| npy_error(path, "truncated header"))?
-                    .try_into()
-                    .expect("four bytes"),
-            ) as usize,
-            12,
-        ),
+        1 => {
+            let len = bytes.get(8..10).ok_or_else(truncated)?;
+            (u16::from_le_bytes([len[0], len[1]]) as usize, 10usize)
+        }
+        2 | 3 => {
+            let len = bytes.get(8..12).ok_or_else(truncated)?;
+            (
+                u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize,
+                12,
+            )
+        }
         v => return Err(npy_error(path, format!("unknown NumPy format version {v}"))),
     };
-    let header = bytes
-        .get(header_start..header_start + header_len)
-        .ok_or_else(|| npy_error(path, "truncated header"))?;
+    let header_end = header_start.checked_add(header_len).ok_or_else(truncated)?;
+    let header = bytes.get(header_start..header_end).ok_or_else(truncated)?;
     let header = String::from_utf8_lossy(header);
     let descr = dict_value(&header, "descr")
-        .and_then(|v| v[1..].split(['\'', '"']).next())
+        .and_then(|v| v.get(1..)?.split(['\'', '"']).next())
         .map(str::to_string)
         .ok_or_else(|| npy_error(path, "the header has no 'descr'"))?;
     let fortran = dict_value(&header, "fortran_order").is_some_and(|v| v.starts_with("True"));
@@ -86,15 +86,31 @@ fn read_npy_strings(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Vec<String>
             format!("expected a string dtype such as '<U21' or '|S21', found {descr:?}"),
         )
     })?;
-    let width = if unicode { 4 * chars } else { chars };
-    let data = &bytes[header_start + header_len..];
-    if data.len() < rows * cols * width {
+    // Every size below comes from the file: a header may promise more than it holds, or more
+    // than a machine could address, so each product is checked before anything is allocated.
+    let width = if unicode {
+        chars.checked_mul(4)
+    } else {
+        Some(chars)
+    }
+    .filter(|&w| w > 0)
+    .ok_or_else(|| npy_error(path, format!("the string width of {descr:?} is not usable")))?;
+    let data = &bytes[header_end..];
+    let promised = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(width))
+        .ok_or_else(|| {
+            npy_error(
+                path,
+                format!("the shape ({rows}, {cols}) of {descr:?} strings is too large to read"),
+            )
+        })?;
+    if data.len() < promised {
         return Err(npy_error(
             path,
             format!(
-                "the data holds {} bytes, the header promises {}",
+                "the data holds {} bytes, the header promises {promised}",
                 data.len(),
-                rows * cols * width
             ),
         ));
     }
@@ -189,5 +205,49 @@ mod tests {
                 ]
             )]
         );
+    }
+
+    fn npy_reason(bytes: &[u8]) -> String {
+        match read_rows(Path::new("m.npy"), bytes) {
+            Err(DataError::Npy { reason, .. }) => reason,
+            other => panic!("expected a NumPy error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_eight_byte_header_is_an_error_not_a_panic() {
+        assert_eq!(npy_reason(b"\x93NUMPY\x01\x00"), "truncated header");
+        assert_eq!(npy_reason(b"\x93NUMPY\x02\x00\x10"), "truncated header");
+    }
+
+    #[test]
+    fn a_shape_that_overflows_is_an_error_not_a_panic() {
+        let header =
+            "{'descr': '<U9', 'fortran_order': False, 'shape': (18446744073709551615, 3), }";
+        let mut bytes = Vec::from(MAGIC);
+        bytes.extend([1, 0]);
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        assert!(
+            npy_reason(&bytes).contains("too large"),
+            "{}",
+            npy_reason(&bytes)
+        );
+        let huge_width = header.replace("<U9", "<U18446744073709551615");
+        let mut bytes = Vec::from(MAGIC);
+        bytes.extend([1, 0]);
+        bytes.extend((huge_width.len() as u16).to_le_bytes());
+        bytes.extend(huge_width.as_bytes());
+        assert!(npy_reason(&bytes).contains("not usable"));
+    }
+
+    #[test]
+    fn an_empty_descr_is_an_error_not_a_panic() {
+        let header = "{'descr':";
+        let mut bytes = Vec::from(MAGIC);
+        bytes.extend([1, 0]);
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        assert!(npy_reason(&bytes).contains("descr"));
     }
 }

@@ -54,6 +54,32 @@ pub fn contour_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
         })
 }
 
+/// Each batch of images (`imgs/<b>/`) needs its metadata file (`metadata/<b>.npy`): without
+/// it a quarter or more of the release would silently be left out.
+fn require_metadata_of_every_batch(dir: &Path, metadata: &[PathBuf]) -> Result<(), DataError> {
+    let imgs = dir.join("imgs");
+    let Ok(batches) = std::fs::read_dir(&imgs) else {
+        return Ok(());
+    };
+    let mut batches: Vec<String> = batches
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    batches.sort();
+    for batch in batches {
+        let wanted = dir.join("metadata").join(format!("{batch}.npy"));
+        if !metadata.contains(&wanted) {
+            return Err(DataError::Missing {
+                path: dir.to_path_buf(),
+                expected: format!("metadata/{batch}.npy, the metadata of the images in imgs/{batch}/"),
+                hint: "restore the file from the release, or regenerate the folder with `lra data gen`".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Every image listed in `dir/metadata/*.npy`, batches in numeric order.
 pub fn read_metadata(dir: &Path) -> Result<Vec<Entry>, DataError> {
     let meta_dir = dir.join("metadata");
@@ -68,6 +94,7 @@ pub fn read_metadata(dir: &Path) -> Result<Vec<Entry>, DataError> {
             .and_then(|s| s.parse::<u64>().ok())
     };
     files.sort_by_key(|p| (batch_number(p), p.clone()));
+    require_metadata_of_every_batch(dir, &files)?;
     let mut entries = Vec::new();
     for file in files {
         let bytes = std::fs::read(&file).map_err(|e| DataError::io(&file, e))?;
@@ -136,6 +163,17 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let release = read_release(&dir, cfg.pathfinder_resolution())?;
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::Pixel, Vocab::pixels)?;
     let (train, val, test) = three_way(&release.kept, (0.8, 0.1), CARVE_SEED);
+    for (split, indices) in [("training", &train), ("validation", &val), ("test", &test)] {
+        if indices.is_empty() {
+            return Err(DataError::EmptySplit {
+                path: dir.join("metadata"),
+                what: format!(
+                    "{split} images: {} usable images are too few to split 80/10/10",
+                    release.kept.len()
+                ),
+            });
+        }
+    }
     let examples = Arc::new(release.examples);
     let split = |indices| Split {
         examples: examples.clone(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::DataConfig;
 use super::error::DataError;
-use super::source::{for_each_line, parse_label, tab_fields, utf8};
+use super::source::{exact_tab_fields, for_each_line, parse_label, utf8};
 use super::store::{Examples, Inputs, Sequences};
 use super::tokenize::{build_vocab, text_vocab_kind, Encoder};
 use super::vocab::Vocab;
@@ -52,7 +52,8 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>, DataError> {
         if line.is_empty() {
             return Ok(());
         }
-        let fields = tab_fields(
+        // Exactly five: a sixth column would otherwise be glued onto the second text.
+        let fields = exact_tab_fields(
             path,
             number,
             line,
@@ -90,7 +91,8 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
         .iter()
         .map(|s| split_file(dir, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let train_pairs = read_pairs(&paths[0])?;
+    let read = |i: usize| DataError::non_empty(&paths[i], SPLITS[i], read_pairs(&paths[i])?);
+    let train_pairs = read(0)?;
     let kind = text_vocab_kind(cfg.tokenizer);
     let vocab = Vocab::load_or_build(vocab_file, kind, || {
         let texts = train_pairs
@@ -101,8 +103,8 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     let encoder = Encoder::new(&vocab, cfg.max_len)?;
     let train = encode_pairs(&train_pairs, &encoder);
     drop(train_pairs);
-    let val = encode_pairs(&read_pairs(&paths[1])?, &encoder);
-    let test = encode_pairs(&read_pairs(&paths[2])?, &encoder);
+    let val = encode_pairs(&read(1)?, &encoder);
+    let test = encode_pairs(&read(2)?, &encoder);
     Ok(Dataset::from_token_splits(
         cfg,
         [train, val, test],

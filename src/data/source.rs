@@ -77,6 +77,30 @@ pub fn tab_fields<'a>(
     layout: &str,
 ) -> Result<Vec<&'a [u8]>, DataError> {
     let fields: Vec<&[u8]> = line.splitn(n, |&b| b == b'\t').collect();
+    field_count(path, number, line, fields, n, layout)
+}
+
+/// Exactly `n` tab-separated fields: a line with more is malformed (where the last field
+/// cannot hold a tab).
+pub fn exact_tab_fields<'a>(
+    path: &Path,
+    number: usize,
+    line: &'a [u8],
+    n: usize,
+    layout: &str,
+) -> Result<Vec<&'a [u8]>, DataError> {
+    let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+    field_count(path, number, line, fields, n, layout)
+}
+
+fn field_count<'a>(
+    path: &Path,
+    number: usize,
+    line: &'a [u8],
+    fields: Vec<&'a [u8]>,
+    n: usize,
+    layout: &str,
+) -> Result<Vec<&'a [u8]>, DataError> {
     if fields.len() != n {
         return Err(DataError::malformed(
             path,

@@ -19,11 +19,12 @@ pub type Rows = Vec<(String, u8)>;
 
 /// Reads one split (`train` or `test`) in whichever layout `dir` holds.
 pub fn read_split(dir: &Path, split: &str) -> Result<Rows, DataError> {
-    if dir.join(split).join("pos").is_dir() {
-        return read_acl_folder(&dir.join(split));
+    let folder = dir.join(split);
+    if folder.join("pos").is_dir() {
+        return DataError::non_empty(&folder, split, read_acl_folder(&folder)?);
     }
     match find_maybe_gz(dir, &format!("{split}.tsv")) {
-        Some(path) => read_tsv(&path),
+        Some(path) => DataError::non_empty(&path, split, read_tsv(&path)?),
         None => Err(DataError::Missing {
             path: dir.to_path_buf(),
             expected: format!(

@@ -128,7 +128,10 @@ impl Vocab {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DataError::write(dir, e))?;
         }
-        std::fs::write(path, json).map_err(|e| DataError::write(path, e))
+        crate::rundir::write_atomic(path, json.as_bytes()).map_err(|e| match e {
+            crate::rundir::RunDirError::Io { source, .. } => DataError::write(path, source),
+            other => DataError::write(path, other),
+        })
     }
 
     pub fn load(path: &Path) -> Result<Self, DataError> {

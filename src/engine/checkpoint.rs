@@ -83,13 +83,35 @@ pub fn save<D: Device<f32>>(
                 .map_err(|e| checkpoint_error(path, e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, &Some(metadata), &tmp)
+    let bytes = safetensors::serialize(views, &Some(metadata))
         .map_err(|e| checkpoint_error(path, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|source| EngineError::Io {
-        path: path.display().to_string(),
-        source,
+    crate::rundir::write_atomic(path, &bytes).map_err(|e| match e {
+        crate::rundir::RunDirError::Io { source, .. } => EngineError::Io {
+            path: path.display().to_string(),
+            source,
+        },
+        other => checkpoint_error(path, other.to_string()),
     })
+}
+
+/// A file that is not a whole safetensors checkpoint: cut short or overwritten.
+fn damaged(path: &Path, e: safetensors::SafeTensorError) -> EngineError {
+    use safetensors::SafeTensorError as E;
+    let detail = match e {
+        E::MetadataIncompleteBuffer | E::HeaderTooSmall => {
+            "it is cut short (a write that did not finish)".to_string()
+        }
+        E::InvalidHeader
+        | E::InvalidHeaderStart
+        | E::InvalidHeaderDeserialization
+        | E::InvalidHeaderLength
+        | E::HeaderTooLarge => "its header is not a safetensors header".to_string(),
+        other => format!("it cannot be read as safetensors ({other})"),
+    };
+    EngineError::DamagedCheckpoint {
+        path: path.display().to_string(),
+        detail,
+    }
 }
 
 /// Which parameters `load` takes from the file.
@@ -114,10 +136,8 @@ pub fn load<D: Device<f32>>(
         path: path.display().to_string(),
         source,
     })?;
-    let file =
-        SafeTensors::deserialize(&bytes).map_err(|e| checkpoint_error(path, e.to_string()))?;
-    let (_, header) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| checkpoint_error(path, e.to_string()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| damaged(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| damaged(path, e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     if metadata.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(checkpoint_error(

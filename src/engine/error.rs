@@ -34,7 +34,14 @@ pub enum EngineError {
     )]
     Checkpoint { path: String, detail: String },
 
-    #[error("I/O error on {path}")]
+    #[error("checkpoint {path} is damaged: {detail}")]
+    #[diagnostic(
+        code(lra::engine::damaged_checkpoint),
+        help("the file was not written by a finished save (a copy cut short, a disk error): restore it, or start the run over with `--restart`")
+    )]
+    DamagedCheckpoint { path: String, detail: String },
+
+    #[error("cannot read or write {path}: {source}")]
     #[diagnostic(code(lra::engine::io))]
     Io {
         path: String,

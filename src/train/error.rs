@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::data::DataError;
 use crate::engine::EngineError;
+use crate::rundir::RunDirError;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum RunError {
@@ -19,6 +20,26 @@ pub enum RunError {
     #[diagnostic(transparent)]
     Engine(#[from] EngineError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    RunDir(#[from] RunDirError),
+
+    #[error("run folder {path} holds an unfinished run")]
+    #[diagnostic(
+        code(lra::run::unfinished_run),
+        help("continue it with `lra run {spec} --resume`, or start over with `lra run {spec} --restart` (the old folder is moved aside, not deleted)")
+    )]
+    UnfinishedRun { path: PathBuf, spec: String },
+
+    #[error("{path} is damaged: {reason}")]
+    #[diagnostic(code(lra::run::damaged_file))]
+    DamagedFile {
+        path: PathBuf,
+        reason: String,
+        #[help]
+        what_to_do: String,
+    },
+
     #[error("cannot write {path}: {source}")]
     #[diagnostic(
         code(lra::run::io),
@@ -29,7 +50,7 @@ pub enum RunError {
         source: std::io::Error,
     },
 
-    #[error("the loss became {loss} at step {step} of {phase}")]
+    #[error("training diverged at step {step} of {phase}: {cause}")]
     #[diagnostic(
         code(lra::run::diverged),
         help("the last good checkpoint is kept at {checkpoint}; lower the learning rate, add `clip 1.0`, or lengthen the warm-up")
@@ -37,7 +58,8 @@ pub enum RunError {
     Diverged {
         phase: String,
         step: u64,
-        loss: f32,
+        /// What stopped being finite: the loss, or the gradient with a finite loss.
+        cause: String,
         checkpoint: String,
     },
 
@@ -55,7 +77,7 @@ pub enum RunError {
     #[error("run folder {path} holds a different experiment")]
     #[diagnostic(
         code(lra::run::resume_mismatch),
-        help("resume with the spec that started the run, or start a new run without `--resume`")
+        help("resume with the spec that started the run, or start over with `--restart` (the old folder is moved aside)")
     )]
     ResumeMismatch { path: PathBuf },
 
@@ -65,6 +87,13 @@ pub enum RunError {
         help("fine-tuning needs the pretraining's architecture: the same model section, task and vocabulary")
     )]
     Transfer { name: String, detail: String },
+
+    #[error("the pretrained model in {path} is not this one: {differences}")]
+    #[diagnostic(
+        code(lra::run::pretrained_model_differs),
+        help("its weights would be read as another architecture's: fine-tune with the model section of the pretraining (only `dropout` and `pool` may differ)")
+    )]
+    PretrainedModelDiffers { path: PathBuf, differences: String },
 
     #[error("no finished pretraining in {path}")]
     #[diagnostic(

@@ -1,6 +1,5 @@
 //! `metrics.jsonl`: one JSON object per line, appended as training goes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,34 +39,40 @@ impl MetricsLog {
     }
 
     pub fn append(&self, record: &Record) -> Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io(&self.path))?;
         let line = serde_json::to_string(record).unwrap_or_default();
-        writeln!(file, "{line}").map_err(io(&self.path))
+        Ok(crate::rundir::append_synced(&self.path, &line)?)
+    }
+
+    /// Records the test result in place of any earlier one: a run killed after testing
+    /// (while writing its summary) tests again when resumed, and must not log twice.
+    pub fn replace_test(&self, record: &Record) -> Result<()> {
+        self.rewrite(|r| r.split != "test")?;
+        self.append(record)
     }
 
     /// Keeps the records up to `step` of `phase` (and every other phase's), dropping what a
     /// killed run wrote after its last saved state, so a resumed run's log reads as if it had
     /// never stopped.
     pub fn truncate_after(&self, phase: &str, step: u64) -> Result<()> {
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
-            return Ok(());
+        self.rewrite(|r| r.phase != phase || r.step <= step)
+    }
+
+    /// Keeps the records `keep` accepts (and drops a line torn by a kill), atomically.
+    fn rewrite(&self, keep: impl Fn(&Record) -> bool) -> Result<()> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&self.path)(e)),
         };
         let kept: Vec<&str> = text
             .lines()
-            .filter(|line| match serde_json::from_str::<Record>(line) {
-                Ok(r) => r.phase != phase || r.step <= step,
-                Err(_) => false,
-            })
+            .filter(|line| serde_json::from_str::<Record>(line).is_ok_and(|r| keep(&r)))
             .collect();
         let mut out = kept.join("\n");
         if !out.is_empty() {
             out.push('\n');
         }
-        super::rundir::write_atomic(&self.path, out.as_bytes())
+        Ok(crate::rundir::write_atomic(&self.path, out.as_bytes())?)
     }
 
     pub fn read(&self) -> Vec<Record> {

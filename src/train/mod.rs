@@ -24,17 +24,20 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{Result, RunError};
 
+use crate::data::Dataset;
 use crate::engine::checkpoint::{self, LoadFilter};
 use crate::engine::layers::heads::PredictionHead;
 use crate::engine::layers::Scope;
+use crate::engine::models::Model;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
+use crate::spec::PhaseSpec;
 use crate::spec::{Device, ExperimentSpec};
 use compile::{DataShape, Role};
 use metrics::{MetricsLog, Record};
 use objective::{Corruption, Denoiser, Objective};
-use phase::{train_phase, PhaseContext};
-use rundir::RunDir;
+use phase::{train_phase, PhaseContext, PhaseOutcome};
+use rundir::{Opened, RunDir, Start};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -44,6 +47,8 @@ pub struct RunOptions {
     pub device: Option<Device>,
     /// Continue the run's folder where a killed run stopped.
     pub resume: bool,
+    /// Move an existing run folder aside and start over.
+    pub restart: bool,
     /// No progress bar, no log lines.
     pub quiet: bool,
     /// The spec file as the user named it, and its text (kept in the run folder).
@@ -58,6 +63,17 @@ pub struct RunOptions {
     /// Draw the progress bars among those of other runs in flight (`lra run --jobs`), each
     /// labelled with its experiment.
     pub bars: Option<indicatif::MultiProgress>,
+}
+
+impl RunOptions {
+    /// What to do with a run folder that exists.
+    fn start(&self) -> Start {
+        match (self.restart, self.resume) {
+            (true, _) => Start::Restart,
+            (false, true) => Start::Resume,
+            (false, false) => Start::New,
+        }
+    }
 }
 
 /// `summary.json`: what a finished run reports.
@@ -108,6 +124,8 @@ fn note(options: &RunOptions, line: String) {
     }
 }
 
+/// The run on one device: its folder opened (locked, finished, resumed or refused), then the
+/// phase sequence pretrain → transfer → fine-tune → test, then the summary.
 fn run_on<D: EngineDevice>(
     device: D,
     x: &ExperimentSpec,
@@ -115,7 +133,6 @@ fn run_on<D: EngineDevice>(
     interrupt: &AtomicBool,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let out = options.out.clone().unwrap_or_else(|| x.out.clone());
     let pretrained_from = match &options.from_pretrained {
         Some(run) => Some(pretrained_checkpoint(run)?),
         None => None,
@@ -123,23 +140,53 @@ fn run_on<D: EngineDevice>(
     let origin = pretrained_from
         .as_ref()
         .map_or(String::new(), |p| p.display().to_string());
+    let out = options.out.clone().unwrap_or_else(|| x.out.clone());
     let dir = RunDir::new(&out, x, &origin);
-    let summary_path = dir.file("summary.json");
-    if summary_path.exists() {
-        if let Some(summary) = std::fs::read_to_string(&summary_path)
-            .ok()
-            .and_then(|s| serde_json::from_str::<RunSummary>(&s).ok())
-        {
-            return Ok(summary);
-        }
-    }
-    if !options.resume && dir.path.exists() {
-        // A fresh start: what an earlier, unfinished attempt left is replaced.
-        std::fs::remove_dir_all(&dir.path).map_err(error::io(&dir.path))?;
-    }
-    dir.create()?;
+    let _lock = match dir.open(options.start(), &options.spec_path, |line| {
+        note(options, line)
+    })? {
+        Opened::Finished(summary) => return Ok(summary),
+        Opened::Ready(lock) => lock,
+    };
     dir.record_spec(&options.source, x, options.resume)?;
+    let dataset = load_dataset(x, options, &dir)?;
+    for warning in &dataset.warnings {
+        note(options, format!("warning: {warning}"));
+    }
+    let run = Run {
+        x,
+        options,
+        interrupt,
+        dir: &dir,
+        metrics: MetricsLog::new(&dir.metrics()),
+        dataset: &dataset,
+    };
+    let pretrained = match pretrained_from {
+        Some(path) => Some(path),
+        None => run.pretrain(device.clone())?,
+    };
+    let mut finetuned = run.finetune(device, pretrained.as_deref())?;
+    let test = run.test(&mut finetuned)?;
+    let summary = RunSummary {
+        experiment: x.name.clone(),
+        run_dir: dir.path.clone(),
+        parameters: finetuned.store.parameter_count(),
+        pretrained_from: pretrained,
+        finetune_steps: finetuned.outcome.steps,
+        selected_step: finetuned.outcome.best.map(|b| b.step),
+        selected_value: finetuned.outcome.best.map(|b| b.value),
+        test_loss: test.loss,
+        test_accuracy: test.accuracy,
+        test_examples: test.examples,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    dir.write("summary.json", json.as_bytes())?;
+    Ok(summary)
+}
 
+/// The task's data (generated first when the spec says how), with the run's vocabulary.
+fn load_dataset(x: &ExperimentSpec, options: &RunOptions, dir: &RunDir) -> Result<Dataset> {
     if prepare::ensure_data(x)? {
         note(
             options,
@@ -154,120 +201,147 @@ fn run_on<D: EngineDevice>(
         dataset.val.indices.truncate(limit);
         dataset.test.indices.truncate(limit);
     }
-    let metrics = MetricsLog::new(&dir.metrics());
-    let phase = |name: &'static str, spec| PhaseContext {
-        name,
-        spec,
-        seed: x.seed,
-        dir: &dir,
-        metrics: &metrics,
-        quiet: options.quiet,
-        resume: options.resume,
-        interrupt,
-        spec_path: options.spec_path.clone(),
-        stop_at: options.stop_at,
-        bars: options.bars.as_ref(),
-        experiment: &x.name,
-    };
+    Ok(dataset)
+}
 
-    // Self-pretraining on the training split, unless a finished one is reused.
-    let pretrained = match (&x.pretrain, pretrained_from) {
-        (_, Some(path)) => Some(path),
-        (Some(pretrain), None) => {
-            let corruption = Corruption::from(pretrain.objective);
-            let mut store = ParamStore::new(device.clone(), x.seed);
-            let model = compile::build_model(
-                x,
-                DataShape::of(&dataset, Role::Pretrain(corruption)),
-                &mut store,
-            )?;
-            let outputs = Denoiser::outputs(pretrain.loss, dataset.input, dataset.vocab.len());
-            let head = PredictionHead::build(
-                Scope::root(&mut store).sub("pretrain_head"),
-                model.d_model(),
-                outputs,
-            )?;
-            let objective = Objective::Denoise(Denoiser {
-                corruption,
-                loss: pretrain.loss,
-                head,
-                mask_id: dataset.vocab.mask(),
-                input: dataset.input,
-            });
-            let outcome = train_phase(
-                &phase("pretrain", &pretrain.phase),
-                &objective,
-                &model,
-                &mut store,
-                &dataset,
-            )?;
-            Some(outcome.selected)
+/// One run in progress: the phase sequence pretrain → fine-tune → test.
+struct Run<'a> {
+    x: &'a ExperimentSpec,
+    options: &'a RunOptions,
+    interrupt: &'a AtomicBool,
+    dir: &'a RunDir,
+    metrics: MetricsLog,
+    dataset: &'a Dataset,
+}
+
+/// The fine-tuned model and what its phase selected.
+struct Finetuned<D: EngineDevice> {
+    model: Model,
+    store: ParamStore<D>,
+    outcome: PhaseOutcome,
+}
+
+impl Run<'_> {
+    fn phase<'p>(&'p self, name: &'static str, spec: &'p PhaseSpec) -> PhaseContext<'p> {
+        PhaseContext {
+            name,
+            spec,
+            seed: self.x.seed,
+            dir: self.dir,
+            metrics: &self.metrics,
+            quiet: self.options.quiet,
+            resume: self.options.resume,
+            interrupt: self.interrupt,
+            spec_path: self.options.spec_path.clone(),
+            stop_at: self.options.stop_at,
+            bars: self.options.bars.as_ref(),
+            experiment: &self.x.name,
         }
-        (None, None) => None,
-    };
-
-    let mut store = ParamStore::new(device, x.seed);
-    let model = compile::build_model(x, DataShape::of(&dataset, Role::Finetune), &mut store)?;
-    if let Some(path) = &pretrained {
-        let count = transfer::load_pretrained(path, &mut store)?;
-        note(
-            options,
-            format!(
-                "fine-tuning from {} ({count} tensors transferred)",
-                path.display()
-            ),
-        );
     }
-    let objective = Objective::Classify;
-    let outcome = train_phase(
-        &phase("finetune", &x.finetune),
-        &objective,
-        &model,
-        &mut store,
-        &dataset,
-    )?;
 
-    checkpoint::load(&outcome.selected, &mut store, None, LoadFilter::All)?;
-    let test = eval::evaluate(
-        &objective,
-        &model,
-        &store,
-        &dataset,
-        &dataset.test,
-        x.finetune.batch,
-    )?;
-    metrics.append(&Record {
-        phase: "finetune".into(),
-        split: "test".into(),
-        step: outcome.best.map_or(outcome.steps, |b| b.step),
-        epoch: 0.0,
-        loss: test.loss,
-        accuracy: test.accuracy,
-        mae: None,
-        r2: None,
-        lr: None,
-        tokens_per_s: None,
-    })?;
-    let summary = RunSummary {
-        experiment: x.name.clone(),
-        run_dir: dir.path.clone(),
-        parameters: store.parameter_count(),
-        pretrained_from: pretrained,
-        finetune_steps: outcome.steps,
-        selected_step: outcome.best.map(|b| b.step),
-        selected_value: outcome.best.map(|b| b.value),
-        test_loss: test.loss,
-        test_accuracy: test.accuracy,
-        test_examples: test.examples,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    dir.write(
-        "summary.json",
-        serde_json::to_string_pretty(&summary)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    Ok(summary)
+    /// Self-pretraining on the training split, when the spec has it: the checkpoint it
+    /// selected.
+    fn pretrain<D: EngineDevice>(&self, device: D) -> Result<Option<PathBuf>> {
+        let Some(pretrain) = &self.x.pretrain else {
+            return Ok(None);
+        };
+        let (x, dataset) = (self.x, self.dataset);
+        let corruption = Corruption::from(pretrain.objective);
+        let mut store = ParamStore::new(device, x.seed);
+        let model = compile::build_model(
+            x,
+            DataShape::of(dataset, Role::Pretrain(corruption)),
+            &mut store,
+        )?;
+        let outputs = Denoiser::outputs(pretrain.loss, dataset.input, dataset.vocab.len());
+        let head = PredictionHead::build(
+            Scope::root(&mut store).sub("pretrain_head"),
+            model.d_model(),
+            outputs,
+        )?;
+        let objective = Objective::Denoise(Denoiser {
+            corruption,
+            loss: pretrain.loss,
+            head,
+            mask_id: dataset.vocab.mask(),
+            input: dataset.input,
+        });
+        let context = self.phase("pretrain", &pretrain.phase);
+        let outcome = train_phase(&context, &objective, &model, &mut store, dataset)?;
+        Ok(Some(outcome.selected))
+    }
+
+    /// Fine-tuning on the task, from the pretrained checkpoint when there is one.
+    fn finetune<D: EngineDevice>(
+        &self,
+        device: D,
+        pretrained: Option<&std::path::Path>,
+    ) -> Result<Finetuned<D>> {
+        let mut store = ParamStore::new(device, self.x.seed);
+        let shape = DataShape::of(self.dataset, Role::Finetune);
+        let model = compile::build_model(self.x, shape, &mut store)?;
+        if let Some(path) = pretrained {
+            let count = transfer::load_pretrained(path, &mut store)?;
+            // Shapes are checked tensor by tensor above (naming the first that differs);
+            // settings that keep the shapes but change the weights' meaning, here.
+            if let Some(run) = &self.options.from_pretrained {
+                transfer::require_same_model(run, self.x)?;
+            }
+            note(
+                self.options,
+                format!(
+                    "fine-tuning from {} ({count} tensors transferred)",
+                    path.display()
+                ),
+            );
+        }
+        let context = self.phase("finetune", &self.x.finetune);
+        let outcome = train_phase(
+            &context,
+            &Objective::Classify,
+            &model,
+            &mut store,
+            self.dataset,
+        )?;
+        Ok(Finetuned {
+            model,
+            store,
+            outcome,
+        })
+    }
+
+    /// Tests the selected checkpoint and logs the result (once, however often a killed run
+    /// is resumed).
+    fn test<D: EngineDevice>(&self, finetuned: &mut Finetuned<D>) -> Result<eval::Evaluation> {
+        checkpoint::load(
+            &finetuned.outcome.selected,
+            &mut finetuned.store,
+            None,
+            LoadFilter::All,
+        )?;
+        let test = eval::evaluate(
+            &Objective::Classify,
+            &finetuned.model,
+            &finetuned.store,
+            self.dataset,
+            &self.dataset.test,
+            self.x.finetune.batch,
+        )?;
+        let outcome = &finetuned.outcome;
+        self.metrics.replace_test(&Record {
+            phase: "finetune".into(),
+            split: "test".into(),
+            step: outcome.best.map_or(outcome.steps, |b| b.step),
+            epoch: 0.0,
+            loss: test.loss,
+            accuracy: test.accuracy,
+            mae: None,
+            r2: None,
+            lr: None,
+            tokens_per_s: None,
+        })?;
+        Ok(test)
+    }
 }
 
 /// The pretraining checkpoint a finished run folder selected.

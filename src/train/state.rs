@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{io, Result};
 use super::objective::Stats;
-use super::rundir::RunDir;
+use super::rundir::{damaged, RunDir};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Best {
@@ -31,7 +31,11 @@ pub struct PhaseState {
 
 impl PhaseState {
     fn file(dir: &RunDir, phase: &str) -> std::path::PathBuf {
-        dir.file(&format!("{phase}-state.json"))
+        dir.file(&Self::name(phase))
+    }
+
+    fn name(phase: &str) -> String {
+        format!("{phase}-state.json")
     }
 
     pub fn load(dir: &RunDir, phase: &str) -> Result<Option<PhaseState>> {
@@ -40,11 +44,15 @@ impl PhaseState {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        Ok(serde_json::from_str(&text).ok())
+        // A state that cannot be read is never taken for a fresh start: that would silently
+        // throw the phase's progress away.
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| damaged(&path, format!("it is not a phase state ({e})")))
     }
 
     pub fn save(&self, dir: &RunDir) -> Result<()> {
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
-        super::rundir::write_atomic(&Self::file(dir, &self.phase), json.as_bytes())
+        dir.write(&Self::name(&self.phase), json.as_bytes())
     }
 }

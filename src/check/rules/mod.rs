@@ -3,10 +3,11 @@
 
 mod cost;
 mod model;
+mod name;
 mod phase;
 mod task;
 
-pub use cost::attention_memory;
+pub use cost::memory;
 
 use super::resolved::ResolvedExperiment;
 use crate::diagnostic::Diagnostic;
@@ -29,6 +30,7 @@ pub type Rule = fn(&ResolvedExperiment, &Context) -> Vec<Diagnostic>;
 
 /// Every rule on the resolved tree, in no particular order (diagnostics are sorted later).
 pub const RULES: &[Rule] = &[
+    name::experiment_name_is_a_relative_path,
     model::heads_divide_d_model,
     model::rotary_needs_even_head_size,
     model::local_window_within_max_len,
