@@ -56,7 +56,7 @@ crate::named_enum! {
 }
 
 impl TaskKind {
-    /// Number of classes (REFERENCE.md, "The tasks").
+    /// Number of classes (docs/METHOD.md, "The tasks and their release formats").
     pub fn n_classes(self) -> usize {
         match self {
             TaskKind::ListOps | TaskKind::Image => 10,
@@ -149,8 +149,8 @@ impl TaskSpec {
         self.encoding == Some(Encoding::Continuous)
     }
 
-    /// Token vocabulary size, nominal where it depends on the data (REFERENCE.md,
-    /// "Tokenization"): every vocabulary holds `<pad> <unk> <eos> <mask>`.
+    /// Token vocabulary size, nominal where it depends on the data (docs/METHOD.md,
+    /// "Tokenizers"): every vocabulary holds `<pad> <unk> <eos> <mask>`.
     pub fn nominal_vocab(&self) -> usize {
         match self.kind {
             TaskKind::ListOps => 19,

@@ -87,7 +87,7 @@ fn phase_defaults() -> Vec<(&'static str, ValueKind)> {
 
 fn task_defaults(task: TaskKind) -> Vec<(&'static str, ValueKind)> {
     // The LRA release's folders and lengths and the reference tokenizers (docs/METHOD.md,
-    // "Tasks" and "Tokenization").
+    // "Tasks" and "Tokenizers").
     match task {
         TaskKind::ListOps => vec![("data", s("data/listops")), ("max_len", Int(2048))],
         TaskKind::Text => vec![
@@ -201,7 +201,7 @@ fn model_defaults(model: ModelKind) -> Vec<(&'static str, ValueKind)> {
     own.into_iter().chain(ssm_common).chain(ssm_group).collect()
 }
 
-/// The sizes of a `generate` section: the LRA release's (docs/METHOD.md, "Tasks").
+/// The sizes of a `generate` section: the LRA release's (docs/METHOD.md, "The tasks and their release formats").
 fn generate_defaults(def: &'static SectionDef) -> Vec<(&'static str, ValueKind)> {
     if std::ptr::eq(def, &schema::GENERATE_LISTOPS) {
         vec![
