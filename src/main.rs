@@ -65,7 +65,7 @@ enum Command {
     },
     /// Make, describe and draw LRA data.
     #[command(subcommand)]
-    Data(lra::data::cli::DataCommand),
+    Data(lra::commands::data::DataCommand),
     /// Print the fully resolved spec, each value with where it came from.
     Explain {
         file: PathBuf,
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
         Command::Explain { file, json } => commands::explain::run(&file, json),
-        Command::Data(command) => match lra::data::cli::run(command) {
+        Command::Data(command) => match lra::commands::data::run(command) {
             Ok(()) => commands::EXIT_OK,
             Err(report) => {
                 eprintln!("{report:?}");

@@ -78,14 +78,18 @@ impl TaskKind {
 
 crate::named_enum! {
     pub enum Tokenizer {
+        /// One token per character, vocabulary of characters seen `min_freq` times in training.
         Char = "char",
+        /// One token per UTF-8 byte (LRA's own Text code).
         Byte = "byte",
     }
 }
 
 crate::named_enum! {
     pub enum Encoding {
+        /// Pixels as 256 tokens (LRA).
         Tokens = "tokens",
+        /// Pixels as normalised real values with a linear encoder (S4).
         Continuous = "continuous",
     }
 }
@@ -100,8 +104,47 @@ crate::named_enum! {
     }
 }
 
-/// Pathfinder's contour length (easy 6, medium 9, hard 14): the data layer's own type.
-pub use crate::data::Difficulty;
+crate::named_enum! {
+    /// Pathfinder's difficulty: the length of the contours in paddles.
+    pub enum Difficulty {
+        /// Contour length 6 (`curv_baseline`).
+        Easy = "easy",
+        /// Contour length 9 (`curv_contour_length_9`).
+        Medium = "medium",
+        /// Contour length 14 (`curv_contour_length_14`).
+        Hard = "hard",
+    }
+}
+
+impl Difficulty {
+    pub fn contour_length(self) -> usize {
+        match self {
+            Difficulty::Easy => 6,
+            Difficulty::Medium => 9,
+            Difficulty::Hard => 14,
+        }
+    }
+
+    /// The folder name the Pathfinder release uses for this difficulty.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "curv_baseline",
+            Difficulty::Medium => "curv_contour_length_9",
+            Difficulty::Hard => "curv_contour_length_14",
+        }
+    }
+
+    /// The hardest difficulty a resolution's canvas has room for (LRA's settings at 32 to 256
+    /// pixels fit every contour; lra's own 16-pixel canvas fits the six-paddle ones only);
+    /// `None` for a resolution without settings.
+    pub fn hardest_at(resolution: usize) -> Option<Difficulty> {
+        match resolution {
+            16 => Some(Difficulty::Easy),
+            32 | 64 | 128 | 256 => Some(Difficulty::Hard),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskSpec {

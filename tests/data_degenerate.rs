@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use lra::data::{load, DataConfig, DataError, Task};
+use lra::data::{load, DataConfig, DataError, TaskKind};
 use proptest::prelude::*;
 
 fn write(path: &Path, bytes: &[u8]) {
@@ -37,7 +37,7 @@ fn listops_folder(dir: &Path, val_rows: usize) {
 fn an_empty_split_is_an_error_naming_its_file() {
     let dir = tempfile::tempdir().unwrap();
     listops_folder(dir.path(), 0);
-    let err = load(&DataConfig::preset(Task::ListOps, dir.path()), None).unwrap_err();
+    let err = load(&DataConfig::preset(TaskKind::ListOps, dir.path()), None).unwrap_err();
     match &err {
         DataError::EmptySplit { path, .. } => assert!(path.ends_with("basic_val.tsv")),
         other => panic!("{other:?}"),
@@ -48,7 +48,7 @@ fn an_empty_split_is_an_error_naming_its_file() {
     let text = tempfile::tempdir().unwrap();
     write(&text.path().join("train.tsv"), b"");
     write(&text.path().join("test.tsv"), b"1\tgood\n");
-    let err = load(&DataConfig::preset(Task::Text, text.path()), None).unwrap_err();
+    let err = load(&DataConfig::preset(TaskKind::Text, text.path()), None).unwrap_err();
     assert!(
         matches!(&err, DataError::EmptySplit { path, .. } if path.ends_with("train.tsv")),
         "{err:?}"
@@ -97,7 +97,7 @@ fn an_image_archive_without_test_images_is_an_error_and_missing_classes_a_warnin
     image_tree(&tree, &[]);
     let archive = dir.path().join("cut.tar");
     tar_of(&tree, &archive);
-    let mut cfg = DataConfig::preset(Task::Image, &archive);
+    let mut cfg = DataConfig::preset(TaskKind::Image, &archive);
     cfg.val_fraction = 0.25;
     let err = load(&cfg, None).unwrap_err();
     assert!(
@@ -136,7 +136,7 @@ fn a_missing_pathfinder_metadata_file_is_named() {
         }
         write(&root.join(format!("metadata/{batch}.npy")), meta.as_bytes());
     }
-    let mut cfg = DataConfig::preset(Task::Pathfinder, dir.path());
+    let mut cfg = DataConfig::preset(TaskKind::Pathfinder, dir.path());
     cfg.resolution = 4;
     assert_eq!(load(&cfg, None).unwrap().test.len(), 2);
     std::fs::remove_file(root.join("metadata/1.npy")).unwrap();

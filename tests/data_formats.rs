@@ -8,7 +8,7 @@ use lra::data::batch::BatchInputs;
 use lra::data::gen::listops::ListOpsGen;
 use lra::data::gen::pathfinder::{self as pfgen, PathfinderParams};
 use lra::data::{
-    load, DataConfig, DataError, Difficulty, Encoding, InputKind, Inputs, Task, Tokenizer,
+    load, DataConfig, DataError, Difficulty, Encoding, InputKind, Inputs, TaskKind, Tokenizer,
 };
 
 fn write(path: &Path, bytes: &[u8]) {
@@ -87,7 +87,7 @@ fn listops_reads_plain_crlf_and_gzip_lf_alike() {
         &dir.path().join("basic_test.tsv"),
         listops_tsv("\n").as_bytes(),
     );
-    let cfg = DataConfig::preset(Task::ListOps, dir.path());
+    let cfg = DataConfig::preset(TaskKind::ListOps, dir.path());
     let ds = load(&cfg, None).unwrap();
     assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (3, 3, 3));
     assert_eq!(ds.train.labels().collect::<Vec<_>>(), [9, 2, 4]);
@@ -128,7 +128,7 @@ fn listops_errors_name_file_line_and_expectation() {
         );
     }
     let train = dir.path().join("basic_train.tsv");
-    let cfg = DataConfig::preset(Task::ListOps, dir.path());
+    let cfg = DataConfig::preset(TaskKind::ListOps, dir.path());
 
     write(&train, b"Source\tTarget\n( [MAX 2 ] )\t12\n");
     let err = load(&cfg, None).unwrap_err();
@@ -166,10 +166,10 @@ fn listops_errors_name_file_line_and_expectation() {
 #[test]
 fn missing_listops_folder_prints_the_gen_command() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = DataConfig::preset(Task::ListOps, dir.path().join("nowhere"));
+    let cfg = DataConfig::preset(TaskKind::ListOps, dir.path().join("nowhere"));
     let text = message(&load(&cfg, None).unwrap_err());
     assert!(text.contains("lra data gen listops --out"), "{text}");
-    let cfg = DataConfig::preset(Task::ListOps, dir.path());
+    let cfg = DataConfig::preset(TaskKind::ListOps, dir.path());
     let text = message(&load(&cfg, None).unwrap_err());
     assert!(
         text.contains("basic_train.tsv") && text.contains("lra data gen listops"),
@@ -196,7 +196,7 @@ fn generated_listops_loads_and_every_label_checks_out() {
     for row in &rows {
         assert_eq!(lra::data::listops::evaluate(&row.source), Ok(row.target));
     }
-    let ds = load(&DataConfig::preset(Task::ListOps, dir.path()), None).unwrap();
+    let ds = load(&DataConfig::preset(TaskKind::ListOps, dir.path()), None).unwrap();
     assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (40, 5, 5));
 }
 
@@ -208,7 +208,7 @@ fn a_saved_vocabulary_is_reloaded_not_rebuilt() {
     let data = dir.path().join("imdb");
     write(&data.join("train.tsv"), b"1\taab\n0\tbbc\n");
     write(&data.join("test.tsv"), b"1\tabcz\n");
-    let mut cfg = DataConfig::preset(Task::Text, &data);
+    let mut cfg = DataConfig::preset(TaskKind::Text, &data);
     cfg.min_freq = 1;
     let vocab_file = dir.path().join("run").join("vocab.json");
     let first = load(&cfg, Some(&vocab_file)).unwrap();
@@ -239,7 +239,7 @@ fn text_reads_an_acl_imdb_tree_and_gzip_tsv() {
     write(&tree.join("train/neg/0_2.txt"), "dull".as_bytes());
     write(&tree.join("test/neg/0_1.txt"), "bad".as_bytes());
     write(&tree.join("test/pos/0_10.txt"), "fine".as_bytes());
-    let mut cfg = DataConfig::preset(Task::Text, &tree);
+    let mut cfg = DataConfig::preset(TaskKind::Text, &tree);
     cfg.min_freq = 1;
     cfg.max_len = 5;
     let ds = load(&cfg, None).unwrap();
@@ -257,7 +257,7 @@ fn text_reads_an_acl_imdb_tree_and_gzip_tsv() {
     let flat = dir.path().join("flat");
     write_gz(&flat.join("train.tsv.gz"), b"0\tdull\n1\tgreat\n");
     write_gz(&flat.join("test.tsv.gz"), b"1\tok\n");
-    let mut cfg = DataConfig::preset(Task::Text, &flat);
+    let mut cfg = DataConfig::preset(TaskKind::Text, &flat);
     cfg.tokenizer = Tokenizer::Byte;
     let ds = load(&cfg, None).unwrap();
     assert_eq!(ds.vocab.len(), 260);
@@ -290,7 +290,7 @@ fn retrieval_keeps_pairs_together_and_pads_them_to_one_length() {
     for split in ["train", "eval", "test"] {
         write(&dir.path().join(format!("new_aan_pairs.{split}.tsv")), rows);
     }
-    let ds = load(&DataConfig::preset(Task::Retrieval, dir.path()), None).unwrap();
+    let ds = load(&DataConfig::preset(TaskKind::Retrieval, dir.path()), None).unwrap();
     assert!(ds.paired);
     assert_eq!(ds.train.labels().collect::<Vec<_>>(), [1, 0]);
     let batch = ds.batcher(&ds.train, 2).batch(&[0, 1]);
@@ -310,7 +310,7 @@ fn retrieval_keeps_pairs_together_and_pads_them_to_one_length() {
         &dir.path().join("new_aan_pairs.train.tsv.gz"),
         b"1\ta\tb\tonly four\n",
     );
-    let err = load(&DataConfig::preset(Task::Retrieval, dir.path()), None).unwrap_err();
+    let err = load(&DataConfig::preset(TaskKind::Retrieval, dir.path()), None).unwrap_err();
     assert!(
         message(&err).contains("5 tab-separated fields"),
         "{}",
@@ -346,7 +346,7 @@ fn cifar_binary(dir: &Path, per_batch: usize) {
 fn cifar_binary_becomes_grayscale_with_a_seeded_validation_split() {
     let dir = tempfile::tempdir().unwrap();
     cifar_binary(dir.path(), 20);
-    let mut cfg = DataConfig::preset(Task::Image, dir.path());
+    let mut cfg = DataConfig::preset(TaskKind::Image, dir.path());
     cfg.val_fraction = 0.1;
     let ds = load(&cfg, None).unwrap();
     assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (90, 10, 20));
@@ -399,7 +399,7 @@ fn image_folders_and_tar_archives_load_alike() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("tree");
     image_tree(&tree);
-    let mut cfg = DataConfig::preset(Task::Image, &tree);
+    let mut cfg = DataConfig::preset(TaskKind::Image, &tree);
     cfg.val_fraction = 0.25;
     let from_tree = load(&cfg, None).unwrap();
     assert_eq!(
@@ -473,7 +473,7 @@ fn pathfinder_reads_text_and_binary_metadata_and_skips_empty_images() {
     for binary in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         pathfinder_release(dir.path(), binary);
-        let mut cfg = DataConfig::preset(Task::Pathfinder, dir.path());
+        let mut cfg = DataConfig::preset(TaskKind::Pathfinder, dir.path());
         cfg.resolution = 4;
         let ds = load(&cfg, None).unwrap();
         let total = ds.train.len() + ds.val.len() + ds.test.len();
@@ -493,7 +493,7 @@ fn pathfinder_reads_text_and_binary_metadata_and_skips_empty_images() {
 #[test]
 fn pathfinder_errors_name_the_image_and_the_gen_command() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = DataConfig::preset(Task::Pathfinder, dir.path().join("pf"));
+    let mut cfg = DataConfig::preset(TaskKind::Pathfinder, dir.path().join("pf"));
     let text = message(&load(&cfg, None).unwrap_err());
     assert!(
         text.contains("lra data gen pathfinder --out")
@@ -526,7 +526,7 @@ fn generated_pathfinder_loads_at_every_resolution() {
         let params = PathfinderParams::lra(resolution, difficulty).unwrap();
         // Ten images: enough that the 80/10/10 split leaves none empty.
         pfgen::write(&params, difficulty, dir.path(), 10, 4, 9).unwrap();
-        let mut cfg = DataConfig::preset(Task::Pathfinder, dir.path());
+        let mut cfg = DataConfig::preset(TaskKind::Pathfinder, dir.path());
         cfg.resolution = resolution;
         cfg.difficulty = difficulty;
         cfg.encoding = Encoding::Continuous;
@@ -557,7 +557,7 @@ fn batches_pad_to_their_longest_and_reshuffle_each_epoch() {
         .collect();
     write(&dir.path().join("train.tsv"), lines.as_bytes());
     write(&dir.path().join("test.tsv"), b"1\tab\n");
-    let mut cfg = DataConfig::preset(Task::Text, dir.path());
+    let mut cfg = DataConfig::preset(TaskKind::Text, dir.path());
     cfg.min_freq = 1;
     let ds = load(&cfg, None).unwrap();
     let batcher = ds.batcher(&ds.train, 4).shuffled(3);

@@ -17,7 +17,7 @@ use lra::data::gen::listops::ListOpsGen;
 use lra::data::gen::pathfinder::{generate, PathfinderParams};
 use lra::data::stats::{ks_critical_001, ks_statistic, pixel_summary};
 
-use lra::data::{listops, load, DataConfig, Dataset, Difficulty, Inputs, Task};
+use lra::data::{listops, load, DataConfig, Dataset, Difficulty, Inputs, TaskKind};
 
 /// A sample shipped with the repository.
 fn sample(name: &str) -> PathBuf {
@@ -41,7 +41,7 @@ fn full(name: &str) -> PathBuf {
     path
 }
 
-fn dataset(task: Task, path: PathBuf) -> Dataset {
+fn dataset(task: TaskKind, path: PathBuf) -> Dataset {
     load(&DataConfig::preset(task, &path), None)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -84,7 +84,7 @@ fn listops_sample_counts_labels_and_first_example() {
     let raw = lra::data::source::read_all(&path.join("basic_val.tsv.gz")).unwrap();
     assert!(raw.starts_with(b"Source\tTarget\r\n"));
     assert_eq!(raw.windows(2).filter(|w| w == b"\r\n").count(), 51);
-    let ds = dataset(Task::ListOps, path);
+    let ds = dataset(TaskKind::ListOps, path);
     assert_eq!(counts(&ds), [200, 50, 50]);
     assert_eq!(
         label_counts(&ds.train, 10),
@@ -98,7 +98,7 @@ fn listops_sample_counts_labels_and_first_example() {
 #[test]
 #[ignore = "needs the full ListOps set at ../shared/data/listops"]
 fn listops_full_counts_balance_and_first_example() {
-    let ds = dataset(Task::ListOps, full("listops"));
+    let ds = dataset(TaskKind::ListOps, full("listops"));
     assert_eq!(counts(&ds), [10_000, 1_000, 1_000]);
     assert_eq!(
         label_counts(&ds.train, 10),
@@ -233,7 +233,7 @@ fn check_text(ds: &Dataset) {
 
 #[test]
 fn text_sample_counts_labels_and_vocabulary() {
-    let ds = dataset(Task::Text, sample("imdb"));
+    let ds = dataset(TaskKind::Text, sample("imdb"));
     // The test split doubles as validation.
     assert_eq!(counts(&ds), [200, 100, 100]);
     assert_eq!(label_counts(&ds.train, 2), [106, 94]);
@@ -247,7 +247,7 @@ fn text_sample_counts_labels_and_vocabulary() {
 #[test]
 #[ignore = "needs the full IMDB set at ../shared/data/imdb"]
 fn text_full_counts_balance_and_first_example() {
-    let ds = dataset(Task::Text, full("imdb"));
+    let ds = dataset(TaskKind::Text, full("imdb"));
     assert_eq!(counts(&ds), [25_000, 25_000, 25_000]);
     assert_eq!(label_counts(&ds.train, 2), [12_500, 12_500]);
     assert_eq!(label_counts(&ds.test, 2), [12_500, 12_500]);
@@ -273,7 +273,7 @@ fn check_retrieval(ds: &Dataset) {
 
 #[test]
 fn retrieval_sample_counts_labels_and_vocabulary() {
-    let ds = dataset(Task::Retrieval, sample("retrieval"));
+    let ds = dataset(TaskKind::Retrieval, sample("retrieval"));
     assert_eq!(counts(&ds), [80, 30, 30]);
     assert_eq!(label_counts(&ds.train, 2), [40, 40]);
     assert_eq!(label_counts(&ds.val, 2), [15, 15]);
@@ -287,7 +287,7 @@ fn retrieval_sample_counts_labels_and_vocabulary() {
 #[test]
 #[ignore = "needs the full retrieval set at ../shared/data/retrieval"]
 fn retrieval_full_counts_balance_and_first_pair() {
-    let ds = dataset(Task::Retrieval, full("retrieval"));
+    let ds = dataset(TaskKind::Retrieval, full("retrieval"));
     assert_eq!(counts(&ds), [9_242, 1_228, 1_068]);
     assert_eq!(label_counts(&ds.train, 2), [4_621, 4_621]);
     assert_eq!(label_counts(&ds.val, 2), [614, 614]);
@@ -316,7 +316,7 @@ fn check_image(ds: &Dataset, per_class: [usize; 2]) {
 #[test]
 fn image_sample_counts_labels_and_pixels() {
     // The sample's tar.xz: the full set's layout, pax global header and directory entries.
-    let ds = dataset(Task::Image, sample("cifar10"));
+    let ds = dataset(TaskKind::Image, sample("cifar10"));
     assert_eq!(counts(&ds), [90, 10, 50]);
     check_image(&ds, [10, 5]);
 }
@@ -324,7 +324,7 @@ fn image_sample_counts_labels_and_pixels() {
 #[test]
 #[ignore = "needs the full CIFAR-10 set at ../shared/data/cifar10"]
 fn image_full_counts_balance_and_first_example() {
-    let ds = dataset(Task::Image, full("cifar10"));
+    let ds = dataset(TaskKind::Image, full("cifar10"));
     assert_eq!(counts(&ds), [45_000, 5_000, 10_000]);
     check_image(&ds, [5_000, 1_000]);
 }
@@ -350,7 +350,7 @@ fn check_pathfinder(ds: &Dataset) {
 
 #[test]
 fn pathfinder_sample_counts_labels_and_first_example() {
-    let ds = dataset(Task::Pathfinder, sample("pathfinder32"));
+    let ds = dataset(TaskKind::Pathfinder, sample("pathfinder32"));
     // 200 images split 80/10/10.
     assert_eq!(counts(&ds), [160, 20, 20]);
     assert_eq!(pathfinder_labels(&ds), [104, 96]);
@@ -360,7 +360,7 @@ fn pathfinder_sample_counts_labels_and_first_example() {
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn pathfinder_full_counts_balance_and_first_example() {
-    let ds = dataset(Task::Pathfinder, full("pathfinder32"));
+    let ds = dataset(TaskKind::Pathfinder, full("pathfinder32"));
     assert_eq!(counts(&ds), [1_600, 200, 200]);
     assert_eq!(pathfinder_labels(&ds), [1_012, 988]);
     check_pathfinder(&ds);
@@ -413,13 +413,13 @@ fn check_pathfinder_drawing(ds: &Dataset) {
 
 #[test]
 fn generated_pathfinder_draws_like_the_official_sample() {
-    check_pathfinder_drawing(&dataset(Task::Pathfinder, sample("pathfinder32")));
+    check_pathfinder_drawing(&dataset(TaskKind::Pathfinder, sample("pathfinder32")));
 }
 
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn generated_pathfinder_draws_like_the_full_official_set() {
-    check_pathfinder_drawing(&dataset(Task::Pathfinder, full("pathfinder32")));
+    check_pathfinder_drawing(&dataset(TaskKind::Pathfinder, full("pathfinder32")));
 }
 
 /// The distractor count decides how busy an image is. The reference places far fewer than the
@@ -457,11 +457,11 @@ fn check_pathfinder_intensity(ds: &Dataset) {
 
 #[test]
 fn generated_pathfinder_matches_the_official_sample_intensity() {
-    check_pathfinder_intensity(&dataset(Task::Pathfinder, sample("pathfinder32")));
+    check_pathfinder_intensity(&dataset(TaskKind::Pathfinder, sample("pathfinder32")));
 }
 
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn generated_pathfinder_matches_the_full_official_intensity() {
-    check_pathfinder_intensity(&dataset(Task::Pathfinder, full("pathfinder32")));
+    check_pathfinder_intensity(&dataset(TaskKind::Pathfinder, full("pathfinder32")));
 }

@@ -2,32 +2,32 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{DataConfig, Difficulty, Task};
+use super::config::{DataConfig, Difficulty, TaskKind};
 use super::decode::square_side;
 use super::error::DataError;
 use super::source::find_maybe_gz;
 use super::{listops, pathfinder, retrieval};
 
 /// The task whose files `path` holds; `None` when no layout matches.
-pub fn detect_task(path: &Path) -> Option<Task> {
+pub fn detect_task(path: &Path) -> Option<TaskKind> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     if path.is_file() {
         return [".tar", ".tar.xz", ".tar.gz", ".tgz"]
             .iter()
             .any(|e| name.ends_with(e))
-            .then_some(Task::Image);
+            .then_some(TaskKind::Image);
     }
     if listops::split_file(path, "train").is_ok() {
-        return Some(Task::ListOps);
+        return Some(TaskKind::ListOps);
     }
     if retrieval::split_file(path, "train").is_ok() {
-        return Some(Task::Retrieval);
+        return Some(TaskKind::Retrieval);
     }
     if path.join("train").join("pos").is_dir() || find_maybe_gz(path, "train.tsv").is_some() {
-        return Some(Task::Text);
+        return Some(TaskKind::Text);
     }
     if path.join("metadata").is_dir() || pathfinder_folders(path).next().is_some() {
-        return Some(Task::Pathfinder);
+        return Some(TaskKind::Pathfinder);
     }
     let has = |f: &str| path.join(f).exists();
     let is_tar = |p: &PathBuf| {
@@ -43,7 +43,7 @@ pub fn detect_task(path: &Path) -> Option<Task> {
         || has("cifar-10-batches-bin")
         || (has("train") && has("test"))
         || tar_inside)
-        .then_some(Task::Image)
+        .then_some(TaskKind::Image)
 }
 
 /// The difficulty folders (`curv_*` with `metadata/`) under `path`.
@@ -57,7 +57,7 @@ fn pathfinder_folders(path: &Path) -> impl Iterator<Item = Difficulty> + '_ {
 /// unless given, and for Pathfinder the difficulty present and the resolution of its images.
 pub fn config_for(
     path: &Path,
-    task: Option<Task>,
+    task: Option<TaskKind>,
     difficulty: Option<Difficulty>,
 ) -> Result<DataConfig, DataError> {
     let task = task
@@ -70,7 +70,7 @@ pub fn config_for(
                 .into(),
         })?;
     let mut cfg = DataConfig::preset(task, path);
-    if matches!(task, Task::Pathfinder | Task::PathX) {
+    if matches!(task, TaskKind::Pathfinder | TaskKind::PathX) {
         cfg.difficulty = difficulty
             .or_else(|| {
                 path.file_name()
@@ -94,7 +94,7 @@ pub fn config_for(
         let bytes = std::fs::read(&first.image).map_err(|e| DataError::image(&first.image, e))?;
         cfg.resolution = square_side(&bytes, &first.image)?;
         if cfg.resolution == 128 {
-            cfg.task = Task::PathX;
+            cfg.task = TaskKind::PathX;
         }
     }
     Ok(cfg)

@@ -5,7 +5,6 @@
 //! its splits into padded batches for the engine.
 
 pub mod batch;
-pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;
@@ -28,7 +27,7 @@ pub mod vocab;
 use std::path::Path;
 
 pub use batch::{Batch, BatchInputs, Batcher, PaddedDocuments};
-pub use config::{DataConfig, Difficulty, Encoding, Task, Tokenizer};
+pub use config::{DataConfig, Difficulty, Encoding, TaskKind, Tokenizer};
 pub use error::DataError;
 pub use store::{Examples, Inputs, Split};
 pub use vocab::Vocab;
@@ -48,7 +47,7 @@ impl InputKind {
     pub fn for_pixels(cfg: &DataConfig) -> Self {
         match (cfg.encoding, cfg.task) {
             (Encoding::Tokens, _) => InputKind::Tokens,
-            (Encoding::Continuous, Task::Image) => InputKind::Continuous {
+            (Encoding::Continuous, TaskKind::Image) => InputKind::Continuous {
                 mean: 122.6 / 255.0,
                 std: 61.0 / 255.0,
             },
@@ -63,7 +62,7 @@ impl InputKind {
 /// A task's data, ready for training.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub task: Task,
+    pub task: TaskKind,
     pub train: Split,
     pub val: Split,
     pub test: Split,
@@ -148,11 +147,11 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
         return Err(missing_data(cfg));
     }
     match cfg.task {
-        Task::ListOps => listops::load(cfg, vocab_file),
-        Task::Text => text::load(cfg, vocab_file),
-        Task::Retrieval => retrieval::load(cfg, vocab_file),
-        Task::Image => image::load(cfg, vocab_file),
-        Task::Pathfinder | Task::PathX => pathfinder::load(cfg, vocab_file),
+        TaskKind::ListOps => listops::load(cfg, vocab_file),
+        TaskKind::Text => text::load(cfg, vocab_file),
+        TaskKind::Retrieval => retrieval::load(cfg, vocab_file),
+        TaskKind::Image => image::load(cfg, vocab_file),
+        TaskKind::Pathfinder | TaskKind::PathX => pathfinder::load(cfg, vocab_file),
     }
 }
 
@@ -160,8 +159,8 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
 pub fn gen_command(cfg: &DataConfig) -> Option<String> {
     let out = cfg.path.display();
     match cfg.task {
-        Task::ListOps => Some(format!("lra data gen listops --out {out}")),
-        Task::Pathfinder | Task::PathX => Some(format!(
+        TaskKind::ListOps => Some(format!("lra data gen listops --out {out}")),
+        TaskKind::Pathfinder | TaskKind::PathX => Some(format!(
             "lra data gen pathfinder --out {out} --resolution {} --difficulty {} --n 20000",
             cfg.pathfinder_resolution(),
             format!("{:?}", cfg.difficulty).to_lowercase()
@@ -172,13 +171,13 @@ pub fn gen_command(cfg: &DataConfig) -> Option<String> {
 
 fn missing_data(cfg: &DataConfig) -> DataError {
     let expected = match cfg.task {
-        Task::ListOps => "basic_{train,val,test}.tsv[.gz]",
-        Task::Text => "aclImdb's {train,test}/{pos,neg}/*.txt or {train,test}.tsv[.gz]",
-        Task::Retrieval => "<prefix>.{train,eval,test}.tsv[.gz]",
-        Task::Image => {
+        TaskKind::ListOps => "basic_{train,val,test}.tsv[.gz]",
+        TaskKind::Text => "aclImdb's {train,test}/{pos,neg}/*.txt or {train,test}.tsv[.gz]",
+        TaskKind::Retrieval => "<prefix>.{train,eval,test}.tsv[.gz]",
+        TaskKind::Image => {
             "CIFAR-10 binary batches, or train|test/<class>/*.png|jpg, or a .tar[.xz] of it"
         }
-        Task::Pathfinder | Task::PathX => {
+        TaskKind::Pathfinder | TaskKind::PathX => {
             "curv_*/imgs/<b>/sample_<i>.png and curv_*/metadata/<b>.npy"
         }
     };

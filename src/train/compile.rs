@@ -24,30 +24,16 @@ use crate::spec::{self, ExperimentSpec, LayerSpec, PhaseSpec, TransformerSpec};
 
 pub fn data_config(x: &ExperimentSpec) -> DataConfig {
     let t = &x.task;
-    let task = match t.kind {
-        spec::TaskKind::ListOps => data::Task::ListOps,
-        spec::TaskKind::Text => data::Task::Text,
-        spec::TaskKind::Retrieval => data::Task::Retrieval,
-        spec::TaskKind::Image => data::Task::Image,
-        spec::TaskKind::Pathfinder => data::Task::Pathfinder,
-        spec::TaskKind::PathX => data::Task::PathX,
-    };
-    let mut cfg = DataConfig::preset(task, &t.data);
+    let mut cfg = DataConfig::preset(t.kind, &t.data);
     cfg.max_len = t.max_len;
     if let Some(tokenizer) = t.tokenizer {
-        cfg.tokenizer = match tokenizer {
-            spec::Tokenizer::Char => data::Tokenizer::Char,
-            spec::Tokenizer::Byte => data::Tokenizer::Byte,
-        };
+        cfg.tokenizer = tokenizer;
     }
     if let Some(min_freq) = t.min_freq {
         cfg.min_freq = min_freq;
     }
     if let Some(encoding) = t.encoding {
-        cfg.encoding = match encoding {
-            spec::Encoding::Tokens => data::Encoding::Tokens,
-            spec::Encoding::Continuous => data::Encoding::Continuous,
-        };
+        cfg.encoding = encoding;
     }
     if let Some(resolution) = t.resolution {
         cfg.resolution = resolution;

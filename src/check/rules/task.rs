@@ -4,9 +4,8 @@ use std::path::Path;
 
 use super::Context;
 use crate::check::resolved::ResolvedExperiment;
-use crate::data::config::Difficulty;
-use crate::data::gen::pathfinder::hardest_difficulty;
 use crate::diagnostic::Diagnostic;
+use crate::spec::Difficulty;
 
 /// The longest input each task has (docs/METHOD.md, "The tasks"); image-like tasks have exactly
 /// this length.
@@ -162,7 +161,7 @@ pub fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Di
         return vec![];
     };
     let (Some(hardest), Some(asked)) = (
-        hardest_difficulty(resolution as usize),
+        Difficulty::hardest_at(resolution as usize),
         Difficulty::from_name(difficulty),
     ) else {
         return vec![];

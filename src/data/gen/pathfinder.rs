@@ -24,8 +24,8 @@ use super::raster::{
     bytescale, dilate, dilated_at, dilation_leaves_a_pixel_unreached, disk, draw_line, imresize,
     Grid, Occupancy,
 };
-use crate::data::config::Difficulty;
 use crate::data::error::DataError;
+use crate::spec::Difficulty;
 
 /// The reference's retry limits (`snakes2_wrapper.py` defaults).
 const MAX_PADDLE_RETRIAL: usize = 2;
@@ -65,7 +65,6 @@ pub struct PathfinderParams {
 struct LraSettings {
     resolution: usize,
     /// The longest contours (highest difficulty) the canvas has room for.
-    hardest: Difficulty,
     padding: usize,
     paddle_length: usize,
     paddle_thickness: f64,
@@ -86,7 +85,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
     // (six-paddle) contours fit: longer target snakes find no room on this canvas.
     LraSettings {
         resolution: 16,
-        hardest: Difficulty::Easy,
         padding: 1,
         paddle_length: 2,
         paddle_thickness: 0.5,
@@ -100,7 +98,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
     },
     LraSettings {
         resolution: 32,
-        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 2,
         paddle_thickness: 0.5,
@@ -114,7 +111,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
     },
     LraSettings {
         resolution: 64,
-        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 5,
         paddle_thickness: 1.0,
@@ -128,7 +124,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
     },
     LraSettings {
         resolution: 128,
-        hardest: Difficulty::Hard,
         padding: 1,
         paddle_length: 5,
         paddle_thickness: 1.5,
@@ -142,7 +137,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
     },
     LraSettings {
         resolution: 256,
-        hardest: Difficulty::Hard,
         padding: 22,
         paddle_length: 5,
         paddle_thickness: 2.0,
@@ -155,15 +149,6 @@ const LRA_SETTINGS: [LraSettings; 5] = [
         paddle_contrast: 1.0,
     },
 ];
-
-/// The hardest difficulty a resolution's canvas has room for; `None` for a resolution without
-/// settings.
-pub fn hardest_difficulty(resolution: usize) -> Option<Difficulty> {
-    LRA_SETTINGS
-        .iter()
-        .find(|s| s.resolution == resolution)
-        .map(|s| s.hardest)
-}
 
 impl PathfinderParams {
     /// LRA's settings for `resolution` (see [`LraSettings`]). Difficulty sets the contour
@@ -179,7 +164,8 @@ impl PathfinderParams {
                 reason: format!("Pathfinder resolution {resolution}"),
                 hint: "use 16, 32, 64, 128 or 256".into(),
             })?;
-        if difficulty.contour_length() > s.hardest.contour_length() {
+        let hardest = Difficulty::hardest_at(resolution).unwrap_or(Difficulty::Easy);
+        if difficulty.contour_length() > hardest.contour_length() {
             return Err(DataError::Config {
                 reason: format!(
                     "{} Pathfinder contours at {resolution}x{resolution}: the target snakes do not fit",
@@ -187,7 +173,7 @@ impl PathfinderParams {
                 ),
                 hint: format!(
                     "use difficulty {} or a resolution of 32 or more",
-                    s.hardest.name()
+                    hardest.name()
                 ),
             });
         }
@@ -922,7 +908,7 @@ mod tests {
     #[test]
     fn every_resolution_has_settings() {
         for r in [32, 64, 128, 256] {
-            for d in Difficulty::ALL {
+            for &d in Difficulty::ALL {
                 let p = PathfinderParams::lra(r, d).unwrap();
                 assert!(p.distractor_snakes > 0 && p.distractor_length > 0);
                 assert_eq!((p.paddle_thickness * p.antialias as f64).fract(), 0.0);

@@ -6,12 +6,12 @@ use std::time::Instant;
 use clap::builder::TypedValueParser;
 use clap::{Args, Subcommand};
 
-use super::config::{Difficulty, Task};
-use super::detect::config_for;
-use super::gen::listops::ListOpsGen;
-use super::gen::pathfinder::{self, PathfinderParams};
-use super::store::Inputs;
-use super::{load, show, stats};
+use crate::data::detect::config_for;
+use crate::data::gen::listops::ListOpsGen;
+use crate::data::gen::pathfinder::{self, PathfinderParams};
+use crate::data::store::Inputs;
+use crate::data::{load, show, stats};
+use crate::spec::{Difficulty, TaskKind};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -87,7 +87,7 @@ pub struct StatsArgs {
     pub path: PathBuf,
     /// The task, when it cannot be told from the files.
     #[arg(long, value_enum)]
-    pub task: Option<Task>,
+    pub task: Option<TaskKind>,
     /// Pathfinder difficulty folder to read [default: the hardest present].
     #[arg(long, value_enum)]
     pub difficulty: Option<Difficulty>,
@@ -102,7 +102,7 @@ pub struct ShowArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, value_enum)]
-    pub task: Option<Task>,
+    pub task: Option<TaskKind>,
     #[arg(long, value_enum)]
     pub difficulty: Option<Difficulty>,
 }
@@ -158,14 +158,14 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
     }
 }
 
-fn task_name(task: Task) -> &'static str {
+fn task_name(task: TaskKind) -> &'static str {
     match task {
-        Task::ListOps => "ListOps",
-        Task::Text => "Text",
-        Task::Retrieval => "Retrieval",
-        Task::Image => "Image",
-        Task::Pathfinder => "Pathfinder",
-        Task::PathX => "Path-X",
+        TaskKind::ListOps => "ListOps",
+        TaskKind::Text => "Text",
+        TaskKind::Retrieval => "Retrieval",
+        TaskKind::Image => "Image",
+        TaskKind::Pathfinder => "Pathfinder",
+        TaskKind::PathX => "Path-X",
     }
 }
 
