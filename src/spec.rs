@@ -60,18 +60,7 @@ impl TaskKind {
     pub fn n_classes(self) -> usize {
         match self {
             TaskKind::ListOps | TaskKind::Image => 10,
-            _ => 2,
-        }
-    }
-
-    /// Training examples in the LRA release, for cost figures given in epochs.
-    pub fn release_train_size(self) -> usize {
-        match self {
-            TaskKind::ListOps => 96_000,
-            TaskKind::Text => 25_000,
-            TaskKind::Retrieval => 147_086,
-            TaskKind::Image => 45_000,
-            TaskKind::Pathfinder | TaskKind::PathX => 160_000,
+            TaskKind::Text | TaskKind::Retrieval | TaskKind::Pathfinder | TaskKind::PathX => 2,
         }
     }
 }
@@ -340,12 +329,6 @@ pub struct TransformerSpec {
     pub activation: Activation,
     pub position: PositionKind,
     pub attention: Attention,
-}
-
-impl TransformerSpec {
-    pub fn head_dim(&self, d_model: usize) -> usize {
-        d_model / self.heads
-    }
 }
 
 crate::named_enum! {

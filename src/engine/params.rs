@@ -193,10 +193,6 @@ impl<D: Device<f32>> ParamStore<D> {
         &self.groups[id.0]
     }
 
-    pub fn group_mut(&mut self, id: GroupId) -> &mut ParamGroup {
-        &mut self.groups[id.0]
-    }
-
     pub fn groups(&self) -> &[ParamGroup] {
         &self.groups
     }

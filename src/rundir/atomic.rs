@@ -117,6 +117,25 @@ pub fn append_synced(path: &Path, line: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A full disk is reported with the file and the system's words, and the help says what
+    /// to check, never a Debug form of the error (`Os { code: 28, … }`). `/dev/full` answers
+    /// every write with ENOSPC, as a full disk does.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_reported_with_the_file_in_words() {
+        use miette::Diagnostic;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let err = append_synced(&path, "{}").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("metrics.jsonl"), "{message}");
+        assert!(message.contains("No space left on device"), "{message}");
+        assert!(!message.contains("Os {"), "{message}");
+        let help = err.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.contains("room"), "{help}");
+    }
+
     #[test]
     fn a_write_replaces_the_file_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();

@@ -36,7 +36,11 @@ impl SyntaxError {
                 found,
             } => Diagnostic::error("lra::syntax", format!("expected {expected}, found {found}"))
                 .label(*span, format!("expected {expected} here"))
-                .help(help_for(expected)),
+                .help(if found.chars().any(|c| !c.is_ascii() && c.is_alphanumeric()) {
+                    NON_ASCII_NAME.into()
+                } else {
+                    help_for(expected)
+                }),
             SyntaxError::TooDeep { span, limit } => Diagnostic::error(
                 "lra::syntax::too-deep",
                 format!("brackets are nested more than {limit} levels deep"),
@@ -93,6 +97,9 @@ impl SyntaxError {
         }
     }
 }
+
+/// Names (kinds, fields, presets) are ASCII; strings may hold any text.
+const NON_ASCII_NAME: &str = "names of sections, fields, kinds and presets are ASCII letters, digits and `_`, starting with a letter; other text belongs in a string (`\"…\"`)";
 
 /// A hint for the most common shapes of mistake.
 fn help_for(expected: &str) -> String {
