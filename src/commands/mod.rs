@@ -5,6 +5,7 @@ pub mod check;
 pub mod explain;
 pub mod jobs;
 pub mod machine;
+pub mod report;
 pub mod run;
 
 use std::io::IsTerminal;
