@@ -91,7 +91,7 @@ fn results_row(
     b: &RunFolder,
     get: impl Fn(&RunFolder) -> Option<String>,
 ) -> [String; 3] {
-    let show = |r| get(r).unwrap_or_else(|| "-".into());
+    let show = |r: &RunFolder| get(r).unwrap_or_else(|| "-".into());
     [name.to_string(), show(a), show(b)]
 }
 

@@ -3,7 +3,7 @@
 //! report prints them from any working directory; the file in the repository stays the one
 //! place they are written.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{ReportError, Result};
 use crate::spec::TaskKind;
@@ -18,7 +18,7 @@ pub const AVERAGE: &str = "average";
 /// The training objectives a row may name: `scratch` is no pretraining.
 pub const OBJECTIVES: [&str; 3] = ["scratch", "masked", "causal"];
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct PublishedRow {
     pub source: String,
     pub table: String,

@@ -132,7 +132,7 @@ fn aligned(header: &[String], rows: &[Vec<String>]) -> String {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, &w)| format!("{c:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
