@@ -57,20 +57,22 @@ fn run_spec(spec: &Path, out: &Path) -> Command {
 }
 
 /// The shared work folder: data, specs and a runs folder of four finished runs (two
-/// experiments × seeds 0 and 1), trained once per test process.
+/// experiments × seeds 0 and 1), trained once per test process into cargo's scratch folder
+/// for integration tests (replaced on each run of this test binary).
 fn trained() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-runs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("data");
         for seed in [0, 1] {
-            let spec = write_spec(dir.path(), &data, seed, 4);
-            let status = run_spec(&spec, &dir.path().join("runs")).status().unwrap();
+            let spec = write_spec(&dir, &data, seed, 4);
+            let status = run_spec(&spec, &dir.join("runs")).status().unwrap();
             assert!(status.success(), "lra run {} failed", spec.display());
         }
         dir
     })
-    .path()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -515,7 +517,8 @@ fn spec_paths_are_the_paths_explain_prints() {
         let checked = lra::check::check(file, &context).unwrap();
         let explained: serde_json::Value =
             serde_json::from_str(&lra::commands::explain::to_json(&checked)).unwrap();
-        for (i, x) in checked.spec.experiments.iter().enumerate() {
+        let spec = checked.spec.as_ref().expect("the shipped experiments check clean");
+        for (i, x) in spec.experiments.iter().enumerate() {
             let ours: std::collections::BTreeMap<String, String> =
                 results::spec_paths(&serde_json::to_value(x).unwrap())
                     .into_iter()

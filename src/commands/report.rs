@@ -100,7 +100,7 @@ pub fn run(args: &ReportArgs) -> u8 {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{problem}")]
 #[diagnostic(
-    code(lra::report::run-problem),
+    code("lra::report::run-problem"),
     severity(Warning),
     help("run {folder} is reported from what could be read (marked in the notes column); fix or delete the bad part of its folder")
 )]

@@ -24,7 +24,7 @@ pub enum ReportError {
     },
 
     #[error("`{given}`: no run has a field `{path}`")]
-    #[diagnostic(code(lra::report::unknown-path), help("{help}"))]
+    #[diagnostic(code("lra::report::unknown-path"), help("{help}"))]
     UnknownPath {
         given: String,
         path: String,
@@ -33,28 +33,28 @@ pub enum ReportError {
 
     #[error("`{given}` is not a condition")]
     #[diagnostic(
-        code(lra::report::bad-where),
+        code("lra::report::bad-where"),
         help("write `PATH=VALUE` or `PATH!=VALUE` with a path as `lra explain` prints it, e.g. `--where model.d_model=64`")
     )]
     BadWhere { given: String },
 
     #[error("no run matches {conditions}")]
     #[diagnostic(
-        code(lra::report::nothing-matches),
+        code("lra::report::nothing-matches"),
         help("the runs folder holds {runs} runs; loosen `--where` (`lra report DIR --format csv` lists every group)")
     )]
     NothingMatches { conditions: String, runs: usize },
 
     #[error("{path}: batch files are not supported by `lra report` yet")]
     #[diagnostic(
-        code(lra::report::batch-not-yet),
+        code("lra::report::batch-not-yet"),
         help("`lra batch` does not exist yet, so no batch records its runs; report the runs folder instead: `lra report runs`")
     )]
     BatchNotYet { path: PathBuf },
 
     #[error("{path} is not a run folder (it has no spec.json)")]
     #[diagnostic(
-        code(lra::report::not-a-run),
+        code("lra::report::not-a-run"),
         help("`--diff` compares two run folders, like runs/<experiment>/seed0-1a2b3c4d")
     )]
     NotARun { path: PathBuf },

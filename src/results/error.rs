@@ -22,13 +22,13 @@ pub enum ResultsError {
     #[error("no run folders under {path}")]
     #[diagnostic(
         code(lra::results::empty),
-        help("a run folder holds a spec.json; train one with `lra run FILE --out {path}`, or name the runs folder that `lra run` wrote (the spec's `out`, `runs` by default)")
+        help("a run folder holds a spec.json; train one with `lra run FILE --out {}`, or name the runs folder that `lra run` wrote (the spec's `out`, `runs` by default)", path.display())
     )]
     Empty { path: PathBuf },
 
     #[error("{path}: written by lra {version}, newer than this lra {ours}")]
     #[diagnostic(
-        code(lra::results::newer-run-folder),
+        code("lra::results::newer-run-folder"),
         help("report it with lra {version} or later (`cargo install --path .` from an up-to-date checkout)")
     )]
     NewerRunFolder {
@@ -39,7 +39,7 @@ pub enum ResultsError {
 
     #[error("{path}:{line}: {reason}")]
     #[diagnostic(
-        code(lra::results::corrupt-line),
+        code("lra::results::corrupt-line"),
         help("that line is skipped; fix or delete it (each line of metrics.jsonl is one JSON object as `lra run` writes it)")
     )]
     CorruptLine {
@@ -50,7 +50,7 @@ pub enum ResultsError {
 
     #[error("{path}: {reason}")]
     #[diagnostic(
-        code(lra::results::corrupt-file),
+        code("lra::results::corrupt-file"),
         help("the run folder is listed but not reported; re-run the experiment (`lra run FILE`) to write it again")
     )]
     CorruptFile { path: PathBuf, reason: String },
@@ -58,7 +58,7 @@ pub enum ResultsError {
     #[error("results index {path}: {source}")]
     #[diagnostic(
         code(lra::results::sqlite),
-        help("the index is rebuilt from the run folders: delete {path} and run `lra report` again")
+        help("the index is rebuilt from the run folders: delete {} and run `lra report` again", path.display())
     )]
     Sqlite {
         path: PathBuf,
