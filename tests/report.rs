@@ -127,7 +127,10 @@ fn an_incrementally_updated_index_equals_a_rebuilt_one() {
         assert_eq!((stats.updated, stats.unchanged), (1, i), "{key}");
     }
     let (_, stats) = results::sync(&out).unwrap();
-    assert_eq!((stats.updated, stats.unchanged, stats.rebuilt), (0, 4, false));
+    assert_eq!(
+        (stats.updated, stats.unchanged, stats.rebuilt),
+        (0, 4, false)
+    );
     // A run changes (one more evaluation) and another disappears.
     let metrics = out.join(&folders[0]).join("metrics.jsonl");
     let mut text = std::fs::read_to_string(&metrics).unwrap();
@@ -179,9 +182,7 @@ fn runs_finishing_while_reports_run_are_not_lost() {
     let mut reports = 0;
     let mut saw_unfinished = false;
     loop {
-        let running = children
-            .iter_mut()
-            .any(|c| c.try_wait().unwrap().is_none());
+        let running = children.iter_mut().any(|c| c.try_wait().unwrap().is_none());
         // Two reports at once: writers take turns, readers see whole states.
         let handles: Vec<_> = (0..2)
             .map(|_| {
@@ -243,7 +244,11 @@ fn a_corrupt_metrics_line_is_named_by_file_and_line_and_the_rest_prints() {
     );
     assert!(stdout.contains("1 with problems"), "{stdout}");
     // Both groups still print, each with its two seeds.
-    assert_eq!(stdout.matches("listops  transformer  ").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("listops  transformer  ").count(),
+        2,
+        "{stdout}"
+    );
 }
 
 /// Sets a run's test accuracy, as if training had ended there.
@@ -319,7 +324,10 @@ fn the_published_figures_match_the_papers_averages() {
             average.value
         );
         // Six tasks, or the LRA paper's five where Path-X failed.
-        assert!(tasks.len() == 6 || average.note.contains("five"), "{average:?}");
+        assert!(
+            tasks.len() == 6 || average.note.contains("five"),
+            "{average:?}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 7);
@@ -332,7 +340,11 @@ fn the_published_figures_match_the_papers_averages() {
 
 /// A run as the index returns it, for the table tests.
 fn run(task: &str, model: &str, pretrain: Option<&str>, seed: u64, accuracy: f64) -> IndexedRun {
-    let classes = if task == "listops" || task == "image" { 10 } else { 2 };
+    let classes = if task == "listops" || task == "image" {
+        10
+    } else {
+        2
+    };
     let mut values: Vec<(String, String)> = vec![
         ("task".into(), task.into()),
         ("task.n_classes".into(), classes.to_string()),
@@ -343,7 +355,10 @@ fn run(task: &str, model: &str, pretrain: Option<&str>, seed: u64, accuracy: f64
         values.push(("pretrain".into(), p.into()));
     }
     IndexedRun {
-        folder: format!("{task}/{model}/{}/seed{seed}-00000000", pretrain.unwrap_or("scratch")),
+        folder: format!(
+            "{task}/{model}/{}/seed{seed}-00000000",
+            pretrain.unwrap_or("scratch")
+        ),
         experiment: format!("{task}/{model}/{}", pretrain.unwrap_or("scratch")),
         seed: Some(seed),
         state: "done".into(),
@@ -398,7 +413,10 @@ fn grouping_and_filtering_by_any_field() {
         text.lines().next().unwrap(),
         "model,seeds,test accuracy %,at chance,published,diff,source,notes"
     );
-    assert!(text.contains("s4,1,58.00,,59.60,-1.60,Ma et al. 2023,LRA results table,"), "{text}");
+    assert!(
+        text.contains("s4,1,58.00,,59.60,-1.60,Ma et al. 2023,LRA results table,"),
+        "{text}"
+    );
     let err = groups::build(&runs, &["modle".to_string()], &[], &published).unwrap_err();
     assert!(
         format!("{:?}", miette::Report::new(err)).contains("did you mean `model`?"),
@@ -416,7 +434,10 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
 
     let (code, _, stderr) = lra(&["report", "experiments/batches/quickstart-seeds.yaml"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("not supported by `lra report` yet"), "{stderr}");
+    assert!(
+        stderr.contains("not supported by `lra report` yet"),
+        "{stderr}"
+    );
 
     let (_dir, out) = fresh_runs();
     let key = &run_folders(&out)[0];
@@ -427,7 +448,10 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
     std::fs::write(&summary, value.to_string()).unwrap();
     let (code, stdout, stderr) = lra(&["report", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("written by lra 99.0.0, newer than this lra"), "{stderr}");
+    assert!(
+        stderr.contains("written by lra 99.0.0, newer than this lra"),
+        "{stderr}"
+    );
     assert!(stdout.contains("1 unfinished"), "{stdout}");
 
     let (code, _, stderr) = lra(&["report", out.to_str().unwrap(), "--where", "model.d_model"]);
@@ -439,8 +463,14 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
 fn diff_shows_what_differs_in_the_specs_and_the_results() {
     let out = trained().join("runs");
     let folders = run_folders(&out);
-    let masked = folders.iter().find(|k| k.contains("/masked/seed0")).unwrap();
-    let scratch = folders.iter().find(|k| k.contains("/scratch/seed0")).unwrap();
+    let masked = folders
+        .iter()
+        .find(|k| k.contains("/masked/seed0"))
+        .unwrap();
+    let scratch = folders
+        .iter()
+        .find(|k| k.contains("/scratch/seed0"))
+        .unwrap();
     let (code, stdout, stderr) = lra(&[
         "report",
         out.join(scratch).to_str().unwrap(),
@@ -517,7 +547,10 @@ fn spec_paths_are_the_paths_explain_prints() {
         let checked = lra::check::check(file, &context).unwrap();
         let explained: serde_json::Value =
             serde_json::from_str(&lra::commands::explain::to_json(&checked)).unwrap();
-        let spec = checked.spec.as_ref().expect("the shipped experiments check clean");
+        let spec = checked
+            .spec
+            .as_ref()
+            .expect("the shipped experiments check clean");
         for (i, x) in spec.experiments.iter().enumerate() {
             let ours: std::collections::BTreeMap<String, String> =
                 results::spec_paths(&serde_json::to_value(x).unwrap())
@@ -531,7 +564,11 @@ fn spec_paths_are_the_paths_explain_prints() {
                 .map(|o| o["path"].as_str().unwrap())
                 .collect();
             for path in &theirs {
-                assert!(ours.contains_key(*path), "{}: {path} missing", file.display());
+                assert!(
+                    ours.contains_key(*path),
+                    "{}: {path} missing",
+                    file.display()
+                );
             }
             // Besides explain's paths, only what the resolved spec derives.
             let extra: Vec<&String> = ours

@@ -58,7 +58,9 @@ pub fn diff(a: &Path, b: &Path) -> Result<String> {
     let _ = writeln!(out, "\nResults:");
     let result_rows = [
         ["".to_string(), "A".to_string(), "B".to_string()],
-        results_row("state", &run_a, &run_b, |r| Some(r.state.name().to_string())),
+        results_row("state", &run_a, &run_b, |r| {
+            Some(r.state.name().to_string())
+        }),
         results_row("test accuracy %", &run_a, &run_b, |r| {
             Some(format!("{:.2}", r.summary.as_ref()?.test_accuracy * 100.0))
         }),

@@ -34,7 +34,10 @@ impl Condition {
         };
         let (path, value, negated) = match text.split_once("!=") {
             Some((p, v)) => (p, v, true),
-            None => text.split_once('=').map(|(p, v)| (p, v, false)).ok_or_else(bad)?,
+            None => text
+                .split_once('=')
+                .map(|(p, v)| (p, v, false))
+                .ok_or_else(bad)?,
         };
         let (path, value) = (path.trim(), value.trim());
         if path.is_empty() || value.is_empty() {
@@ -180,9 +183,11 @@ pub fn build(
 ) -> Result<Vec<Group>> {
     check_paths(
         runs,
-        by.iter()
-            .map(|p| (p.as_str(), p.as_str()))
-            .chain(conditions.iter().map(|c| (c.path.as_str(), c.path.as_str()))),
+        by.iter().map(|p| (p.as_str(), p.as_str())).chain(
+            conditions
+                .iter()
+                .map(|c| (c.path.as_str(), c.path.as_str())),
+        ),
     )?;
     let selected: Vec<&IndexedRun> = runs
         .iter()

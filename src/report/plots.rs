@@ -35,7 +35,10 @@ fn register_fonts() {
 /// A figure that can draw itself on any plotters backend.
 trait Figure {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String>;
 }
 
 /// Writes `figure` as `<stem>.png` and `<stem>.svg`; returns both paths.
@@ -78,7 +81,10 @@ pub fn write_plots(groups: &[Group], dir: &Path) -> Result<Vec<PathBuf>> {
             written.extend(save(&curves, &stem)?);
         }
     }
-    if groups.iter().any(|g| g.runs.iter().any(|r| r.test.is_some())) {
+    if groups
+        .iter()
+        .any(|g| g.runs.iter().any(|r| r.test.is_some()))
+    {
         written.extend(save(&Summary { groups }, &dir.join("summary"))?);
     }
     Ok(written)
@@ -125,7 +131,12 @@ impl<'a> Curves<'a> {
     fn new(group: &'a Group) -> Self {
         let phases = ["pretrain", "finetune"]
             .into_iter()
-            .filter(|p| group.runs.iter().any(|r| !points(r, p, |e| e.loss).is_empty()))
+            .filter(|p| {
+                group
+                    .runs
+                    .iter()
+                    .any(|r| !points(r, p, |e| e.loss).is_empty())
+            })
             .collect();
         Curves { group, phases }
     }
@@ -154,7 +165,11 @@ fn y_range(series: &[Vec<(f64, f64)>], floor_zero: bool) -> std::ops::Range<f64>
         return 0.0..1.0;
     }
     let pad = ((hi - lo) * 0.08).max(1e-3);
-    let lo = if floor_zero { (lo - pad).max(0.0) } else { lo - pad };
+    let lo = if floor_zero {
+        (lo - pad).max(0.0)
+    } else {
+        lo - pad
+    };
     lo..hi + pad
 }
 
@@ -163,7 +178,10 @@ impl Figure for Curves<'_> {
         (520 * self.phases.len() as u32 + 40, 760)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let title = format!(
             "{}: validation curves ({} runs)",
@@ -192,11 +210,7 @@ impl Figure for Curves<'_> {
                         })
                     })
                     .collect();
-                let max_step = series
-                    .iter()
-                    .flatten()
-                    .map(|p| p.0)
-                    .fold(1.0f64, f64::max);
+                let max_step = series.iter().flatten().map(|p| p.0).fold(1.0f64, f64::max);
                 let phase_name = if *phase == "pretrain" {
                     "pretraining"
                 } else {
@@ -261,13 +275,19 @@ impl Figure for Summary<'_> {
         (1000, 170 + 56 * self.groups.len() as u32)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let n = self.groups.len();
         let labels: Vec<String> = self.groups.iter().map(Group::label).collect();
         let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u32;
         let mut chart = ChartBuilder::on(root)
-            .caption("Test accuracy per group", (FONT, 22).into_font().style(FontStyle::Bold))
+            .caption(
+                "Test accuracy per group",
+                (FONT, 22).into_font().style(FontStyle::Bold),
+            )
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(24 + 8 * label_width)
@@ -356,7 +376,9 @@ impl Figure for Summary<'_> {
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
             .map_err(err)?
             .label("chance")
-            .legend(move |(x, y)| PathElement::new([(x + 8, y - 7), (x + 8, y + 7)], grey.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new([(x + 8, y - 7), (x + 8, y + 7)], grey.stroke_width(2))
+            });
         chart
             .configure_series_labels()
             .label_font((FONT, 14))

@@ -72,7 +72,10 @@ impl Published {
                 return Err(error(line, format!("unknown model kind `{}`", row.model)));
             }
             if !OBJECTIVES.contains(&row.objective.as_str()) {
-                return Err(error(line, format!("unknown objective `{}`", row.objective)));
+                return Err(error(
+                    line,
+                    format!("unknown objective `{}`", row.objective),
+                ));
             }
             if !(0.0..=100.0).contains(&row.value) {
                 return Err(error(line, format!("{} is not a percentage", row.value)));
@@ -108,9 +111,7 @@ mod tests {
     #[test]
     fn the_first_matching_row_wins() {
         let published = Published::builtin().unwrap();
-        let row = published
-            .lookup(AVERAGE, "transformer", "scratch")
-            .unwrap();
+        let row = published.lookup(AVERAGE, "transformer", "scratch").unwrap();
         assert!(row.source.starts_with("Amos"));
         assert_eq!(row.value, 53.60);
     }

@@ -175,12 +175,15 @@ fn row_order(model: &str, objective: &str) -> (usize, usize) {
     (m, o)
 }
 
+/// A row of the paper-shaped table: its place in the papers' order, the model kind and the
+/// objective.
+type PaperRow = ((usize, usize), String, String);
+
 /// The paper-shaped markdown: for every model × objective measured, a row of our mean ± std
 /// (seeds) per task and their average, then a row of the published figures, footnoted with
 /// their sources. `groups` must be grouped by task, model and pretrain (the default `--by`).
 pub fn paper(groups: &[Group], published: &Published) -> String {
-    let mut rows: BTreeMap<((usize, usize), String, String), BTreeMap<&str, &Group>> =
-        BTreeMap::new();
+    let mut rows: BTreeMap<PaperRow, BTreeMap<&str, &Group>> = BTreeMap::new();
     for g in groups {
         if let (Some(t), Some(m), Some(o)) = (&g.task, &g.model, &g.objective) {
             rows.entry((row_order(m, o), m.clone(), o.clone()))

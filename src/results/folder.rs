@@ -318,7 +318,8 @@ pub fn parse_metrics(
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"{"phase":"finetune","split":"val","step":10,"epoch":1.0,"loss":0.69,"accuracy":0.5}"#;
+    const GOOD: &str =
+        r#"{"phase":"finetune","split":"val","step":10,"epoch":1.0,"loss":0.69,"accuracy":0.5}"#;
 
     #[test]
     fn a_corrupt_line_is_named_by_its_line_and_the_others_are_kept() {

@@ -82,7 +82,9 @@ fn load_in_transaction(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Inde
             state: row.get(3)?,
             problems: row.get(4)?,
             values: BTreeMap::new(),
-            test: accuracy.zip(loss).map(|(accuracy, loss)| TestResult { accuracy, loss }),
+            test: accuracy
+                .zip(loss)
+                .map(|(accuracy, loss)| TestResult { accuracy, loss }),
             evaluations: Vec::new(),
         })
     })?;
