@@ -14,6 +14,10 @@ const TRANSPARENT: [&str; 3] = ["layer", "objective", "phase"];
 /// Keys that are not fields of the language (the experiment's name is its identity).
 const SKIPPED: [&str; 1] = ["name"];
 
+/// Sections whose serialised `kind` is only Rust's variant tag (which task's generator), not
+/// a kind the language writes: `generate { n 6_000 }`.
+const KINDLESS: [&str; 1] = ["generate"];
+
 /// Every field of a resolved experiment (`spec.json`) with its value, sorted by path. A
 /// section with a kind is a path whose value is the kind (`model → transformer`); absent
 /// optional fields and sections are absent.
@@ -92,6 +96,10 @@ fn flatten_field(prefix: &str, key: &str, value: &Value, out: &mut Vec<(String, 
             };
             push(out, path, text);
         }
+        // A Transformer says `causal true`; state-space models say `bidirectional false`.
+        ("bidirectional", Value::Bool(both_ways)) if is_transformer(prefix, out) => {
+            push(out, join(prefix, "causal"), (!both_ways).to_string());
+        }
         // `post glu | none`
         ("glu", Value::Bool(glu)) => {
             let text = if *glu { "glu" } else { "none" };
@@ -103,9 +111,21 @@ fn flatten_field(prefix: &str, key: &str, value: &Value, out: &mut Vec<(String, 
                 push(out, join(prefix, &format!("ssm_{name}")), scalar(v));
             }
         }
+        (_, Value::Object(m)) if KINDLESS.contains(&key) => {
+            for (name, v) in m.iter().filter(|(k, _)| *k != "kind") {
+                flatten_field(&path, name, v, out);
+            }
+        }
         (_, Value::Object(_)) => flatten_section(&path, value, out),
         _ => push(out, path, scalar(value)),
     }
+}
+
+/// Whether the section at `prefix` is a Transformer model (its kind is pushed before its
+/// fields).
+fn is_transformer(prefix: &str, out: &[(String, String)]) -> bool {
+    out.iter()
+        .any(|(path, value)| path == prefix && value == "transformer")
 }
 
 /// A section: its kind (if any) is the section's own value, then its fields.
@@ -179,7 +199,7 @@ mod tests {
     #[test]
     fn renamed_fields_use_the_language_names() {
         let got = paths(
-            r#"{"device":{"kind":"cuda","index":1},"model":{"layer":{"kind":"s4d","glu":true,
+            r#"{"device":{"kind":"cuda","index":1},"model":{"kind":"s4d","bidirectional":true,"layer":{"kind":"s4d","glu":true,
                 "ssm":{"lr":0.001,"weight_decay":0.0}}},"finetune":{"optimizer":{"kind":"adamw","betas":[0.9,0.98]}}}"#,
         );
         let get = |p: &str| got.iter().find(|(k, _)| k == p).map(|(_, v)| v.as_str());
@@ -189,5 +209,19 @@ mod tests {
         assert_eq!(get("model.ssm_lr"), Some("0.001"));
         assert_eq!(get("model.ssm_weight_decay"), Some("0.0"));
         assert_eq!(get("finetune.optimizer.betas"), Some("(0.9, 0.98)"));
+        assert_eq!(get("model.bidirectional"), Some("true"));
+    }
+
+    #[test]
+    fn a_transformer_is_causal_and_a_generator_has_no_kind() {
+        let got = paths(
+            r#"{"model":{"kind":"transformer","bidirectional":false},
+                "task":{"kind":"listops","generate":{"kind":"listops","train":64}}}"#,
+        );
+        let get = |p: &str| got.iter().find(|(k, _)| k == p).map(|(_, v)| v.as_str());
+        assert_eq!(get("model.causal"), Some("true"));
+        assert_eq!(get("model.bidirectional"), None);
+        assert_eq!(get("task.generate"), None);
+        assert_eq!(get("task.generate.train"), Some("64"));
     }
 }
