@@ -1,9 +1,12 @@
 //! `lra report [RUNS_DIR] [--by …] [--where …] [--format …] [--plots DIR]` and
 //! `lra report RUN_A RUN_B --diff`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE, WIDTH};
 use crate::report::{self, Condition, Format, ReportError, ReportOptions};
 
 pub struct ReportArgs {
@@ -15,9 +18,22 @@ pub struct ReportArgs {
     pub diff: bool,
 }
 
-/// Prints an error (or warning) of the report with miette, the one renderer of diagnostics.
-fn print(diagnostic: impl miette::Diagnostic + Send + Sync + 'static) {
-    eprintln!("{:?}", miette::Report::new(diagnostic));
+/// Prints an error (or warning) of the report with miette, the one renderer of diagnostics:
+/// in colour on a terminal unless `NO_COLOR` is set, and with lines unwrapped, so a
+/// `file:line` stays whole for editors and grep.
+fn print(diagnostic: impl miette::Diagnostic) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(WIDTH)
+        .with_wrap_lines(false);
+    let mut text = String::new();
+    let _ = handler.render_report(&mut text, &diagnostic);
+    eprint!("{text}");
 }
 
 pub fn run(args: &ReportArgs) -> u8 {

@@ -127,10 +127,10 @@ impl Group {
     }
 }
 
-/// The chance level of a run's task in percent, from its resolved `task.n_classes`.
+/// The chance level of a run's task in percent: one over its number of classes.
 pub fn chance_level(run: &IndexedRun) -> Option<f64> {
-    let classes: f64 = run.value("task.n_classes")?.parse().ok()?;
-    (classes > 0.0).then(|| 100.0 / classes)
+    let task = crate::spec::TaskKind::from_name(run.value("task")?)?;
+    Some(100.0 / task.n_classes() as f64)
 }
 
 /// Whether a finished run's test accuracy is within [`CHANCE_MARGIN`] of chance.

@@ -296,7 +296,9 @@ impl Figure for Summary<'_> {
         chart
             .configure_mesh()
             .x_desc("test accuracy %")
-            .y_labels(n.max(1))
+            // Enough ticks that every integer (one per group) is among them; the others
+            // get no label.
+            .y_labels(4 * n + 1)
             .y_label_formatter(&|y| {
                 let i = y.round();
                 if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {

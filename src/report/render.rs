@@ -194,7 +194,7 @@ pub fn paper(groups: &[Group], published: &Published) -> String {
     let mut out = String::new();
     let titles: Vec<&str> = TaskKind::ALL.iter().map(|t| task_title(*t)).collect();
     let _ = writeln!(out, "| model | objective | {} | Avg |", titles.join(" | "));
-    let _ = writeln!(out, "|---|---|{}---|", "---:|".repeat(titles.len()));
+    let _ = writeln!(out, "|---|---|{}---:|", "---:|".repeat(titles.len()));
     let mut sources: Vec<String> = Vec::new();
     let mut any_chance = false;
     for ((_, model, objective), by_task) in &rows {
@@ -228,7 +228,7 @@ pub fn paper(groups: &[Group], published: &Published) -> String {
             "| {model} | {objective} | {} | {average} |",
             cells.join(" | ")
         );
-        let mut published_cells = Vec::new();
+        let mut published_cells: Vec<(String, usize)> = Vec::new();
         let mut notes: Vec<usize> = Vec::new();
         for task in TaskKind::ALL
             .iter()
@@ -248,19 +248,27 @@ pub fn paper(groups: &[Group], published: &Published) -> String {
                     if !notes.contains(&n) {
                         notes.push(n);
                     }
-                    format!("{:.2}", row.value)
+                    (format!("{:.2}", row.value), n)
                 }
-                None => String::new(),
+                None => (String::new(), 0),
             };
             published_cells.push(cell);
         }
         if !notes.is_empty() {
             let marks: Vec<String> = notes.iter().map(|n| format!("[{n}]")).collect();
+            // A row drawn from several papers says which figure is whose.
+            let cells: Vec<String> = published_cells
+                .into_iter()
+                .map(|(value, n)| match n {
+                    n if n > 0 && notes.len() > 1 => format!("{value} [{n}]"),
+                    _ => value,
+                })
+                .collect();
             let _ = writeln!(
                 out,
                 "| | published {} | {} |",
                 marks.join(""),
-                published_cells.join(" | ")
+                cells.join(" | ")
             );
         }
     }

@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use crate::check::schema::{SectionDef, EXPERIMENT};
+
 /// Keys of the serialised spec that are Rust structure, not language sections: their fields
 /// belong to the enclosing section.
 const TRANSPARENT: [&str; 3] = ["layer", "objective", "phase"];
@@ -20,7 +22,9 @@ const KINDLESS: [&str; 1] = ["generate"];
 
 /// Every field of a resolved experiment (`spec.json`) with its value, sorted by path. A
 /// section with a kind is a path whose value is the kind (`model → transformer`); absent
-/// optional fields and sections are absent.
+/// optional fields and sections are absent, and so are values the Rust types hold for every
+/// kind but the language gives only some (a DLR model has no `mode`): the paths are the
+/// language's, checked against its schema.
 pub fn spec_paths(spec: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Value::Object(map) = spec {
@@ -30,8 +34,33 @@ pub fn spec_paths(spec: &Value) -> Vec<(String, String)> {
             }
         }
     }
+    let flat = out.clone();
+    out.retain(|(path, _)| in_language(path, &flat));
     out.sort();
     out
+}
+
+/// Whether `path` names a field or section of the language for the kinds in `flat` (the
+/// value at a section's path is its kind).
+fn in_language(path: &str, flat: &[(String, String)]) -> bool {
+    let kind_at = |prefix: &str| {
+        flat.iter()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut section: &SectionDef = &EXPERIMENT;
+    let mut prefix = String::new();
+    let names: Vec<&str> = path.split('.').collect();
+    for (i, name) in names.iter().enumerate() {
+        let kind = kind_at(&prefix).and_then(|k| section.kind(k));
+        if let Some(child) = section.section(kind, name) {
+            section = child;
+            prefix = join(&prefix, name);
+            continue;
+        }
+        return i + 1 == names.len() && section.field(kind, name).is_some();
+    }
+    true
 }
 
 fn join(prefix: &str, name: &str) -> String {
