@@ -107,6 +107,47 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// Width of the legend strip on the right of every figure: legends drawn inside a chart
+/// would hide data.
+const LEGEND_WIDTH: u32 = 150;
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line(RGBColor),
+    Dot(RGBColor, u32),
+    Cross(RGBColor),
+    Tick(RGBColor),
+}
+
+/// Draws `entries` top to bottom in `area`, beside the charts.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, Mark)],
+) -> std::result::Result<(), String> {
+    for (i, (label, mark)) in entries.iter().enumerate() {
+        let y = 70 + 26 * i as i32;
+        let x = 12;
+        match *mark {
+            Mark::Line(c) => area.draw(&PathElement::new([(x, y), (x + 24, y)], c.stroke_width(3))),
+            Mark::Dot(c, r) => area.draw(&Circle::new((x + 12, y), r, c.filled())),
+            Mark::Cross(c) => area.draw(&Cross::new((x + 12, y), 6, c.stroke_width(3))),
+            Mark::Tick(c) => area.draw(&PathElement::new(
+                [(x + 12, y - 8), (x + 12, y + 8)],
+                c.stroke_width(2),
+            )),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x + 34, y - 8),
+            (FONT, 14).into_font(),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// The colour of the i-th seed.
 fn seed_colour(i: usize) -> RGBColor {
     let c = Palette99::pick(i).to_rgba();
@@ -175,7 +216,7 @@ fn y_range(series: &[Vec<(f64, f64)>], floor_zero: bool) -> std::ops::Range<f64>
 
 impl Figure for Curves<'_> {
     fn size(&self) -> (u32, u32) {
-        (520 * self.phases.len() as u32 + 40, 760)
+        (520 * self.phases.len() as u32 + LEGEND_WIDTH, 760)
     }
 
     fn draw<DB: DrawingBackend>(
@@ -191,6 +232,15 @@ impl Figure for Curves<'_> {
         let body = root
             .titled(&title, (FONT, 22).into_font().style(FontStyle::Bold))
             .map_err(err)?;
+        let (body, legend) = body.split_horizontally(body.dim_in_pixel().0 - LEGEND_WIDTH);
+        let entries: Vec<(String, Mark)> = self
+            .group
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| (seed_label(run), Mark::Line(seed_colour(i))))
+            .collect();
+        draw_legend(&legend, &entries)?;
         let panels = body.split_evenly((2, self.phases.len()));
         let metrics: [(&str, bool); 2] = [("accuracy %", true), ("loss", false)];
         for (row, (metric, is_accuracy)) in metrics.iter().enumerate() {
@@ -231,34 +281,15 @@ impl Figure for Curves<'_> {
                     .light_line_style(WHITE.mix(0.0))
                     .draw()
                     .map_err(err)?;
-                for (i, (run, line)) in self.group.runs.iter().zip(&series).enumerate() {
-                    if line.is_empty() {
-                        continue;
-                    }
+                for (i, line) in series.iter().enumerate() {
                     let colour = seed_colour(i);
                     chart
                         .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
-                        .map_err(err)?
-                        .label(seed_label(run))
-                        .legend(move |(x, y)| {
-                            PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
-                        });
+                        .map_err(err)?;
                     chart
                         .draw_series(line.iter().map(|p| Circle::new(*p, 2, colour.filled())))
                         .map_err(err)?;
                 }
-                chart
-                    .configure_series_labels()
-                    .label_font((FONT, 13))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .position(if *is_accuracy {
-                        SeriesLabelPosition::LowerRight
-                    } else {
-                        SeriesLabelPosition::UpperRight
-                    })
-                    .draw()
-                    .map_err(err)?;
             }
         }
         Ok(())
@@ -272,7 +303,7 @@ struct Summary<'a> {
 
 impl Figure for Summary<'_> {
     fn size(&self) -> (u32, u32) {
-        (1000, 170 + 56 * self.groups.len() as u32)
+        (1000 + LEGEND_WIDTH, 170 + 56 * self.groups.len() as u32)
     }
 
     fn draw<DB: DrawingBackend>(
@@ -280,10 +311,11 @@ impl Figure for Summary<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
+        let (root, legend) = root.split_horizontally(root.dim_in_pixel().0 - LEGEND_WIDTH);
         let n = self.groups.len();
         let labels: Vec<String> = self.groups.iter().map(Group::label).collect();
         let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(10) as u32;
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&root)
             .caption(
                 "Test accuracy per group",
                 (FONT, 22).into_font().style(FontStyle::Bold),
@@ -296,6 +328,8 @@ impl Figure for Summary<'_> {
         chart
             .configure_mesh()
             .x_desc("test accuracy %")
+            .x_labels(11)
+            .light_line_style(WHITE.mix(0.0))
             // Enough ticks that every integer (one per group) is among them; the others
             // get no label.
             .y_labels(4 * n + 1)
@@ -314,6 +348,7 @@ impl Figure for Summary<'_> {
             .draw()
             .map_err(err)?;
         let blue = RGBColor(31, 119, 180);
+        let light_blue = RGBColor(150, 190, 222);
         let red = RGBColor(214, 39, 40);
         let grey = RGBColor(120, 120, 120);
         for (i, group) in self.groups.iter().enumerate() {
@@ -328,9 +363,11 @@ impl Figure for Summary<'_> {
             }
             let seeds = group.runs.iter().filter_map(|r| r.test.as_ref());
             chart
-                .draw_series(seeds.map(|t| {
-                    Circle::new((t.accuracy * 100.0, y + 0.18), 4, blue.mix(0.5).filled())
-                }))
+                .draw_series(
+                    seeds.map(|t| {
+                        Circle::new((t.accuracy * 100.0, y + 0.18), 4, light_blue.filled())
+                    }),
+                )
                 .map_err(err)?;
             if let Some(mean) = group.stats.mean {
                 let std = group.stats.std.unwrap_or(0.0);
@@ -358,37 +395,15 @@ impl Figure for Summary<'_> {
                     .map_err(err)?;
             }
         }
-        // The legend, drawn as series so plotters places it.
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label("mean ± std over seeds")
-            .legend(move |(x, y)| Circle::new((x + 8, y), 5, blue.filled()));
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label("one seed")
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, blue.mix(0.5).filled()));
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label("published")
-            .legend(move |(x, y)| Cross::new((x + 8, y), 6, red.stroke_width(3)));
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-            .map_err(err)?
-            .label("chance")
-            .legend(move |(x, y)| {
-                PathElement::new([(x + 8, y - 7), (x + 8, y + 7)], grey.stroke_width(2))
-            });
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(err)?;
+        draw_legend(
+            &legend,
+            &[
+                ("mean ± std".to_string(), Mark::Dot(blue, 6)),
+                ("one seed".to_string(), Mark::Dot(light_blue, 4)),
+                ("published".to_string(), Mark::Cross(red)),
+                ("chance".to_string(), Mark::Tick(grey)),
+            ],
+        )?;
         Ok(())
     }
 }
