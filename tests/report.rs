@@ -414,6 +414,13 @@ fn grouping_and_filtering_by_any_field() {
         text.contains("s4,1,58.00,,59.60,-1.60,\"Ma et al. 2023, LRA results table\","),
         "{text}"
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&render::render(&groups, Format::Json, &published)).unwrap();
+    assert_eq!(json[0]["key"]["model"], "s4");
+    assert_eq!(json[0]["stats"]["seeds"], 1);
+    assert_eq!(json[0]["published"]["value"], 59.6);
+    let accuracy = json[0]["runs"][0]["test_accuracy"].as_f64().unwrap();
+    assert!((accuracy - 58.0).abs() < 1e-9);
     let err = groups::build(&runs, &["modle".to_string()], &[], &published).unwrap_err();
     assert!(
         format!("{:?}", miette::Report::new(err)).contains("did you mean `model`?"),

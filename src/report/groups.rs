@@ -102,7 +102,8 @@ pub struct GroupStats {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Group {
-    /// `(path, value)` for each `--by` path.
+    /// `(path, value)` for each `--by` path (a JSON object in `--format json`).
+    #[serde(serialize_with = "key_as_object")]
     pub key: Vec<(String, String)>,
     /// What the published figure is looked up by, where every run of the group agrees.
     pub task: Option<String>,
@@ -110,8 +111,40 @@ pub struct Group {
     pub objective: Option<String>,
     pub stats: GroupStats,
     pub published: Option<PublishedRow>,
-    #[serde(skip)]
+    /// Every run of the group (in JSON: folder, seed, state and test accuracy).
+    #[serde(serialize_with = "runs_in_brief")]
     pub runs: Vec<IndexedRun>,
+}
+
+fn key_as_object<S: serde::Serializer>(
+    key: &[(String, String)],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(key.len()))?;
+    for (path, value) in key {
+        map.serialize_entry(path, value)?;
+    }
+    map.end()
+}
+
+fn runs_in_brief<S: serde::Serializer>(
+    runs: &[IndexedRun],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = serializer.serialize_seq(Some(runs.len()))?;
+    for run in runs {
+        seq.serialize_element(&serde_json::json!({
+            "folder": run.folder,
+            "seed": run.seed,
+            "state": run.state,
+            "test_accuracy": run.test.as_ref().map(|t| t.accuracy * 100.0),
+            "at_chance": at_chance(run),
+            "problems": run.problems,
+        }))?;
+    }
+    seq.end()
 }
 
 impl Group {
