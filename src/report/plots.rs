@@ -216,7 +216,10 @@ fn y_range(series: &[Vec<(f64, f64)>], floor_zero: bool) -> std::ops::Range<f64>
 
 impl Figure for Curves<'_> {
     fn size(&self) -> (u32, u32) {
-        (520 * self.phases.len() as u32 + LEGEND_WIDTH, 760)
+        (
+            (520 * self.phases.len() as u32).max(720) + LEGEND_WIDTH,
+            760,
+        )
     }
 
     fn draw<DB: DrawingBackend>(
