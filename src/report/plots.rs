@@ -205,7 +205,10 @@ fn y_range(series: &[Vec<(f64, f64)>], floor_zero: bool) -> std::ops::Range<f64>
     if !lo.is_finite() {
         return 0.0..1.0;
     }
-    let pad = ((hi - lo) * 0.08).max(1e-3);
+    // A flat series still gets a readable axis: at least 2% of its magnitude either side.
+    let pad = ((hi - lo) * 0.08)
+        .max(0.02 * hi.abs().max(lo.abs()))
+        .max(1e-3);
     let lo = if floor_zero {
         (lo - pad).max(0.0)
     } else {
@@ -227,10 +230,11 @@ impl Figure for Curves<'_> {
         root: &DrawingArea<DB, Shift>,
     ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
+        let runs = self.group.runs.len();
         let title = format!(
-            "{}: validation curves ({} runs)",
+            "{}: validation curves ({runs} run{})",
             self.group.label(),
-            self.group.runs.len()
+            if runs == 1 { "" } else { "s" }
         );
         let body = root
             .titled(&title, (FONT, 22).into_font().style(FontStyle::Bold))
@@ -279,6 +283,7 @@ impl Figure for Curves<'_> {
                 chart
                     .configure_mesh()
                     .x_desc("step")
+                    .x_label_formatter(&|step| format!("{step:.0}"))
                     .label_style((FONT, 13))
                     .axis_desc_style((FONT, 14))
                     .light_line_style(WHITE.mix(0.0))
