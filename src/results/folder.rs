@@ -131,6 +131,9 @@ pub fn find_run_folders(out: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let mut stack = vec![out.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        if is_moved_aside(&dir) {
+            continue;
+        }
         if dir.join("spec.json").is_file() {
             found.push(key_of(out, &dir));
             continue;
@@ -149,6 +152,16 @@ pub fn find_run_folders(out: &Path) -> Result<Vec<String>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// A run folder renamed to `<run-id>.old-N` when its run was started over (the run-folder
+/// convention of `lra run --restart`): an earlier attempt, not a run of its own, so counting
+/// it would count its seed twice.
+fn is_moved_aside(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.rsplit_once(".old-"))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn key_of(out: &Path, dir: &Path) -> String {
@@ -338,6 +351,18 @@ mod tests {
         assert_eq!((records.len(), problems.len()), (1, 0));
         let (_, problems) = parse_metrics(Path::new("m.jsonl"), &text, true);
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn run_folders_are_found_at_any_depth_and_moved_aside_ones_skipped() {
+        let out = tempfile::tempdir().unwrap();
+        for folder in ["a/b/seed0-1", "a/b/seed0-1.old-1", "c/seed1-2"] {
+            let dir = out.path().join(folder);
+            std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+            std::fs::write(dir.join("spec.json"), "{}").unwrap();
+        }
+        let found = find_run_folders(out.path()).unwrap();
+        assert_eq!(found, ["a/b/seed0-1", "c/seed1-2"]);
     }
 
     #[test]
