@@ -3,6 +3,7 @@
 //!
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
 //! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
+//! [`results`] indexes run folders in SQLite; [`report`] turns them into tables and plots.
 
 #[macro_use]
 mod named;
@@ -13,6 +14,8 @@ pub mod data;
 pub mod diagnostic;
 pub mod engine;
 pub mod estimate;
+pub mod report;
+pub mod results;
 pub mod rundir;
 pub mod spec;
 pub mod syntax;

@@ -6,6 +6,7 @@ pub mod data;
 pub mod explain;
 pub mod jobs;
 pub mod machine;
+pub mod report;
 pub mod run;
 
 use std::io::IsTerminal;

@@ -16,6 +16,9 @@ pub(super) enum Event {
     Close(usize),
     /// The first byte of code on a line (not a comment), with the line's indentation width.
     LineStart { at: usize, indent: usize },
+    /// The first byte of a non-ASCII character in code (names are ASCII; strings and comments
+    /// may hold any text).
+    NonAscii(usize),
 }
 
 /// Columns a tab advances to (the next multiple of it).
@@ -95,10 +98,32 @@ pub(super) fn scan(text: &str, until: usize, mut f: impl FnMut(Event) -> bool) {
                     return;
                 }
             }
+            _ if !b.is_ascii() => {
+                if !f(Event::NonAscii(i)) {
+                    return;
+                }
+                // The rest of the character.
+                while i + 1 < end && (bytes[i + 1] & 0xC0) == 0x80 {
+                    i += 1;
+                }
+            }
             _ => {}
         }
         i += 1;
     }
+}
+
+/// The first non-ASCII character in code (outside strings and comments), if any.
+pub(super) fn first_non_ascii(text: &str) -> Option<usize> {
+    let mut found = None;
+    scan(text, text.len(), |event| match event {
+        Event::NonAscii(at) => {
+            found = Some(at);
+            false
+        }
+        _ => true,
+    });
+    found
 }
 
 /// What [`open_brackets`] found.
@@ -125,7 +150,7 @@ pub(super) fn open_brackets(text: &str, until: usize, limit: usize) -> Brackets 
             Event::Close(_) => {
                 open.pop();
             }
-            Event::LineStart { .. } => {}
+            Event::LineStart { .. } | Event::NonAscii(_) => {}
         }
         true
     });
@@ -174,6 +199,7 @@ pub(super) fn dedents(text: &str, until: usize) -> Vec<Dedent> {
             Event::Close(_) => {
                 open.pop();
             }
+            Event::NonAscii(_) => {}
         }
         true
     });

@@ -25,6 +25,8 @@ pub enum SyntaxError {
     UnclosedString { span: Span },
     /// A `/*` comment never closed.
     UnclosedComment { span: Span },
+    /// A non-ASCII character outside strings and comments: names are ASCII.
+    NonAsciiName { span: Span, character: char },
 }
 
 impl SyntaxError {
@@ -36,11 +38,7 @@ impl SyntaxError {
                 found,
             } => Diagnostic::error("lra::syntax", format!("expected {expected}, found {found}"))
                 .label(*span, format!("expected {expected} here"))
-                .help(if found.chars().any(|c| !c.is_ascii() && c.is_alphanumeric()) {
-                    NON_ASCII_NAME.into()
-                } else {
-                    help_for(expected)
-                }),
+                .help(help_for(expected)),
             SyntaxError::TooDeep { span, limit } => Diagnostic::error(
                 "lra::syntax::too-deep",
                 format!("brackets are nested more than {limit} levels deep"),
@@ -94,12 +92,15 @@ impl SyntaxError {
             )
             .label(*span, "opened here")
             .help("close it with `*/`"),
+            SyntaxError::NonAsciiName { span, character } => Diagnostic::error(
+                "lra::syntax::non-ascii",
+                format!("`{character}` is not allowed in a name"),
+            )
+            .label(*span, "not an ASCII letter, digit or `_`")
+            .help("names of sections, kinds, fields and presets are ASCII letters, digits and `_`; any other text belongs in a string (`\"…\"`) or a comment"),
         }
     }
 }
-
-/// Names (kinds, fields, presets) are ASCII; strings may hold any text.
-const NON_ASCII_NAME: &str = "names of sections, fields, kinds and presets are ASCII letters, digits and `_`, starting with a letter; other text belongs in a string (`\"…\"`)";
 
 /// A hint for the most common shapes of mistake.
 fn help_for(expected: &str) -> String {

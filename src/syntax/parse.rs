@@ -5,7 +5,7 @@ use pest::iterators::Pair;
 use pest::Parser;
 
 use super::ast::*;
-use super::brackets::{dedents, open_brackets, Brackets, Dedent};
+use super::brackets::{dedents, first_non_ascii, open_brackets, Brackets, Dedent};
 use super::error::SyntaxError;
 use crate::diagnostic::{FileId, Span};
 
@@ -36,6 +36,13 @@ pub fn parse(file: FileId, text: &str) -> Result<File, SyntaxError> {
 }
 
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
+    if let Some(at) = first_non_ascii(text) {
+        let width = text[at..].chars().next().map_or(1, char::len_utf8);
+        return Err(SyntaxError::NonAsciiName {
+            span: Span::new(file, at, at + width),
+            character: text[at..].chars().next().unwrap_or('?'),
+        });
+    }
     match open_brackets(text, text.len(), MAX_NESTING + 1) {
         Brackets::TooDeep(at) => Err(SyntaxError::TooDeep {
             span: Span::new(file, at, at + 1),
@@ -523,6 +530,21 @@ mod tests {
                     model m\n}\n";
         let preset = text.find('{').unwrap();
         assert_eq!(unclosed(text), (preset, Some("experiment".to_string())));
+    }
+
+    /// Names are ASCII, but strings and comments hold any text.
+    #[test]
+    fn non_ascii_text_is_refused_in_names_only() {
+        parse_ok(
+            "// café\n/* naïve */ experiment \"résumé\" { task listops { data \"données\" } }",
+        );
+        match parse(0, "experiment \"e\" { modèle transformer { } }") {
+            Err(SyntaxError::NonAsciiName { span, character }) => {
+                assert_eq!(character, 'è');
+                assert_eq!((span.start, span.end), (20, 22));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! `lra report [RUNS_DIR] [--by …] [--where …] [--format …] [--plots DIR]` and
+//! `lra report RUN_A RUN_B --diff`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE, WIDTH};
+use crate::report::{self, Condition, Format, ReportError, ReportOptions};
+
+pub struct ReportArgs {
+    pub paths: Vec<PathBuf>,
+    pub by: Option<String>,
+    pub conditions: Vec<String>,
+    pub format: Format,
+    pub plots: Option<PathBuf>,
+    pub diff: bool,
+}
+
+/// Prints an error (or warning) of the report with miette, the one renderer of diagnostics:
+/// in colour on a terminal unless `NO_COLOR` is set, and with lines unwrapped, so a
+/// `file:line` stays whole for editors and grep.
+fn print(diagnostic: impl miette::Diagnostic) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(WIDTH)
+        .with_wrap_lines(false);
+    let mut text = String::new();
+    let _ = handler.render_report(&mut text, &diagnostic);
+    eprint!("{text}");
+}
+
+pub fn run(args: &ReportArgs) -> u8 {
+    if args.diff {
+        let [a, b] = args.paths.as_slice() else {
+            eprintln!("error: `--diff` compares two run folders: lra report RUN_A RUN_B --diff");
+            return EXIT_USAGE;
+        };
+        return match report::diff::diff(a, b) {
+            Ok(text) => {
+                print!("{text}");
+                EXIT_OK
+            }
+            Err(e) => {
+                print(e);
+                EXIT_ERRORS
+            }
+        };
+    }
+    let out = match args.paths.as_slice() {
+        [] => PathBuf::from("runs"),
+        [one] => one.clone(),
+        _ => {
+            eprintln!("error: name one runs folder (two run folders need `--diff`)");
+            return EXIT_USAGE;
+        }
+    };
+    if matches!(
+        out.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) {
+        print(ReportError::BatchNotYet { path: out });
+        return EXIT_ERRORS;
+    }
+    let mut options = ReportOptions {
+        format: args.format,
+        plots: args.plots.clone(),
+        ..ReportOptions::default()
+    };
+    if let Some(by) = &args.by {
+        options.by = by
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+    }
+    for text in &args.conditions {
+        match Condition::parse(text) {
+            Ok(c) => options.conditions.push(c),
+            Err(e) => {
+                print(e);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    match report::report(&out, &options) {
+        Ok(result) => {
+            for run in &result.problems {
+                for problem in &run.problems {
+                    print(RunWarning {
+                        folder: run.folder.clone(),
+                        problem: problem.clone(),
+                    });
+                }
+            }
+            print!("{}", result.text);
+            for path in &result.plots {
+                eprintln!("wrote {}", path.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            print(e);
+            EXIT_ERRORS
+        }
+    }
+}
+
+/// A problem found in a run folder while indexing it; the report still prints.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{problem}")]
+#[diagnostic(
+    code("lra::report::run-problem"),
+    severity(Warning),
+    help("run {folder} is reported from what could be read (marked in the notes column); fix or delete the bad part of its folder")
+)]
+struct RunWarning {
+    folder: String,
+    problem: String,
+}
