@@ -56,6 +56,18 @@ crate::named_enum! {
 }
 
 impl TaskKind {
+    /// The task's name as the papers write it (a table's column title).
+    pub fn title(self) -> &'static str {
+        match self {
+            TaskKind::ListOps => "ListOps",
+            TaskKind::Text => "Text",
+            TaskKind::Retrieval => "Retrieval",
+            TaskKind::Image => "Image",
+            TaskKind::Pathfinder => "Pathfinder",
+            TaskKind::PathX => "Path-X",
+        }
+    }
+
     /// Number of classes (docs/METHOD.md, "The tasks and their release formats").
     pub fn n_classes(self) -> usize {
         match self {

@@ -1,19 +1,8 @@
 //! The command line as a user meets it: exit codes and what is printed.
 
-use std::process::Command;
+mod common;
 
-fn lra(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lra"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("lra runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::lra;
 
 #[test]
 fn check_exits_zero_on_a_clean_file_and_prints_the_cost() {

@@ -1,25 +1,16 @@
 //! The results index and `lra report` on real run folders: tiny ListOps runs trained by the
 //! `lra` binary once per test process, then copied into each test's own runs folder.
 
+mod common;
+
+use common::lra;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::OnceLock;
 
 use lra::report::{self, groups, render, Condition, Format, Published, ReportOptions};
 use lra::results::{self, IndexedRun, TestResult};
-
-fn lra(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lra"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("lra runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A spec file of two tiny ListOps experiments (from scratch, masked SPT) at `seed`, with
 /// `steps` fine-tuning steps, on data generated into `data`.
@@ -95,6 +86,17 @@ fn fresh_runs() -> (tempfile::TempDir, PathBuf) {
     copy_dir(&trained().join("runs"), &out);
     let _ = std::fs::remove_file(out.join(results::INDEX_FILE));
     (dir, out)
+}
+
+/// A run folder says which lra wrote it, so a report by an older lra can refuse it.
+#[test]
+fn a_run_folder_names_the_lra_that_wrote_it() {
+    let (_dir, out) = fresh_runs();
+    for key in run_folders(&out) {
+        let summary = std::fs::read_to_string(out.join(&key).join("summary.json")).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        assert_eq!(summary["lra_version"], env!("CARGO_PKG_VERSION"), "{key}");
+    }
 }
 
 fn run_folders(out: &Path) -> Vec<String> {

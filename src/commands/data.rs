@@ -120,7 +120,7 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
             let ds = load(&cfg, None)?;
             println!(
                 "{} ({:?}) at {}",
-                task_name(cfg.task),
+                cfg.task.title(),
                 ds.input,
                 a.path.display()
             );
@@ -155,17 +155,6 @@ pub fn run(cmd: DataCommand) -> miette::Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-fn task_name(task: TaskKind) -> &'static str {
-    match task {
-        TaskKind::ListOps => "ListOps",
-        TaskKind::Text => "Text",
-        TaskKind::Retrieval => "Retrieval",
-        TaskKind::Image => "Image",
-        TaskKind::Pathfinder => "Pathfinder",
-        TaskKind::PathX => "Path-X",
     }
 }
 

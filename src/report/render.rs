@@ -149,18 +149,6 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The column title of a task, as the papers write it.
-pub fn task_title(task: TaskKind) -> &'static str {
-    match task {
-        TaskKind::ListOps => "ListOps",
-        TaskKind::Text => "Text",
-        TaskKind::Retrieval => "Retrieval",
-        TaskKind::Image => "Image",
-        TaskKind::Pathfinder => "Pathfinder",
-        TaskKind::PathX => "Path-X",
-    }
-}
-
 /// Rows in the papers' order: model kinds as the language lists them, then scratch, masked,
 /// causal; a model or objective lra does not know sorts last.
 fn row_order(model: &str, objective: &str) -> (usize, usize) {
@@ -192,7 +180,7 @@ pub fn paper(groups: &[Group], published: &Published) -> String {
         }
     }
     let mut out = String::new();
-    let titles: Vec<&str> = TaskKind::ALL.iter().map(|t| task_title(*t)).collect();
+    let titles: Vec<&str> = TaskKind::ALL.iter().map(|t| t.title()).collect();
     let _ = writeln!(out, "| model | objective | {} | Avg |", titles.join(" | "));
     let _ = writeln!(out, "|---|---|{}---:|", "---:|".repeat(titles.len()));
     let mut sources: Vec<String> = Vec::new();

@@ -92,6 +92,9 @@ pub struct RunSummary {
     pub test_accuracy: f64,
     pub test_examples: usize,
     pub seconds: f64,
+    /// The lra that wrote the run (the results index refuses folders of a newer one).
+    #[serde(default)]
+    pub lra_version: Option<String>,
 }
 
 /// Trains `x` and tests its selected checkpoint. A finished run folder is not trained again:
@@ -179,6 +182,7 @@ fn run_on<D: EngineDevice>(
         test_accuracy: test.accuracy,
         test_examples: test.examples,
         seconds: started.elapsed().as_secs_f64(),
+        lra_version: Some(env!("CARGO_PKG_VERSION").to_string()),
     };
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
     dir.write("summary.json", json.as_bytes())?;

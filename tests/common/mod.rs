@@ -100,3 +100,17 @@ pub fn run_to_end(
     let never = std::sync::atomic::AtomicBool::new(false);
     lra::train::run(x, &run_options(out, source), &never).unwrap()
 }
+
+/// Runs the `lra` binary without colour: (exit code, stdout, stderr).
+pub fn lra(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lra"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("lra runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
