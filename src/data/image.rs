@@ -103,8 +103,8 @@ pub fn read(path: &Path) -> Result<ImageSet, DataError> {
                        train/<class>/*.png|jpg and test/<class>/*.png|jpg, or one .tar[.xz] \
                        of that tree"
                 .into(),
-            hint: "unpack cifar-10-binary.tar.gz there, or point `data` at the shared \
-                   data/cifar10 folder"
+            hint: "unpack cifar-10-binary.tar.gz there (docs/METHOD.md names the sources), or \
+                   point `data` at a tar of {train,test}/<class>/*.jpg"
                 .into(),
         }),
     }

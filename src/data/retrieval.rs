@@ -40,8 +40,8 @@ pub fn split_file(dir: &Path, split: &str) -> Result<PathBuf, DataError> {
         expected: "<prefix>.train.tsv, <prefix>.eval.tsv and <prefix>.test.tsv (plain or .gz), \
                    for example new_aan_pairs.train.tsv"
             .into(),
-        hint: "get LRA's AAN pairs (lra_release/tsv_data), or point `data` at the shared \
-               data/retrieval folder"
+        hint: "get LRA's AAN pairs (lra_release/tsv_data; docs/METHOD.md names the sources), or \
+               point `data` at a folder of pairs in that format"
             .into(),
     })
 }

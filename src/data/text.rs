@@ -31,8 +31,8 @@ pub fn read_split(dir: &Path, split: &str) -> Result<Rows, DataError> {
                 "aclImdb's {split}/pos/*.txt and {split}/neg/*.txt, or {split}.tsv[.gz] with \
                  `label<TAB>text` lines"
             ),
-            hint: "unpack aclImdb_v1.tar.gz there, or point `data` at the shared \
-                   data/imdb folder"
+            hint: "unpack aclImdb_v1.tar.gz there (docs/METHOD.md names the sources), or \
+                   point `data` at a folder of train.tsv and test.tsv"
                 .into(),
         }),
     }

@@ -1,4 +1,4 @@
-//! The results index (DESIGN §5): every run folder under a runs folder, indexed in SQLite at
+//! The results index (docs/RESULTS.md): every run folder under a runs folder, indexed in SQLite at
 //! `<out>/index.sqlite` for `lra report` and for queries from outside (`sqlite3`; schema in
 //! docs/RESULTS.md). Entry point: [`sync`]; [`load`] reads the index back for the report.
 
