@@ -67,25 +67,7 @@ enum Command {
     #[command(subcommand)]
     Data(lra::commands::data::DataCommand),
     /// Tables of finished runs beside the papers' numbers, and learning-curve plots.
-    Report {
-        /// A runs folder (default `runs`), or two run folders with `--diff`.
-        paths: Vec<PathBuf>,
-        /// Group by these dotted paths, comma-separated (default task,model,pretrain).
-        #[arg(long)]
-        by: Option<String>,
-        /// Keep runs whose field has this value: `model.d_model=64`, `pretrain!=scratch`.
-        #[arg(long = "where", value_name = "PATH=VALUE")]
-        conditions: Vec<String>,
-        /// `paper`: markdown shaped like the papers' tables (tasks as columns, and the average).
-        #[arg(long, value_enum, default_value = "table")]
-        format: lra::report::Format,
-        /// Write validation curves and a test-accuracy summary here, as PNG and SVG.
-        #[arg(long, value_name = "DIR")]
-        plots: Option<PathBuf>,
-        /// Compare two run folders: what differs in their resolved specs and results.
-        #[arg(long)]
-        diff: bool,
-    },
+    Report(commands::report::ReportArgs),
     /// Print the fully resolved spec, each value with where it came from.
     Explain {
         file: PathBuf,
@@ -101,21 +83,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
         Command::Explain { file, json } => commands::explain::run(&file, json),
-        Command::Report {
-            paths,
-            by,
-            conditions,
-            format,
-            plots,
-            diff,
-        } => commands::report::run(&commands::report::ReportArgs {
-            paths,
-            by,
-            conditions,
-            format,
-            plots,
-            diff,
-        }),
+        Command::Report(args) => commands::report::run(&args),
         Command::Data(command) => match lra::commands::data::run(command) {
             Ok(()) => commands::EXIT_OK,
             Err(report) => {

@@ -2,24 +2,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lra::spec::{Budget, ExperimentSpec, Generate, TaskKind};
-
-/// A full data set beside the repository (not in it: tests/data/README.md); a clear failure
-/// when it is not there.
-fn shared(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name);
-    assert!(
-        path.exists(),
-        "this acceptance test needs the full data set at {} (../shared/data/{name} beside the \
-         repository; see tests/data/README.md)",
-        path.display()
-    );
-    path
-}
 
 #[test]
 #[ignore = "trains the quickstart's two Transformers for about 15 minutes"]
@@ -50,11 +35,11 @@ fn the_quickstart_shows_self_pretraining_beating_scratch() {
 /// `x` shrunk to a few steps on a small slice of the shared data (Path-X is generated).
 fn smoke(mut x: ExperimentSpec, data_root: &Path) -> ExperimentSpec {
     x.task.data = match x.task.kind {
-        TaskKind::ListOps => shared("listops"),
-        TaskKind::Text => shared("imdb"),
-        TaskKind::Retrieval => shared("retrieval"),
-        TaskKind::Image => shared("cifar10/cifar10-jpeg.tar.xz"),
-        TaskKind::Pathfinder => shared("pathfinder32"),
+        TaskKind::ListOps => common::full_data("listops"),
+        TaskKind::Text => common::full_data("imdb"),
+        TaskKind::Retrieval => common::full_data("retrieval"),
+        TaskKind::Image => common::full_data("cifar10/cifar10-jpeg.tar.xz"),
+        TaskKind::Pathfinder => common::full_data("pathfinder32"),
         TaskKind::PathX => {
             x.task.generate = Some(Generate::Pathfinder { n: 24, seed: 0 });
             data_root.join("pathx")

@@ -11,6 +11,8 @@
 //! counts, label balance and the generators against ten times as much data. Each stops with a
 //! message naming the folder it needs when that folder is absent.
 
+mod common;
+
 use std::path::PathBuf;
 
 use lra::data::gen::listops::ListOpsGen;
@@ -24,21 +26,6 @@ fn sample(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-/// A full data set beside the repository; a clear failure when it is not there.
-fn full(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(name);
-    assert!(
-        path.exists(),
-        "this acceptance test needs the full data set at {} (../shared/data/{name} beside the \
-         repository; see tests/data/README.md); run `cargo test` without --ignored to check \
-         the samples shipped in tests/data instead",
-        path.display()
-    );
-    path
 }
 
 fn dataset(task: TaskKind, path: PathBuf) -> Dataset {
@@ -98,7 +85,7 @@ fn listops_sample_counts_labels_and_first_example() {
 #[test]
 #[ignore = "needs the full ListOps set at ../shared/data/listops"]
 fn listops_full_counts_balance_and_first_example() {
-    let ds = dataset(TaskKind::ListOps, full("listops"));
+    let ds = dataset(TaskKind::ListOps, common::full_data("listops"));
     assert_eq!(counts(&ds), [10_000, 1_000, 1_000]);
     assert_eq!(
         label_counts(&ds.train, 10),
@@ -144,7 +131,7 @@ fn every_sample_listops_label_is_recomputed_by_the_evaluator() {
 #[test]
 #[ignore = "needs the full ListOps set at ../shared/data/listops"]
 fn every_full_listops_label_is_recomputed_by_the_evaluator() {
-    check_listops_labels(&listops_rows(&full("listops")));
+    check_listops_labels(&listops_rows(&common::full_data("listops")));
 }
 
 /// Length as the generator counts it (operators, `]`, digits) and nesting depth.
@@ -219,7 +206,7 @@ fn generated_listops_matches_the_official_sample() {
 #[test]
 #[ignore = "needs the full ListOps set at ../shared/data/listops"]
 fn generated_listops_matches_the_full_official_set() {
-    check_listops_generator(&listops_rows(&full("listops"))[0], Some(0.035));
+    check_listops_generator(&listops_rows(&common::full_data("listops"))[0], Some(0.035));
 }
 
 // ---- Text ----
@@ -247,7 +234,7 @@ fn text_sample_counts_labels_and_vocabulary() {
 #[test]
 #[ignore = "needs the full IMDB set at ../shared/data/imdb"]
 fn text_full_counts_balance_and_first_example() {
-    let ds = dataset(TaskKind::Text, full("imdb"));
+    let ds = dataset(TaskKind::Text, common::full_data("imdb"));
     assert_eq!(counts(&ds), [25_000, 25_000, 25_000]);
     assert_eq!(label_counts(&ds.train, 2), [12_500, 12_500]);
     assert_eq!(label_counts(&ds.test, 2), [12_500, 12_500]);
@@ -287,7 +274,7 @@ fn retrieval_sample_counts_labels_and_vocabulary() {
 #[test]
 #[ignore = "needs the full retrieval set at ../shared/data/retrieval"]
 fn retrieval_full_counts_balance_and_first_pair() {
-    let ds = dataset(TaskKind::Retrieval, full("retrieval"));
+    let ds = dataset(TaskKind::Retrieval, common::full_data("retrieval"));
     assert_eq!(counts(&ds), [9_242, 1_228, 1_068]);
     assert_eq!(label_counts(&ds.train, 2), [4_621, 4_621]);
     assert_eq!(label_counts(&ds.val, 2), [614, 614]);
@@ -324,7 +311,7 @@ fn image_sample_counts_labels_and_pixels() {
 #[test]
 #[ignore = "needs the full CIFAR-10 set at ../shared/data/cifar10"]
 fn image_full_counts_balance_and_first_example() {
-    let ds = dataset(TaskKind::Image, full("cifar10"));
+    let ds = dataset(TaskKind::Image, common::full_data("cifar10"));
     assert_eq!(counts(&ds), [45_000, 5_000, 10_000]);
     check_image(&ds, [5_000, 1_000]);
 }
@@ -360,7 +347,7 @@ fn pathfinder_sample_counts_labels_and_first_example() {
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn pathfinder_full_counts_balance_and_first_example() {
-    let ds = dataset(TaskKind::Pathfinder, full("pathfinder32"));
+    let ds = dataset(TaskKind::Pathfinder, common::full_data("pathfinder32"));
     assert_eq!(counts(&ds), [1_600, 200, 200]);
     assert_eq!(pathfinder_labels(&ds), [1_012, 988]);
     check_pathfinder(&ds);
@@ -419,7 +406,10 @@ fn generated_pathfinder_draws_like_the_official_sample() {
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn generated_pathfinder_draws_like_the_full_official_set() {
-    check_pathfinder_drawing(&dataset(TaskKind::Pathfinder, full("pathfinder32")));
+    check_pathfinder_drawing(&dataset(
+        TaskKind::Pathfinder,
+        common::full_data("pathfinder32"),
+    ));
 }
 
 /// The distractor count decides how busy an image is. The reference places far fewer than the
@@ -463,5 +453,8 @@ fn generated_pathfinder_matches_the_official_sample_intensity() {
 #[test]
 #[ignore = "needs the full Pathfinder-32 set at ../shared/data/pathfinder32"]
 fn generated_pathfinder_matches_the_full_official_intensity() {
-    check_pathfinder_intensity(&dataset(TaskKind::Pathfinder, full("pathfinder32")));
+    check_pathfinder_intensity(&dataset(
+        TaskKind::Pathfinder,
+        common::full_data("pathfinder32"),
+    ));
 }

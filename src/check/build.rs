@@ -416,3 +416,30 @@ fn phase(p: &Reader) -> Built<PhaseSpec> {
         eval_every: p.optional("eval_every", Reader::usize)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::rules::test_support::resolve;
+
+    /// A value the lowering needs but the resolved tree lacks is named by its dotted path
+    /// (reported as lra::internal::lowering), never replaced by a default.
+    #[test]
+    fn a_missing_value_is_a_gap_at_its_path() {
+        let mut x =
+            resolve("experiment \"t\" { task listops { } model s4d { } finetune { epochs 1 } }");
+        assert!(build(&x).is_ok());
+        let model = x.root.sections.get_mut("model").unwrap();
+        model.fields.remove("init");
+        assert_eq!(build(&x).unwrap_err(), Gap("model.init".into()));
+        let finetune = x.root.sections.get_mut("finetune").unwrap();
+        finetune
+            .sections
+            .get_mut("optimizer")
+            .unwrap()
+            .fields
+            .remove("lr");
+        x.root.sections.get_mut("model").unwrap().fields.clear();
+        assert!(build(&x).unwrap_err().0.starts_with("model."));
+    }
+}

@@ -9,12 +9,25 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE, WIDTH};
 use crate::report::{self, Condition, Format, ReportError, ReportOptions};
 
+/// `lra report`'s command line.
+#[derive(clap::Args)]
 pub struct ReportArgs {
+    /// A runs folder (default `runs`), or two run folders with `--diff`.
     pub paths: Vec<PathBuf>,
+    /// Group by these dotted paths, comma-separated (default task,model,pretrain).
+    #[arg(long)]
     pub by: Option<String>,
+    /// Keep runs whose field has this value: `model.d_model=64`, `pretrain!=scratch`.
+    #[arg(long = "where", value_name = "PATH=VALUE")]
     pub conditions: Vec<String>,
+    /// `paper`: markdown shaped like the papers' tables (tasks as columns, and the average).
+    #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Write validation curves and a test-accuracy summary here, as PNG and SVG.
+    #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// Compare two run folders: what differs in their resolved specs and results.
+    #[arg(long)]
     pub diff: bool,
 }
 

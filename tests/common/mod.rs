@@ -114,3 +114,20 @@ pub fn lra(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A full data set beside the repository (`../shared/data/<name>`, not in it: see
+/// tests/data/README.md), for the `--ignored` acceptance tests; a clear failure naming the
+/// folder when it is not there.
+pub fn full_data(name: &str) -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    assert!(
+        path.exists(),
+        "this acceptance test needs the full data set at {} (../shared/data/{name} beside the \
+         repository; see tests/data/README.md); run `cargo test` without --ignored to check \
+         the samples shipped in tests/data instead",
+        path.display()
+    );
+    path
+}
