@@ -355,17 +355,37 @@ impl<D: Device<f32>> ParamStore<D> {
         Ok(())
     }
 
-    /// The host copy of each parameter's gradient; `None` for a parameter that no forward
-    /// pass has viewed since the last call (PyTorch semantics: an unused parameter is left
+    /// The parameter's tensor on its device.
+    pub fn tensor(&self, id: ParamId) -> &Tensor<(usize,), f32, D> {
+        &self.params[id.0].tensor
+    }
+
+    /// Replaces a parameter's tensor with new values of the same length on the same device
+    /// (an optimizer step): no copy through the host.
+    pub fn replace(&mut self, id: ParamId, tensor: Tensor<(usize,), f32, D>) -> Result<()> {
+        let p = &mut self.params[id.0];
+        if tensor.shape().0 != p.numel() {
+            return Err(EngineError::WrongSize {
+                name: p.name.clone(),
+                expected: p.numel(),
+                actual: tensor.shape().0,
+            });
+        }
+        p.tensor = tensor;
+        Ok(())
+    }
+
+    /// Each parameter's gradient, on the device; `None` for a parameter that no forward pass
+    /// has viewed since the last call (PyTorch semantics: an unused parameter is left
     /// untouched by the optimizer, neither decayed nor moved by stale moments).
-    pub fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads> {
+    pub fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads<D>> {
         let mut values = Vec::with_capacity(self.params.len());
         for (p, used) in self.params.iter().zip(&self.used) {
             if used.replace(false) {
                 grads
                     .try_alloc_for(&p.tensor)
                     .map_err(EngineError::device)?;
-                values.push(Some(grads.get(&p.tensor).as_vec()));
+                values.push(Some(grads.get(&p.tensor)));
             } else {
                 values.push(None);
             }
@@ -374,35 +394,57 @@ impl<D: Device<f32>> ParamStore<D> {
     }
 }
 
-/// Host-side gradients, aligned with the store's parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamGrads {
-    pub values: Vec<Option<Vec<f32>>>,
+/// Gradients aligned with the store's parameters, on the parameters' device.
+#[derive(Clone, Debug)]
+pub struct ParamGrads<D: Storage<f32>> {
+    pub values: Vec<Option<Tensor<(usize,), f32, D>>>,
 }
 
-impl ParamGrads {
-    /// √(Σ g²) over every parameter.
-    pub fn global_norm(&self) -> f32 {
+impl<D: Device<f32>> ParamGrads<D> {
+    /// Gradients given as host values (tests, and callers that computed them elsewhere).
+    pub fn from_host(device: &D, values: Vec<Option<Vec<f32>>>) -> Self {
+        ParamGrads {
+            values: values
+                .into_iter()
+                .map(|g| g.map(|g| device.tensor_from_vec(g.clone(), (g.len(),))))
+                .collect(),
+        }
+    }
+
+    /// The gradients copied to the host.
+    pub fn to_host(&self) -> Vec<Option<Vec<f32>>> {
         self.values
             .iter()
-            .flatten()
-            .flat_map(|g| g.iter())
-            .map(|&g| (g as f64) * (g as f64))
-            .sum::<f64>()
-            .sqrt() as f32
+            .map(|g| g.as_ref().map(|g| g.as_vec()))
+            .collect()
+    }
+
+    /// √(Σ g²) over every parameter: the sum is formed on the device, so one number crosses
+    /// to the host.
+    pub fn global_norm(&self) -> Result<f32> {
+        let mut total: Option<Tensor<(), f32, D>> = None;
+        for g in self.values.iter().flatten() {
+            let squares = g.clone().try_square().and_then(|s| s.try_sum::<(), _>());
+            let squares = squares.map_err(EngineError::device)?;
+            total = Some(match total {
+                Some(t) => t.try_add(squares).map_err(EngineError::device)?,
+                None => squares,
+            });
+        }
+        Ok(total.map_or(0.0, |t| t.as_vec()[0].max(0.0).sqrt()))
     }
 
     /// Rescales every gradient so the global norm is at most `max_norm` (Pascanu et al. 2013);
     /// returns the norm before clipping.
-    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
-        let norm = self.global_norm();
+    pub fn clip_global_norm(&mut self, max_norm: f32) -> Result<f32> {
+        let norm = self.global_norm()?;
         if norm > max_norm && norm > 0.0 {
             let scale = max_norm / norm;
             for g in self.values.iter_mut().flatten() {
-                g.iter_mut().for_each(|x| *x *= scale);
+                *g = g.clone().try_mul(scale).map_err(EngineError::device)?;
             }
         }
-        norm
+        Ok(norm)
     }
 }
 
