@@ -231,5 +231,15 @@ mod tests {
                 .unwrap(),
             0.0
         );
+        let zeros = ParamGrads::from_host(&dev, vec![Some(vec![0.0; 3])]);
+        assert_eq!(zeros.global_norm().unwrap(), 0.0);
+        // Squares of 3·10²⁰ overflow f32; the norm 5·10²⁰ does not.
+        let huge = ParamGrads::from_host(&dev, vec![Some(vec![3e20]), Some(vec![-4e20])]);
+        let norm = huge.global_norm().unwrap();
+        assert!((norm / 5e20 - 1.0).abs() < 1e-6, "{norm}");
+        let broken = ParamGrads::from_host(&dev, vec![Some(vec![1.0, f32::INFINITY])]);
+        assert!(!broken.global_norm().unwrap().is_finite());
+        let nan = ParamGrads::from_host(&dev, vec![Some(vec![f32::NAN, 1.0])]);
+        assert!(!nan.global_norm().unwrap().is_finite());
     }
 }

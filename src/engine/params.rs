@@ -419,19 +419,51 @@ impl<D: Device<f32>> ParamGrads<D> {
             .collect()
     }
 
-    /// √(Σ g²) over every parameter: the sum is formed on the device, so one number crosses
-    /// to the host.
+    /// √(Σ g²) over every parameter, formed on the device so one number crosses to the host.
+    /// It is computed as A·√(Σ (g/A)²) with A the largest |g|: squaring in f32 overflows from
+    /// |g| ≈ 1.8·10¹⁹, far below a norm f32 still holds. An infinite or NaN gradient gives a
+    /// non-finite norm, which the step reports as divergence.
     pub fn global_norm(&self) -> Result<f32> {
-        let mut total: Option<Tensor<(), f32, D>> = None;
-        for g in self.values.iter().flatten() {
-            let squares = g.clone().try_square().and_then(|s| s.try_sum::<(), _>());
-            let squares = squares.map_err(EngineError::device)?;
-            total = Some(match total {
-                Some(t) => t.try_add(squares).map_err(EngineError::device)?,
-                None => squares,
-            });
+        let grads: Vec<&Tensor<(usize,), f32, D>> = self.values.iter().flatten().collect();
+        let fold = |acc: Option<Tensor<(), f32, D>>,
+                    x: Tensor<(), f32, D>,
+                    add: bool|
+         -> Result<Option<Tensor<(), f32, D>>> {
+            Ok(Some(match acc {
+                None => x,
+                Some(a) if add => a.try_add(x).map_err(EngineError::device)?,
+                Some(a) => a.try_maximum(x).map_err(EngineError::device)?,
+            }))
+        };
+        let mut largest = None;
+        for g in &grads {
+            let m = (*g).clone().try_abs().and_then(|a| a.try_max::<(), _>());
+            largest = fold(largest, m.map_err(EngineError::device)?, false)?;
         }
-        Ok(total.map_or(0.0, |t| t.as_vec()[0].max(0.0).sqrt()))
+        let Some(largest) = largest else {
+            return Ok(0.0);
+        };
+        // All-zero gradients: divide by the smallest normal number instead of 0.
+        let scale = largest
+            .try_clamp(f32::MIN_POSITIVE, f32::INFINITY)
+            .map_err(EngineError::device)?;
+        let mut total = None;
+        for g in &grads {
+            let n = g.shape().0;
+            let squares = scale
+                .clone()
+                .try_broadcast_like::<(usize,), Axis<0>>(&(n,))
+                .and_then(|s| (*g).clone().try_div(s))
+                .and_then(|x| x.try_square())
+                .and_then(|x| x.try_sum::<(), _>());
+            total = fold(total, squares.map_err(EngineError::device)?, true)?;
+        }
+        let norm = total
+            .expect("one gradient at least")
+            .try_sqrt()
+            .and_then(|r| r.try_mul(scale))
+            .map_err(EngineError::device)?;
+        Ok(norm.as_vec()[0])
     }
 
     /// Rescales every gradient so the global norm is at most `max_norm` (Pascanu et al. 2013);

@@ -219,7 +219,7 @@ mod tests {
     fn comparison_finds_the_first_step_over_the_tolerance() {
         let c = compare(&[1.0, 2.0, 3.0], &[1.0, 2.01, 3.0], 1e-3);
         assert_eq!(c.first_over, Some(1));
-        assert!((c.worst() - 0.01 / 2.01).abs() < 1e-9);
+        assert!((c.worst() - 0.01 / 2.01).abs() < 1e-6, "{}", c.worst());
         assert_eq!(compare(&[1.0], &[1.0, 2.0], 1e-3).first_over, Some(1));
         assert_eq!(compare(&[f32::NAN], &[1.0], 1e-3).first_over, Some(0));
         assert_eq!(compare(&[0.0], &[0.0], 1e-3).first_over, None);

@@ -205,8 +205,11 @@ pub(super) fn attention_blocks<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + M
         };
         outs.push(probs.matmul(vb));
     }
-    let (out, tape) = concat_blocks(outs).split_tape();
-    out.permute::<(usize, usize, usize, usize), Axes4<0, 2, 1, 3>>()
+    // The layout change copies (the permuted tensor is not contiguous), so it is done on the
+    // blocks' tape, which then takes the inputs' tapes.
+    let (out, tape) = concat_blocks(outs)
+        .permute::<(usize, usize, usize, usize), Axes4<0, 2, 1, 3>>()
         .reshape_like(&(batch, seq, width))
-        .put_tape(tape.merge(tq).merge(tk).merge(tv))
+        .split_tape();
+    out.put_tape(tape.merge(tq).merge(tk).merge(tv))
 }
