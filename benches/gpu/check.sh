@@ -94,7 +94,8 @@ run() {
     export LD_LIBRARY_PATH="$(library_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export NO_COLOR=1
     local gpu
-    gpu=$(nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)
+    gpu=$(nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
+    gpu=${gpu:-no GPU found by nvidia-smi}
     echo "== GPU: $gpu"
     cat "$carry/BUILD"
     local missing
@@ -117,7 +118,7 @@ run() {
     if "$carry/transformer_step" --device cuda --steps 10 2>&1 | tee "$logs/transformer.log"; then
         note "transformer  $(grep '^median step' "$logs/transformer.log" | cut -d';' -f1)"
     else
-        note "transformer  FAIL  $(tail -1 "$logs/transformer.log")"
+        note "transformer  FAIL  $(grep -m1 '×\|error' "$logs/transformer.log")"
     fi
     if "$carry/transformer_step" --device cuda --steps 10 --attention causal 2>&1 | tee "$logs/transformer-causal.log"; then
         note "  causal     $(grep '^median step' "$logs/transformer-causal.log" | cut -d';' -f1)"
