@@ -539,6 +539,7 @@ fn spec_paths_are_the_paths_explain_prints() {
         gpu_memory: None,
         check_data: false,
         cuda_built: false,
+        gpus: None,
     };
     let mut files = vec![PathBuf::from("experiments/quickstart.lra")];
     for task in ["listops", "pathx", "retrieval"] {
