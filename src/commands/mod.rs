@@ -4,6 +4,7 @@
 pub mod check;
 pub mod data;
 pub mod explain;
+pub mod interrupt;
 pub mod jobs;
 pub mod machine;
 pub mod report;

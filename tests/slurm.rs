@@ -1,0 +1,506 @@
+//! lra's Slurm executor against a real Slurm: job arrays through real `sbatch`, states through
+//! real `squeue`/`sacct`, `scancel`, dependencies, and the USR1 → checkpoint → requeue →
+//! resume path of the generated scripts.
+//!
+//! Needs a reachable Slurm (`.ci/slurm-up` starts a single-node one as root). Without one the
+//! tests print why and pass, except under CI (env `CI` set), where they fail: CI must run them.
+//!
+//! The workers here are small shell scripts standing in for `lra batch worker`, so these tests
+//! exercise the scripts' contract with Slurm (exit status → FAILED, USR1 → requeue, offsets of
+//! split arrays) independently of training.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lra::slurm::{
+    self, ArrayRequest, JobsRecord, SlurmOptions, StageScript, Submission, TaskId, TaskState,
+    WorkerCommand,
+};
+
+/// One test at a time: the CI node has two CPUs, and the tests assert on timings of their own
+/// jobs.
+static SLURM: Mutex<()> = Mutex::new(());
+
+/// The lock on the cluster when Slurm is reachable; `None` (after saying why, loudly) when it
+/// is not and this is not CI.
+fn cluster(test: &str) -> Option<MutexGuard<'static, ()>> {
+    let why_not = match Command::new("sinfo")
+        .args(["--noheader", "--format=%P %a %T"])
+        .output()
+    {
+        Err(e) => Some(format!("`sinfo` cannot run ({e})")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "`sinfo` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(out) if String::from_utf8_lossy(&out.stdout).trim().is_empty() => {
+            Some("`sinfo` shows no partition".into())
+        }
+        Ok(_) => None,
+    };
+    match why_not {
+        None => Some(SLURM.lock().unwrap_or_else(|e| e.into_inner())),
+        Some(why) if std::env::var_os("CI").is_some() => panic!(
+            "Slurm is not reachable: {why}. CI must run the Slurm tests: .ci/run installs \
+             slurm-wlm and munge and starts a single-node Slurm with .ci/slurm-up"
+        ),
+        Some(why) => {
+            eprintln!(
+                "\n*** SKIPPED {test}: Slurm is not reachable: {why}.\n*** Start a single-node \
+                 Slurm as root with `.ci/slurm-up` (after `apt-get install slurm-wlm munge`) \
+                 to run it.\n"
+            );
+            None
+        }
+    }
+}
+
+/// A batch folder with a worker script, removed at the end.
+struct Batch {
+    dir: tempfile::TempDir,
+}
+
+impl Batch {
+    /// `worker_body` is the script's text after `#!/bin/bash`; `$1` is the plan index, and
+    /// `$OUT` the batch folder.
+    fn new(worker_body: &str) -> Batch {
+        let dir = tempfile::Builder::new()
+            .prefix("lra-slurm-test-")
+            .tempdir()
+            .unwrap();
+        let worker = dir.path().join("worker.sh");
+        std::fs::write(
+            &worker,
+            format!("#!/bin/bash\nOUT={}\n{worker_body}\n", dir.path().display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&worker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Batch { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn worker(&self) -> WorkerCommand {
+        WorkerCommand {
+            program: self.path().join("worker.sh"),
+            args: vec![],
+        }
+    }
+
+    /// Writes the stage's script and submits `indices`, recording the jobs.
+    fn submit(&self, stage: &str, indices: &[usize], after_ok: &[String]) -> Vec<Submission> {
+        let options = SlurmOptions {
+            time: Some("10".parse().unwrap()),
+            ..SlurmOptions::default()
+        };
+        let worker = self.worker();
+        let script = StageScript {
+            batch_name: "slurm-test",
+            stage,
+            batch_dir: self.path(),
+            options: &options,
+            worker: &worker,
+        }
+        .write()
+        .unwrap();
+        let request = ArrayRequest {
+            stage,
+            script: &script,
+            indices,
+            parallel: None,
+            after_ok,
+        };
+        let submitted = slurm::submit(&request, slurm::max_array_size().unwrap()).unwrap();
+        JobsRecord::append(self.path(), &submitted).unwrap();
+        submitted
+    }
+
+    /// The state of each (stage, plan index) submitted, as `lra batch status` reads them.
+    fn states(&self) -> Vec<((String, usize), TaskState)> {
+        let record = JobsRecord::load(self.path()).unwrap();
+        let result = slurm::query(&record.job_ids()).unwrap();
+        record
+            .point_states(&result.states)
+            .into_iter()
+            .map(|(key, point)| (key, point.status.state))
+            .collect()
+    }
+
+    /// Waits until every submitted point satisfies `done`, and returns the states.
+    fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(TaskState) -> bool,
+    ) -> Vec<((String, usize), TaskState)> {
+        let start = Instant::now();
+        let expected: usize = JobsRecord::load(self.path())
+            .unwrap()
+            .submissions
+            .iter()
+            .map(|s| s.points().unwrap().len())
+            .sum();
+        loop {
+            let states = self.states();
+            if states.len() == expected && states.iter().all(|(_, s)| done(*s)) {
+                return states;
+            }
+            if start.elapsed() > Duration::from_secs(180) {
+                panic!(
+                    "timed out waiting for {what}: {states:?}\nlogs:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Every task's log, for failure messages.
+    fn logs(&self) -> String {
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.path().join("slurm/logs")) {
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for path in paths {
+                text += &format!(
+                    "--- {}\n{}",
+                    path.display(),
+                    std::fs::read_to_string(&path).unwrap_or_default()
+                );
+            }
+        }
+        text
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}\nlogs:\n{}", self.logs()))
+    }
+}
+
+fn state_of(states: &[((String, usize), TaskState)], index: usize) -> TaskState {
+    states
+        .iter()
+        .find(|((_, i), _)| *i == index)
+        .map(|(_, s)| *s)
+        .unwrap_or_else(|| panic!("point {index} not in {states:?}"))
+}
+
+fn scontrol(args: &[&str]) {
+    let status = Command::new("scontrol").args(args).status().unwrap();
+    assert!(status.success(), "scontrol {args:?} failed");
+}
+
+#[test]
+fn every_point_runs_once_and_a_failing_worker_is_failed_in_slurm() {
+    let Some(_cluster) = cluster("every_point_runs_once_and_a_failing_worker_is_failed_in_slurm")
+    else {
+        return;
+    };
+    // Point 2 fails; the others record which index they ran.
+    let batch = Batch::new(
+        r#"echo "$1" > "$OUT/ran-$1"
+[ "$1" = 2 ] && { echo "point 2 fails on purpose" >&2; exit 3; }
+exit 0"#,
+    );
+    // Six points: more than a MaxArraySize of 4 (as .ci/slurm-up configures) holds, so on the
+    // CI cluster they go in two arrays, the second with offset 4.
+    let submitted = batch.submit("points", &[0, 1, 2, 3, 4, 5], &[]);
+    let max = slurm::max_array_size().unwrap();
+    assert_eq!(submitted.len(), 6_usize.div_ceil(max));
+
+    let states = batch.wait_for("every task to end", TaskState::is_final);
+    for index in [0, 1, 3, 4, 5] {
+        assert_eq!(state_of(&states, index), TaskState::Completed, "{states:?}");
+        assert_eq!(
+            batch.read(&format!("ran-{index}")).trim(),
+            index.to_string()
+        );
+    }
+    assert_eq!(
+        state_of(&states, 2),
+        TaskState::Failed,
+        "a failing worker must be FAILED in Slurm, never COMPLETED"
+    );
+    assert!(batch.logs().contains("point 2 fails on purpose"));
+}
+
+#[test]
+fn a_dependent_stage_starts_after_its_dependency_and_is_cancelled_when_it_fails() {
+    let Some(_cluster) = cluster("a_dependent_stage_starts_after_its_dependency") else {
+        return;
+    };
+    // Pretraining points (0, 1) take a moment and leave a marker; fine-tuning point 10 + p
+    // fails unless pretraining point p's marker is there when it starts. Pretraining point 1
+    // fails.
+    let batch = Batch::new(
+        r#"if [ "$1" -ge 10 ]; then
+    p=$(( $1 - 10 ))
+    [ -e "$OUT/pretrain-done-$p" ] || { echo "finetune $1 started before pretrain $p ended" >&2; exit 4; }
+    touch "$OUT/finetune-done-$1"
+    exit 0
+fi
+sleep 2
+[ "$1" = 1 ] && { echo "pretrain 1 fails on purpose" >&2; exit 5; }
+touch "$OUT/pretrain-done-$1"
+exit 0"#,
+    );
+    let pretrain = batch.submit("pretrain", &[0], &[]);
+    let after: Vec<String> = pretrain.iter().map(|s| s.job_id.to_string()).collect();
+    batch.submit("finetune", &[10], &after);
+    let states = batch.wait_for("both stages to end", TaskState::is_final);
+    assert_eq!(state_of(&states, 0), TaskState::Completed, "{states:?}");
+    assert_eq!(state_of(&states, 10), TaskState::Completed, "{states:?}");
+    assert!(batch.path().join("finetune-done-10").exists());
+
+    // A failed dependency: the dependent array is cancelled rather than left pending.
+    let failing = batch.submit("pretrain", &[1], &[]);
+    let after: Vec<String> = failing.iter().map(|s| s.job_id.to_string()).collect();
+    batch.submit("finetune", &[11], &after);
+    let states = batch.wait_for("the failed dependency to settle", TaskState::is_final);
+    assert_eq!(state_of(&states, 1), TaskState::Failed, "{states:?}");
+    assert_eq!(state_of(&states, 11), TaskState::Cancelled, "{states:?}");
+    assert!(!batch.path().join("finetune-done-11").exists());
+}
+
+#[test]
+fn cancel_stops_running_and_pending_tasks() {
+    let Some(_cluster) = cluster("cancel_stops_running_and_pending_tasks") else {
+        return;
+    };
+    let batch = Batch::new(r#"touch "$OUT/started-$1"; sleep 120"#);
+    batch.submit("points", &[0, 1, 2], &[]);
+    // Three one-CPU tasks on the two-CPU node: some run, the rest wait.
+    batch.wait_for("the tasks to be queued", |s| {
+        matches!(s, TaskState::Running | TaskState::Pending)
+    });
+    let record = JobsRecord::load(batch.path()).unwrap();
+    slurm::cancel(&record.job_ids()).unwrap();
+    let states = batch.wait_for("the cancelled tasks to end", TaskState::is_final);
+    for index in 0..3 {
+        assert_eq!(state_of(&states, index), TaskState::Cancelled, "{states:?}");
+    }
+    // Cancelling again, after the end, is no error.
+    slurm::cancel(&record.job_ids()).unwrap();
+}
+
+#[test]
+fn usr1_before_the_time_limit_checkpoints_requeues_and_resumes() {
+    let Some(_cluster) = cluster("usr1_before_the_time_limit_checkpoints_requeues_and_resumes")
+    else {
+        return;
+    };
+    // A worker that counts to 20, a step every 0.2 s, resuming from its checkpoint file; on
+    // USR1 (forwarded by the sbatch script) it saves the count and exits 130, as lra's worker
+    // does after saving a checkpoint.
+    let batch = Batch::new(
+        r#"ckpt="$OUT/count-$1"
+count=$(cat "$ckpt" 2>/dev/null || echo 0)
+echo start >> "$OUT/starts-$1"
+stop=0
+trap 'stop=1' USR1
+while [ "$count" -lt 20 ]; do
+    if [ "$stop" = 1 ]; then echo "$count" > "$ckpt"; exit 130; fi
+    sleep 0.2
+    count=$((count + 1))
+    echo "$count" > "$OUT/progress-$1"
+done
+echo "$count" > "$ckpt"
+echo "finished at $count" > "$OUT/result-$1""#,
+    );
+    let submitted = batch.submit("points", &[0], &[]);
+    let task = TaskId {
+        job: submitted[0].job_id,
+        task: 0,
+    };
+    let task_name = format!("{}_{}", task.job, task.task);
+    // Wait until the worker is part-way.
+    let start = Instant::now();
+    while std::fs::read_to_string(batch.path().join("progress-0"))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the task did not start\n{}",
+            batch.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What Slurm does 120 s before the time limit (--signal=B:USR1@120): USR1 to the batch shell.
+    let status = Command::new("scancel")
+        .args(["--signal=USR1", "--batch", &task_name])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The script requeues the task; Slurm holds a requeued batch job for a while (its begin
+    // time is set two minutes ahead) — release it now.
+    let start = Instant::now();
+    loop {
+        let restarts = Command::new("scontrol")
+            .args(["show", "job", &task_name])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&restarts.stdout);
+        if text.contains("Restarts=1") && text.contains("JobState=PENDING") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the task was not requeued: {text}\n{}",
+            batch.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    scontrol(&["update", &format!("JobId={task_name}"), "StartTime=now"]);
+
+    let states = batch.wait_for("the requeued task to finish", TaskState::is_final);
+    assert_eq!(
+        state_of(&states, 0),
+        TaskState::Completed,
+        "{}",
+        batch.logs()
+    );
+    assert_eq!(batch.read("result-0").trim(), "finished at 20");
+    assert_eq!(
+        batch.read("starts-0").lines().count(),
+        2,
+        "the worker ran twice: before the signal and after the requeue"
+    );
+    let logs = batch.logs();
+    assert!(logs.contains("requeueing task"), "{logs}");
+    assert!(logs.contains("(restart 1)"), "{logs}");
+}
+
+/// A tiny ListOps experiment on data it generates into `data`, one thread so runs in
+/// different tasks give identical figures.
+fn tiny_spec(data: &Path, finetune: &str) -> String {
+    format!(
+        r#"experiment "tiny" {{
+            threads 1
+            task listops {{
+                data "{}"
+                max_len 32
+                generate {{ train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }}
+            }}
+            model transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
+            finetune {{ {finetune} }}
+        }}"#,
+        data.display()
+    )
+}
+
+/// Long enough to be signalled after its first checkpoint and before its end.
+const LONG: &str = "steps 3000 batch 16 eval_every 300 optimizer adamw { lr 3e-3 }";
+
+#[test]
+fn lra_runs_through_sbatch_fail_in_slurm_and_resume_after_a_requeue() {
+    let Some(_cluster) =
+        cluster("lra_runs_through_sbatch_fail_in_slurm_and_resume_after_a_requeue")
+    else {
+        return;
+    };
+    // Each point runs `lra run --resume` on its own spec file and runs folder, as
+    // `lra batch worker` runs a point of a plan; `--resume` lets a requeued task continue.
+    let batch = Batch::new(&format!(
+        r#"exec {} run --quiet --resume --out "$OUT/runs-$1" "$OUT/spec-$1.lra""#,
+        env!("CARGO_BIN_EXE_lra")
+    ));
+    let out = batch.path();
+    let short = "steps 6 batch 16 eval_every 2 optimizer adamw { lr 3e-3 }";
+    let specs = [
+        // 0: finishes.
+        tiny_spec(&out.join("data-0"), short),
+        // 1: its data folder does not exist and has nothing to generate it: fails at run time.
+        tiny_spec(&out.join("data-1"), short).replace(
+            "generate { train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }",
+            "",
+        ),
+        // 2: signalled with USR1 mid-run, requeued, resumed.
+        tiny_spec(&out.join("data-2"), LONG),
+        // 3: the same experiment as 2, uninterrupted: the figures 2 must reach.
+        tiny_spec(&out.join("data-3"), LONG),
+    ];
+    for (i, spec) in specs.iter().enumerate() {
+        std::fs::write(out.join(format!("spec-{i}.lra")), spec).unwrap();
+    }
+    let run_dir = |i: usize| {
+        lra::train::rundir::RunDir::new(
+            &out.join(format!("runs-{i}")),
+            &common::experiment(&specs[i]),
+            "",
+        )
+        .path
+    };
+    let submitted = batch.submit("points", &[0, 1, 2, 3], &[]);
+    let task2 = format!("{}_2", submitted[0].job_id);
+
+    // Signal point 2 once it has saved a checkpoint, as Slurm does before the time limit.
+    let start = Instant::now();
+    while !run_dir(2).join("finetune-state.json").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "point 2 saved no checkpoint\n{}",
+            batch.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("scancel")
+        .args(["--signal=USR1", "--batch", &task2])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    loop {
+        let job = Command::new("scontrol")
+            .args(["show", "job", &task2])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&job.stdout);
+        if text.contains("Restarts=1") && text.contains("JobState=PENDING") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "point 2 was not requeued (did it finish before the signal?): {text}\n{}",
+            batch.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !run_dir(2).join("summary.json").exists(),
+        "point 2 was interrupted, not finished"
+    );
+    scontrol(&["update", &format!("JobId={task2}"), "StartTime=now"]);
+
+    let states = batch.wait_for("every point to end", TaskState::is_final);
+    let logs = batch.logs();
+    assert_eq!(state_of(&states, 0), TaskState::Completed, "{logs}");
+    assert_eq!(state_of(&states, 1), TaskState::Failed, "{logs}");
+    assert_eq!(state_of(&states, 2), TaskState::Completed, "{logs}");
+    assert_eq!(state_of(&states, 3), TaskState::Completed, "{logs}");
+    assert!(logs.contains("interrupted at step"), "{logs}");
+    assert!(logs.contains("(restart 1)"), "{logs}");
+    for i in [0, 2, 3] {
+        assert!(
+            run_dir(i).join("summary.json").exists(),
+            "point {i}\n{logs}"
+        );
+    }
+    assert!(!run_dir(1).join("summary.json").exists());
+    assert_eq!(
+        common::metrics(&run_dir(2)),
+        common::metrics(&run_dir(3)),
+        "the requeued run must resume to the uninterrupted run's figures"
+    );
+}
