@@ -20,8 +20,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lra::slurm::{
-    self, ArrayRequest, JobsRecord, SlurmOptions, StageScript, Submission, TaskId, TaskState,
-    WorkerCommand,
+    self, ArrayPlan, ArrayRequest, JobsRecord, SlurmOptions, StageScript, Submission, TaskId,
+    TaskState, WorkerCommand,
 };
 
 /// One test at a time: the CI node has two CPUs, and the tests assert on timings of their own
@@ -62,6 +62,14 @@ fn cluster(test: &str) -> Option<MutexGuard<'static, ()>> {
     }
 }
 
+/// Ten minutes a task: the tests' tasks take seconds.
+fn options() -> SlurmOptions {
+    SlurmOptions {
+        time: Some("10".parse().unwrap()),
+        ..SlurmOptions::default()
+    }
+}
+
 /// A batch folder with a worker script, removed at the end.
 struct Batch {
     dir: tempfile::TempDir,
@@ -98,10 +106,7 @@ impl Batch {
 
     /// Writes the stage's script and submits `indices`, recording the jobs.
     fn submit(&self, stage: &str, indices: &[usize], after_ok: &[String]) -> Vec<Submission> {
-        let options = SlurmOptions {
-            time: Some("10".parse().unwrap()),
-            ..SlurmOptions::default()
-        };
+        let options = options();
         let worker = self.worker();
         let script = StageScript {
             batch_name: "slurm-test",
@@ -126,10 +131,8 @@ impl Batch {
 
     /// The state of each (stage, plan index) submitted, as `lra batch status` reads them.
     fn states(&self) -> Vec<((String, usize), TaskState)> {
-        let record = JobsRecord::load(self.path()).unwrap();
-        let result = slurm::query(&record.job_ids()).unwrap();
-        record
-            .point_states(&result.states)
+        let (points, _) = slurm::batch_states(self.path()).unwrap();
+        points
             .into_iter()
             .map(|(key, point)| (key, point.status.state))
             .collect()
@@ -234,11 +237,11 @@ exit 0"#,
 }
 
 #[test]
-fn a_dependent_stage_starts_after_its_dependency_and_is_cancelled_when_it_fails() {
-    let Some(_cluster) = cluster("a_dependent_stage_starts_after_its_dependency") else {
+fn fine_tuning_waits_for_its_own_pretraining_and_only_its_failure_cancels_it() {
+    let Some(_cluster) = cluster("fine_tuning_waits_for_its_own_pretraining") else {
         return;
     };
-    // Pretraining points (0, 1) take a moment and leave a marker; fine-tuning point 10 + p
+    // Pretraining points 0 and 1 take a moment and leave a marker; fine-tuning point 10 + p
     // fails unless pretraining point p's marker is there when it starts. Pretraining point 1
     // fails.
     let batch = Batch::new(
@@ -253,19 +256,32 @@ sleep 2
 touch "$OUT/pretrain-done-$1"
 exit 0"#,
     );
-    let pretrain = batch.submit("pretrain", &[0], &[]);
-    let after: Vec<String> = pretrain.iter().map(|s| s.job_id.to_string()).collect();
-    batch.submit("finetune", &[10], &after);
-    let states = batch.wait_for("both stages to end", TaskState::is_final);
+    let array = |stage: &str, indices: Vec<usize>, after: &[usize]| ArrayPlan {
+        stage: stage.into(),
+        indices,
+        after_points: after.iter().map(|&i| ("pretrain".to_string(), i)).collect(),
+    };
+    let submitted = slurm::submit_batch(
+        batch.path(),
+        "slurm-test",
+        &options(),
+        &batch.worker(),
+        &[
+            array("pretrain", vec![0, 1], &[]),
+            array("finetune", vec![10], &[0]),
+            array("finetune", vec![11], &[1]),
+        ],
+    )
+    .unwrap();
+    let pretrain = submitted[0].job_id;
+    assert_eq!(submitted[1].after_ok, vec![format!("{pretrain}_0")]);
+    assert_eq!(submitted[2].after_ok, vec![format!("{pretrain}_1")]);
+
+    let states = batch.wait_for("every stage to end", TaskState::is_final);
     assert_eq!(state_of(&states, 0), TaskState::Completed, "{states:?}");
     assert_eq!(state_of(&states, 10), TaskState::Completed, "{states:?}");
     assert!(batch.path().join("finetune-done-10").exists());
-
-    // A failed dependency: the dependent array is cancelled rather than left pending.
-    let failing = batch.submit("pretrain", &[1], &[]);
-    let after: Vec<String> = failing.iter().map(|s| s.job_id.to_string()).collect();
-    batch.submit("finetune", &[11], &after);
-    let states = batch.wait_for("the failed dependency to settle", TaskState::is_final);
+    // The failed pretraining cancels only the fine-tuning that starts from it.
     assert_eq!(state_of(&states, 1), TaskState::Failed, "{states:?}");
     assert_eq!(state_of(&states, 11), TaskState::Cancelled, "{states:?}");
     assert!(!batch.path().join("finetune-done-11").exists());
@@ -282,14 +298,14 @@ fn cancel_stops_running_and_pending_tasks() {
     batch.wait_for("the tasks to be queued", |s| {
         matches!(s, TaskState::Running | TaskState::Pending)
     });
-    let record = JobsRecord::load(batch.path()).unwrap();
-    slurm::cancel(&record.job_ids()).unwrap();
+    let cancelled = slurm::cancel_batch(batch.path()).unwrap();
+    assert_eq!(cancelled, JobsRecord::load(batch.path()).unwrap().job_ids());
     let states = batch.wait_for("the cancelled tasks to end", TaskState::is_final);
     for index in 0..3 {
         assert_eq!(state_of(&states, index), TaskState::Cancelled, "{states:?}");
     }
     // Cancelling again, after the end, is no error.
-    slurm::cancel(&record.job_ids()).unwrap();
+    slurm::cancel_batch(batch.path()).unwrap();
 }
 
 #[test]

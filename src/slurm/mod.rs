@@ -4,9 +4,10 @@
 //! ([`query`]) and cancelled with scancel ([`cancel`]). The executor's settings are
 //! [`options::SlurmOptions`]. This module knows nothing of plans: a stage is a name, a script
 //! and a list of plan indices, and each array task runs `lra batch worker <batch-dir> <index>`.
-//! See docs/SLURM.md for users.
+//! [`batch_jobs`] puts these together for a whole batch. See docs/SLURM.md for users.
 
 pub mod array;
+pub mod batch_jobs;
 pub mod cancel;
 pub mod command;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod script;
 pub mod state;
 pub mod submit;
 
+pub use batch_jobs::{batch_states, cancel_batch, submit_batch, ArrayPlan};
 pub use cancel::cancel;
 pub use error::{Result, SlurmError};
 pub use jobs_file::{JobsRecord, PointSlurmState, Submission};
