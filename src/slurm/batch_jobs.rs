@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::{io, Result};
-use super::jobs_file::{JobsRecord, PointSlurmState, Submission};
+use super::jobs_file::{JobsRecord, PointStates, Submission};
 use super::options::SlurmOptions;
 use super::query::{query, Accounting};
 use super::script::{StageScript, WorkerCommand};
@@ -97,9 +97,7 @@ fn dependencies(record: &JobsRecord, points: &[(String, usize)]) -> Vec<String> 
 }
 
 /// What Slurm says of each (stage, plan index) the batch submitted, and where it was read.
-pub fn batch_states(
-    batch_dir: &Path,
-) -> Result<(BTreeMap<(String, usize), PointSlurmState>, Accounting)> {
+pub fn batch_states(batch_dir: &Path) -> Result<(PointStates, Accounting)> {
     let record = JobsRecord::load(batch_dir)?;
     let result = query(&record.job_ids())?;
     Ok((record.point_states(&result.states), result.accounting))

@@ -126,7 +126,7 @@ impl JobsRecord {
     /// The latest Slurm state of each (stage, plan index) submitted; a point absent from
     /// `states` (Slurm has forgotten its job) is left out. A later submission of the same
     /// point wins over an earlier one.
-    pub fn point_states(&self, states: &TaskStates) -> BTreeMap<(String, usize), PointSlurmState> {
+    pub fn point_states(&self, states: &TaskStates) -> PointStates {
         let mut points = BTreeMap::new();
         for submission in &self.submissions {
             // `load` checked every submission's task list.
@@ -151,6 +151,9 @@ impl JobsRecord {
         points
     }
 }
+
+/// What Slurm says of each (stage, plan index).
+pub type PointStates = BTreeMap<(String, usize), PointSlurmState>;
 
 /// What Slurm says of one point: the task that ran it last, and its state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

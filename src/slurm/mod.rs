@@ -21,7 +21,7 @@ pub mod submit;
 pub use batch_jobs::{batch_states, cancel_batch, submit_batch, ArrayPlan};
 pub use cancel::cancel;
 pub use error::{Result, SlurmError};
-pub use jobs_file::{JobsRecord, PointSlurmState, Submission};
+pub use jobs_file::{JobsRecord, PointSlurmState, PointStates, Submission};
 pub use options::SlurmOptions;
 pub use query::{query, Accounting, QueryResult};
 pub use script::{StageScript, WorkerCommand};
