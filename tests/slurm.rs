@@ -454,7 +454,7 @@ fn lra_runs_through_sbatch_fail_in_slurm_and_resume_after_a_requeue() {
         lra::train::rundir::RunDir::new(
             &out.join(format!("runs-{i}")),
             &common::experiment(&specs[i]),
-            "",
+            None,
         )
         .path
     };
@@ -518,5 +518,111 @@ fn lra_runs_through_sbatch_fail_in_slurm_and_resume_after_a_requeue() {
         common::metrics(&run_dir(2)),
         common::metrics(&run_dir(3)),
         "the requeued run must resume to the uninterrupted run's figures"
+    );
+}
+
+#[test]
+fn lra_batch_run_with_the_slurm_executor_finishes_every_point_and_fails_only_the_bad_ones() {
+    let Some(_cluster) = cluster("lra_batch_run_with_the_slurm_executor") else {
+        return;
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("lra-slurm-batch-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
+    // The bad data folder holds a damaged file: its points fail when they load it, and the
+    // fine-tuning that shares its pretraining is cancelled by Slurm.
+    let bad = dir.join("bad-data");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("basic_train.tsv"),
+        "Source\tTarget\nnot a tree\tx\n",
+    )
+    .unwrap();
+    let specs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/batches/specs/tiny.lra");
+    let path = dir.join("slurm.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nname: on-slurm\nspecs: [\"{specs}\"]\nonly: [\"tiny/transformer-masked\"]\n\
+             sweep:\n  task.data: [\"{}\", \"{}\"]\n  finetune.optimizer.lr: [1e-3, 3e-3]\n\
+             executor: {{ kind: slurm, time: \"10\", cpus: 1 }}\n",
+            dir.join("data").display(),
+            bad.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("runs");
+    let out_arg = out.display().to_string();
+    let file = path.to_str().unwrap();
+    let (code, stdout, stderr) = common::lra(&["batch", "run", file, "--out", &out_arg]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("submitted job"), "{stdout}");
+
+    let planned = lra::batch::plan::plan(&path, &common::context(), Some(&out)).unwrap();
+    let plan = planned.plan.expect("the batch file plans");
+    assert_eq!(plan.points.len(), 4);
+    let start = Instant::now();
+    let states = loop {
+        let (states, _) = slurm::batch_states(&plan.batch_dir).unwrap();
+        if states.len() == 4 && states.values().all(|s| s.status.state.is_final()) {
+            break states;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the batch's tasks did not end: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let state = |index: usize| {
+        states
+            .iter()
+            .find(|((_, i), _)| *i == index)
+            .map(|(_, s)| s.status.state)
+            .unwrap()
+    };
+    for point in &plan.points {
+        let on_bad_data = point.label.contains("bad-data");
+        let expected = match (on_bad_data, point.pretrained_by) {
+            (false, _) => TaskState::Completed,
+            (true, None) => TaskState::Failed,
+            // Its shared pretraining failed: the dependency can never be satisfied.
+            (true, Some(_)) => TaskState::Cancelled,
+        };
+        assert_eq!(
+            state(point.index),
+            expected,
+            "point {} ({})",
+            point.index,
+            point.label
+        );
+        assert_eq!(
+            point.run_dir.join("summary.json").exists(),
+            !on_bad_data,
+            "point {} ({})",
+            point.index,
+            point.label
+        );
+    }
+    assert!(
+        plan.points.iter().any(|p| p.pretrained_by.is_some()),
+        "the batch exercises shared pretraining"
+    );
+
+    let (code, status, _) = common::lra(&["batch", "status", file, "--out", &out_arg]);
+    assert_eq!(code, 0);
+    assert!(status.contains("| slurm |"), "{status}");
+    assert!(status.contains("FAILED"), "{status}");
+    assert!(status.contains("2 done"), "{status}");
+    // Nothing left to submit but the failed points, which wait for --retry-failed.
+    let (code, again, _) = common::lra(&["batch", "run", file, "--out", &out_arg]);
+    assert_eq!(code, 0);
+    assert!(!again.contains("submitted job"), "{again}");
+    let (code, cancelled, _) = common::lra(&["batch", "cancel", file, "--out", &out_arg]);
+    assert_eq!(code, 0);
+    assert!(
+        cancelled.contains("cancelled the Slurm jobs"),
+        "{cancelled}"
     );
 }

@@ -2,6 +2,7 @@
 //! input has errors, 2 for usage errors (an unreadable file).
 
 pub mod batch;
+pub mod batch_slurm;
 pub mod check;
 pub mod data;
 pub mod explain;

@@ -37,6 +37,20 @@ pub struct SlurmOptions {
 }
 
 impl SlurmOptions {
+    /// The options of a batch file's `executor: { kind: slurm, … }` mapping, or what is
+    /// wrong with them (an unknown key, a bad value, a time limit too short).
+    pub fn from_executor(value: &serde_yaml::Value) -> Result<Self, String> {
+        let mut value = value.clone();
+        if let serde_yaml::Value::Mapping(mapping) = &mut value {
+            mapping.remove("kind");
+        }
+        let options: SlurmOptions = serde_yaml::from_value(value).map_err(|e| e.to_string())?;
+        if let Some(problem) = options.problems().into_iter().next() {
+            return Err(format!("{} ({})", problem.message, problem.help));
+        }
+        Ok(options)
+    }
+
     /// The problems sbatch would only find after submission, with what to write instead:
     /// a time limit too short for the checkpoint signal.
     pub fn problems(&self) -> Vec<OptionProblem> {
@@ -342,6 +356,22 @@ mod tests {
         );
         let zero = serde_yaml::from_str::<SlurmOptions>("{ parallel: 0 }").unwrap_err();
         assert!(zero.to_string().contains("nonzero"), "{zero}");
+    }
+
+    #[test]
+    fn options_from_a_batch_files_executor_mapping() {
+        let value: serde_yaml::Value =
+            serde_yaml::from_str("{ kind: slurm, partition: gpu, mem: 8G }").unwrap();
+        let options = SlurmOptions::from_executor(&value).unwrap();
+        assert_eq!(options.partition.as_deref(), Some("gpu"));
+        let bad: serde_yaml::Value = serde_yaml::from_str("{ kind: slurm, gpu: 1 }").unwrap();
+        let error = SlurmOptions::from_executor(&bad).unwrap_err();
+        assert!(error.contains("unknown field `gpu`"), "{error}");
+        let short: serde_yaml::Value =
+            serde_yaml::from_str("{ kind: slurm, time: \"1\" }").unwrap();
+        assert!(SlurmOptions::from_executor(&short)
+            .unwrap_err()
+            .contains("more than 2 minutes"));
     }
 
     #[test]
