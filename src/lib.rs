@@ -4,6 +4,7 @@
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
 //! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
 //! [`batch`] expands YAML batches into checked points and runs them. [`results`] indexes run folders in SQLite; [`report`] turns them into tables and plots.
+//! [`slurm`] submits a batch's points to a Slurm cluster as job arrays.
 
 #[macro_use]
 mod named;
@@ -18,6 +19,7 @@ pub mod estimate;
 pub mod report;
 pub mod results;
 pub mod rundir;
+pub mod slurm;
 pub mod spec;
 pub mod syntax;
 pub mod train;

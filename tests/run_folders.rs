@@ -1,5 +1,5 @@
 //! A user's runs are never lost: no run folder is deleted or shared by two processes, every
-//! file is written whole, an interrupt (Ctrl-C, SIGTERM, SIGHUP) saves the run, and a run
+//! file is written whole, an interrupt (Ctrl-C, SIGTERM, SIGHUP, SIGUSR1) saves the run, and a run
 //! killed at any of its writes resumes to the result of an uninterrupted one.
 
 mod common;
@@ -311,6 +311,26 @@ fn sighup_saves_the_run_as_ctrl_c_does() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
     let (code, stderr) = output(child);
     assert_eq!(code, Some(130), "{stderr}");
+    assert!(dir.join("finetune-state.json").exists(), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigusr1_saves_the_run_as_slurm_s_warning_before_a_time_limit_asks() {
+    // lra's sbatch scripts forward Slurm's USR1 (sent before the time limit) to the worker,
+    // which must save its state and exit 130 so the script requeues the task; USR1's default
+    // action would kill the run and lose everything since its last evaluation.
+    let tmp = TempDir::new("sigusr1");
+    let (spec, source) = long_spec(&tmp);
+    let out = tmp.0.join("runs");
+    let dir = folder(&out, &source);
+    let child = lra(&out, &spec, &[]).spawn().unwrap();
+    wait_for("the run's vocabulary", || dir.join("vocab.json").exists());
+    // SAFETY: signalling a child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    let (code, stderr) = output(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
     assert!(dir.join("finetune-state.json").exists(), "{stderr}");
 }
 

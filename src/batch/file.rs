@@ -509,10 +509,24 @@ fn executor(node: &Node, errors: &mut Vec<BatchError>) -> Executor {
             }
             Executor::Local { jobs }
         }
-        Some("slurm") => Executor::Slurm {
-            options: node.to_serde(),
-            span: node.span,
-        },
+        Some("slurm") => {
+            let options = node.to_serde();
+            // Typed now, so a bad Slurm setting is reported with the batch file's other
+            // mistakes, before anything is submitted.
+            if let Err(message) = crate::slurm::SlurmOptions::from_executor(&options) {
+                errors.push(BatchError::Executor {
+                    span: node.span,
+                    message: format!("the Slurm executor's settings: {message}"),
+                    help: "it takes partition, account, qos, time (\"12:00:00\"), cpus, mem \
+                           (\"32G\"), gpus, parallel and sbatch_args (docs/SLURM.md)"
+                        .into(),
+                });
+            }
+            Executor::Slurm {
+                options,
+                span: node.span,
+            }
+        }
         other => {
             errors.push(BatchError::Executor {
                 span: kind.map_or(node.span, |k| k.span),

@@ -376,16 +376,13 @@ fn run_command(
         Some(Executor::Slurm { .. }) => ExecutorKind::Slurm,
         _ => ExecutorKind::Local,
     });
-    if kind == ExecutorKind::Slurm {
-        eprintln!(
-            "error: the Slurm executor is not available in this build of lra; run the batch \
-             with `--executor local`"
-        );
-        return EXIT_USAGE;
-    }
+    // The workers, local or on compute nodes, read the frozen plan.
     if let Err(e) = frozen::save(&plan) {
         eprintln!("{:?}", miette::Report::new(e));
         return EXIT_ERRORS;
+    }
+    if kind == ExecutorKind::Slurm {
+        return super::batch_slurm::run(&plan, retry_failed);
     }
     let options = LocalOptions {
         jobs: local_jobs(&plan, jobs),
@@ -459,6 +456,8 @@ fn status_command(file: &Path, common: &Common, json: bool) -> u8 {
         Err(code) => return code,
     };
     let states: Vec<PointState> = plan.points.iter().map(|p| status::of(&plan, p)).collect();
+    // Run folders are the truth; Slurm says what it is doing about the others.
+    let slurm_states = super::batch_slurm::states(&plan);
     if json {
         let points: Vec<serde_json::Value> = plan
             .points
@@ -468,6 +467,7 @@ fn status_command(file: &Path, common: &Common, json: bool) -> u8 {
                 serde_json::json!({
                     "index": p.index, "experiment": p.experiment, "label": p.label,
                     "state": s.name(), "detail": status::detail(p, s), "run_dir": p.run_dir,
+                    "slurm": slurm_states.as_ref().and_then(|states| states.get(&p.index)),
                 })
             })
             .collect();
@@ -481,12 +481,22 @@ fn status_command(file: &Path, common: &Common, json: bool) -> u8 {
         return EXIT_OK;
     }
     print!("{}", header(&plan));
-    let mut table =
-        String::from("| # | experiment | point | state | detail |\n|---|---|---|---|---|\n");
+    let mut table = match &slurm_states {
+        Some(_) => String::from(
+            "| # | experiment | point | state | detail | slurm |\n|---|---|---|---|---|---|\n",
+        ),
+        None => {
+            String::from("| # | experiment | point | state | detail |\n|---|---|---|---|---|\n")
+        }
+    };
     for (p, s) in plan.points.iter().zip(&states) {
+        let slurm = slurm_states
+            .as_ref()
+            .map(|states| format!(" {} |", super::batch_slurm::column(states, p.index)))
+            .unwrap_or_default();
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |{slurm}",
             p.index,
             p.experiment,
             p.label,
@@ -509,6 +519,9 @@ fn cancel_command(file: &Path, common: &Common) -> u8 {
         Ok(plan) => plan,
         Err(code) => return code,
     };
+    if let Some(code) = super::batch_slurm::cancel(&plan) {
+        return code;
+    }
     eprintln!(
         "error: batch {} has no cluster jobs to cancel: a local batch stops with Ctrl-C in the \
          terminal running it (its points keep their checkpoints)",

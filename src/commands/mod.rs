@@ -2,9 +2,11 @@
 //! input has errors, 2 for usage errors (an unreadable file).
 
 pub mod batch;
+pub mod batch_slurm;
 pub mod check;
 pub mod data;
 pub mod explain;
+pub mod interrupt;
 pub mod jobs;
 pub mod machine;
 pub mod report;

@@ -1,7 +1,7 @@
 //! `lra run FILE [--only NAME] [--device D] [--threads N] [--jobs N] [--out DIR] [--resume | --restart]`
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::jobs::{self, Workers};
@@ -39,14 +39,10 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
     }
 }
 
-/// Ctrl-C, SIGTERM (what Slurm and most schedulers send before killing) and SIGHUP (a closed
-/// terminal) set the flag; the training loop saves a checkpoint and stops after the step.
+/// The process's stop flag: Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 set it, and the training loop
+/// then saves a checkpoint and stops after the step (see [`super::interrupt`]).
 pub fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let handler_flag = flag.clone();
-    // Only one handler per process; a second call (tests) keeps the first.
-    let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
-    flag
+    super::interrupt::flag()
 }
 
 pub fn run(args: &RunArgs) -> u8 {

@@ -1,7 +1,7 @@
 //! One training phase, in named pieces: the [`Plan`] (batches, length, schedule), [`restore`]
 //! (where a killed run stopped), then [`Trainer`]'s loop of [`Trainer::step`],
 //! [`Trainer::evaluate_and_select`] every `eval_every` steps and [`Trainer::checkpoint`].
-//! An interrupt (Ctrl-C, SIGTERM, SIGHUP) is honoured after the step's evaluation, so an
+//! An interrupt (Ctrl-C, SIGTERM, SIGHUP, SIGUSR1) is honoured after the step's evaluation, so an
 //! evaluation that was due is never lost.
 
 use std::path::PathBuf;
