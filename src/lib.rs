@@ -3,11 +3,12 @@
 //!
 //! The pipeline, one module per phase: [`syntax`] (text → AST) → [`check`] (AST → [`spec`])
 //! → [`engine`] and training. [`estimate`] prices a spec; [`diagnostic`] renders every error.
-//! [`results`] indexes run folders in SQLite; [`report`] turns them into tables and plots.
+//! [`batch`] expands YAML batches into checked points and runs them. [`results`] indexes run folders in SQLite; [`report`] turns them into tables and plots.
 
 #[macro_use]
 mod named;
 
+pub mod batch;
 pub mod check;
 pub mod commands;
 pub mod data;

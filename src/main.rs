@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Batches of specs: sweeps, seeds and shared pretraining, run locally or on Slurm.
+    #[command(subcommand)]
+    Batch(commands::batch::BatchCommand),
     /// Make, describe and draw LRA data.
     #[command(subcommand)]
     Data(lra::commands::data::DataCommand),
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Check { files, no_data } => commands::check::run(&files, !no_data),
         Command::Explain { file, json } => commands::explain::run(&file, json),
         Command::Report(args) => commands::report::run(&args),
+        Command::Batch(command) => commands::batch::run(command),
         Command::Data(command) => match lra::commands::data::run(command) {
             Ok(()) => commands::EXIT_OK,
             Err(report) => {

@@ -3,16 +3,16 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Every experiment of one checked file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Spec {
     pub source: PathBuf,
     pub experiments: Vec<ExperimentSpec>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExperimentSpec {
     pub name: String,
     pub seed: u64,
@@ -27,7 +27,7 @@ pub struct ExperimentSpec {
     pub finetune: PhaseSpec,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "index")]
 pub enum Device {
     Cpu,
@@ -147,7 +147,7 @@ impl Difficulty {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub kind: TaskKind,
     pub data: PathBuf,
@@ -169,7 +169,7 @@ pub struct TaskSpec {
     pub generate: Option<Generate>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Generate {
     ListOps {
@@ -272,7 +272,7 @@ crate::named_enum! {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelSpec {
     pub kind: ModelKind,
     pub layers: usize,
@@ -294,7 +294,7 @@ impl ModelSpec {
 }
 
 /// The kind-specific part of a model: one sequence layer per kind.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum LayerSpec {
     Transformer(TransformerSpec),
@@ -314,7 +314,7 @@ crate::named_enum! {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Attention {
     Full,
@@ -346,7 +346,7 @@ impl PositionKind {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TransformerSpec {
     pub heads: usize,
     pub ffn: usize,
@@ -376,14 +376,14 @@ crate::named_enum! {
 }
 
 /// The learning-rate group of state-space parameters (A, B, dt), as in the S4 paper.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct SsmGroup {
     pub lr: f64,
     pub weight_decay: f64,
 }
 
 /// S4 and S4D: a diagonal (S4: plus low-rank) state matrix from a chosen initialisation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SsmSpec {
     pub d_state: usize,
     /// S4 chooses; S4D is diagonal by definition.
@@ -399,7 +399,7 @@ pub struct SsmSpec {
 
 /// DLR (Gupta, Mehta & Berant 2022): a diagonal linear RNN with its eigenvalues drawn on a
 /// ring, so there is no initialisation or mode to choose, and one output channel per feature.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DlrSpec {
     pub d_state: usize,
     pub dt_min: f64,
@@ -414,7 +414,7 @@ impl DlrSpec {
     pub const CHANNELS: usize = 1;
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct S5Spec {
     pub d_state: usize,
     pub blocks: usize,
@@ -427,7 +427,7 @@ pub struct S5Spec {
     pub ssm: SsmGroup,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LruSpec {
     pub d_state: usize,
     pub r_min: f64,
@@ -446,7 +446,7 @@ crate::named_enum! {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MegaSpec {
     pub d_attin: usize,
     pub d_attout: usize,
@@ -475,7 +475,7 @@ crate::named_enum! {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Objective {
     /// Bernoulli masking at `rate`; spans of `span` positions when given.
@@ -484,21 +484,21 @@ pub enum Objective {
     Causal,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PretrainSpec {
     pub objective: Objective,
     pub loss: Loss,
     pub phase: PhaseSpec,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "unit", content = "count")]
 pub enum Budget {
     Epochs(usize),
     Steps(usize),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Optimizer {
     AdamW {
@@ -539,7 +539,7 @@ crate::named_enum! {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "unit", content = "value")]
 pub enum Warmup {
     Steps(usize),
@@ -557,7 +557,7 @@ impl Warmup {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub kind: ScheduleKind,
     pub warmup: Warmup,
@@ -603,7 +603,7 @@ impl Metric {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Select {
     /// The checkpoint with the best value of a metric (`val.accuracy`).
@@ -614,7 +614,7 @@ pub enum Select {
     Last,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PhaseSpec {
     pub budget: Budget,
     pub batch: usize,

@@ -34,7 +34,7 @@ fn tiny(data: &Path, finetune: &str) -> String {
 const SHORT: &str = "steps 6 batch 16 eval_every 2 optimizer adamw { lr 3e-3 }";
 
 fn folder(out: &Path, source: &str) -> PathBuf {
-    RunDir::new(out, &experiment(source), "").path
+    RunDir::new(out, &experiment(source), None).path
 }
 
 fn killed_at(source: &str, out: &Path, step: u64) {

@@ -209,7 +209,7 @@ fn world_errors_say_what_is_wrong() {
         run(&x, &killed, &never).unwrap_err(),
         RunError::Interrupted { .. }
     ));
-    let dir = lra::train::rundir::RunDir::new(&tmp.0.join("other"), &x, "");
+    let dir = lra::train::rundir::RunDir::new(&tmp.0.join("other"), &x, None);
     std::fs::write(dir.file("spec.json"), "{}").unwrap();
     let resumed = RunOptions {
         resume: true,

@@ -243,3 +243,55 @@ pub fn fill(section: &mut RSection) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::schema::{KindDef, EXPERIMENT};
+    use crate::check::typecheck::check_value;
+
+    /// Every default names a field its section (and kind) declares, and is a value of that
+    /// field's declared type and range: the schema stays the one declaration of each field.
+    #[test]
+    fn every_default_is_a_valid_value_of_a_declared_field() {
+        fn walk(def: &'static SectionDef, checked: &mut usize) {
+            let kinds: Vec<Option<&'static KindDef>> = if def.kinds.is_empty() {
+                vec![None]
+            } else {
+                def.kinds.iter().map(Some).collect()
+            };
+            for kind in kinds {
+                let values = defaults(def.name, kind.map(|k| k.name))
+                    .into_iter()
+                    .chain(generate_defaults(def));
+                for (name, value) in values {
+                    let field = def.field(kind, name).unwrap_or_else(|| {
+                        panic!(
+                            "default `{name}` of {} {:?} is not a field",
+                            def.name,
+                            kind.map(|k| k.name)
+                        )
+                    });
+                    let written = Value {
+                        kind: value,
+                        span: Span::synthetic(),
+                    };
+                    if let Err(e) = check_value(field, &written) {
+                        panic!("default `{name}` of {}: {e:?}", def.name);
+                    }
+                    *checked += 1;
+                }
+                let nested = def
+                    .sections
+                    .iter()
+                    .chain(kind.map_or(&[][..], |k| k.sections));
+                for child in nested {
+                    walk(child, checked);
+                }
+            }
+        }
+        let mut checked = 0;
+        walk(&EXPERIMENT, &mut checked);
+        assert!(checked > 50, "only {checked} defaults found");
+    }
+}

@@ -15,6 +15,7 @@ mod typecheck;
 
 use std::path::Path;
 
+pub use imports::read_spec_file;
 pub use rules::Context;
 
 use crate::diagnostic::{self, Diagnostic, SourceMap};
@@ -23,6 +24,25 @@ use crate::syntax::ast::Item;
 use error::CheckError;
 use resolve::{Resolver, Scope};
 use resolved::ResolvedExperiment;
+
+/// Settings laid over an experiment after its own, as if written last in its body (a batch
+/// point's overrides). Their spans lie in `text`, which the checker adds to the source map
+/// first, as file [`Layer::FILE`], so diagnostics point at the batch file and the spec alike.
+pub struct Layer {
+    pub path: std::path::PathBuf,
+    pub text: String,
+    /// The entries, spans in file [`Layer::FILE`].
+    pub block: crate::syntax::ast::Block,
+    /// Root sections removed after the entries (`pretrain: none`).
+    pub remove: Vec<String>,
+    /// Check only this experiment of the file.
+    pub experiment: String,
+}
+
+impl Layer {
+    /// The file id of the layer's source in the source map of a layered check.
+    pub const FILE: crate::diagnostic::FileId = 0;
+}
 
 /// The outcome of checking one file.
 pub struct Checked {
@@ -48,7 +68,21 @@ pub fn check(path: &Path, context: &Context) -> std::io::Result<Checked> {
 
 /// Checks `text` as if read from `path` (imports resolve relative to it).
 pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
+    check_layered(path, text, context, None)
+}
+
+/// Checks one experiment of `text` with `layer` laid over it, or the whole file without one.
+pub fn check_layered(
+    path: &Path,
+    text: String,
+    context: &Context,
+    layer: Option<&Layer>,
+) -> Checked {
     let mut sources = SourceMap::default();
+    if let Some(layer) = layer {
+        let id = sources.add(layer.path.clone(), layer.text.clone());
+        debug_assert_eq!(id, Layer::FILE);
+    }
     let mut diagnostics = Vec::new();
     let loaded = imports::load(path, text, &mut sources, &mut diagnostics);
     let mut errors: Vec<CheckError> = Vec::new();
@@ -77,7 +111,8 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
         .filter_map(|i| match i {
             Item::Experiment(e) => Some(e),
             _ => None,
-        });
+        })
+        .filter(|e| layer.is_none_or(|l| l.experiment == e.name.value));
     let mut experiments = Vec::new();
     let mut names: Vec<(&str, crate::diagnostic::Span)> = Vec::new();
     for experiment in root_experiments {
@@ -90,6 +125,9 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
         }
         names.push((&experiment.name.value, experiment.name.span));
         let mut x = resolver.experiment(experiment);
+        if let Some(layer) = layer {
+            resolver.layer(&mut x.root, layer);
+        }
         derive::derive(&mut x.root);
         // Rules run even after structural errors (a rejected value is absent, and rules skip
         // what is absent), so one check shows every mistake.

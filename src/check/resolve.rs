@@ -79,12 +79,14 @@ impl<'a> Scope<'a> {
 enum Source {
     Experiment,
     Preset(String),
+    /// A [`super::Layer`] laid over the experiment (a batch point's settings).
+    Layer,
 }
 
 impl Source {
     fn origin(&self, span: Span) -> Origin {
         match self {
-            Source::Experiment => Origin::File { span },
+            Source::Experiment | Source::Layer => Origin::File { span },
             Source::Preset(name) => Origin::Preset {
                 name: name.clone(),
                 span,
@@ -148,6 +150,15 @@ impl<'s, 'a> Resolver<'s, 'a> {
             name: experiment.name.value.clone(),
             name_span: experiment.name.span,
             root,
+        }
+    }
+
+    /// Lays `layer` over a resolved experiment: its entries as if written last in the
+    /// experiment, then the sections it removes.
+    pub fn layer(&mut self, root: &mut RSection, layer: &super::Layer) {
+        self.apply_block(root, &layer.block, &Source::Layer);
+        for section in &layer.remove {
+            root.sections.remove(section.as_str());
         }
     }
 
@@ -272,8 +283,12 @@ impl<'s, 'a> Resolver<'s, 'a> {
                 fresh
             }
         };
-        section.span = span;
-        section.kind_origin = source.origin(kind_slot.map_or(span, |slot| slot.span));
+        // A layer setting one field of a section the experiment wrote leaves the section
+        // where the experiment wrote it; one naming a kind places it in the layer.
+        if !(matches!(source, Source::Layer) && kind_slot.is_none()) {
+            section.span = span;
+            section.kind_origin = source.origin(kind_slot.map_or(span, |slot| slot.span));
+        }
         for preset in chain {
             let preset_source = Source::Preset(preset.name.name.clone());
             self.apply_block(&mut section, &preset.body, &preset_source);

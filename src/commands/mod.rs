@@ -1,6 +1,7 @@
 //! The commands behind the CLI. Each returns the process exit code: 0 success, 1 when the
 //! input has errors, 2 for usage errors (an unreadable file).
 
+pub mod batch;
 pub mod check;
 pub mod data;
 pub mod explain;

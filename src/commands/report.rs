@@ -1,4 +1,4 @@
-//! `lra report [RUNS_DIR] [--by …] [--where …] [--format …] [--plots DIR]` and
+//! `lra report [RUNS_DIR | BATCH.yaml] [--by …] [--where …] [--format …] [--plots DIR]` and
 //! `lra report RUN_A RUN_B --diff`.
 
 use std::io::IsTerminal;
@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
 use super::{EXIT_ERRORS, EXIT_OK, EXIT_USAGE, WIDTH};
-use crate::report::{self, Condition, Format, ReportError, ReportOptions};
+use crate::report::{self, Condition, Format, ReportOptions};
 
 /// `lra report`'s command line.
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// A runs folder (default `runs`), or two run folders with `--diff`.
+    /// A runs folder (default `runs`) or a batch file (its points' runs), or two run folders
+    /// with `--diff`.
     pub paths: Vec<PathBuf>,
     /// Group by these dotted paths, comma-separated (default task,model,pretrain).
     #[arg(long)]
@@ -74,17 +75,24 @@ pub fn run(args: &ReportArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if matches!(
-        out.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    ) {
-        print(ReportError::BatchNotYet { path: out });
-        return EXIT_ERRORS;
-    }
     let mut options = ReportOptions {
         format: args.format,
         plots: args.plots.clone(),
         ..ReportOptions::default()
+    };
+    // A batch file: its points' runs, in its runs folder.
+    let out = if matches!(
+        out.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) {
+        let plan = match super::batch::plan_quietly(&out) {
+            Ok(plan) => plan,
+            Err(code) => return code,
+        };
+        options.batch = Some(plan.name);
+        plan.out
+    } else {
+        out
     };
     if let Some(by) = &args.by {
         options.by = by

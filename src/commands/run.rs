@@ -41,7 +41,7 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
 
 /// Ctrl-C, SIGTERM (what Slurm and most schedulers send before killing) and SIGHUP (a closed
 /// terminal) set the flag; the training loop saves a checkpoint and stops after the step.
-fn interrupt_flag() -> Arc<AtomicBool> {
+pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
     // Only one handler per process; a second call (tests) keeps the first.

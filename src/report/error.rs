@@ -45,12 +45,12 @@ pub enum ReportError {
     )]
     NothingMatches { conditions: String, runs: usize },
 
-    #[error("{path}: batch files are not supported by `lra report` yet")]
+    #[error("batch `{name}` has no run folder in {out} yet")]
     #[diagnostic(
-        code("lra::report::batch-not-yet"),
-        help("`lra batch` does not exist yet, so no batch records its runs; report the runs folder instead: `lra report runs`")
+        code("lra::report::batch-not-run"),
+        help("`lra batch run` records the batch's plan and trains its points; `lra batch status FILE` says where they stand")
     )]
-    BatchNotYet { path: PathBuf },
+    BatchNotRun { name: String, out: PathBuf },
 
     #[error("{path} is not a run folder (it has no spec.json)")]
     #[diagnostic(

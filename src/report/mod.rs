@@ -26,6 +26,8 @@ pub struct ReportOptions {
     pub format: Format,
     /// Where to write the figures, if anywhere.
     pub plots: Option<PathBuf>,
+    /// Only the runs of this batch (its frozen plan in `<out>/batches/<name>/`).
+    pub batch: Option<String>,
 }
 
 impl Default for ReportOptions {
@@ -35,6 +37,7 @@ impl Default for ReportOptions {
             conditions: Vec::new(),
             format: Format::Table,
             plots: None,
+            batch: None,
         }
     }
 }
@@ -59,7 +62,17 @@ pub struct Report {
 /// Brings the index of `out` up to date and reports its runs.
 pub fn report(out: &Path, options: &ReportOptions) -> Result<Report> {
     let (index, sync) = results::sync(out)?;
-    let runs = results::load(&index)?;
+    let mut runs = results::load(&index)?;
+    if let Some(name) = &options.batch {
+        let members = results::batch_folders(&index, name)?;
+        runs.retain(|r| members.contains(&r.folder));
+        if runs.is_empty() {
+            return Err(ReportError::BatchNotRun {
+                name: name.clone(),
+                out: out.to_path_buf(),
+            });
+        }
+    }
     if runs.is_empty() {
         return Err(results::ResultsError::Empty {
             path: out.to_path_buf(),

@@ -13,7 +13,7 @@ use super::paths::spec_paths;
 use crate::train::metrics::Record;
 
 /// The files of a run folder that the index reads; a change to any of them re-reads the run.
-pub const INDEXED_FILES: [&str; 3] = ["spec.json", "metrics.jsonl", "summary.json"];
+pub const INDEXED_FILES: [&str; 4] = ["spec.json", "metrics.jsonl", "summary.json", "failed.json"];
 
 /// Where a run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +24,10 @@ pub enum RunState {
     Partial,
     /// A file the report needs cannot be read; the run is listed with the reason.
     Unreadable,
+    /// Stopped with an error, recorded in `failed.json` (`runs.error`).
+    Failed,
+    /// A live process holds the folder's lock.
+    Running,
 }
 
 impl RunState {
@@ -32,6 +36,8 @@ impl RunState {
             RunState::Done => "done",
             RunState::Partial => "partial",
             RunState::Unreadable => "unreadable",
+            RunState::Failed => "failed",
+            RunState::Running => "running",
         }
     }
 }
@@ -88,6 +94,8 @@ pub struct RunFolder {
     pub summary: Option<Summary>,
     /// What went wrong reading the folder, each naming its file (and line).
     pub problems: Vec<ResultsError>,
+    /// Why the run failed, as `failed.json` records it.
+    pub error: Option<String>,
 }
 
 impl RunFolder {
@@ -108,18 +116,27 @@ impl RunFolder {
 /// fingerprints mean the index holds the folder's current content. Taken before the files are
 /// read, so a file that changes while it is read makes the next fingerprint differ.
 pub fn fingerprint(dir: &Path) -> String {
+    // The lock beside the folder too: a run starting, beating or ending changes its state.
+    let lock = crate::rundir::lock::lock_path(dir);
     INDEXED_FILES
         .iter()
-        .map(|name| match std::fs::metadata(dir.join(name)) {
-            Ok(meta) => {
-                let nanos = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                format!("{name}:{}:{nanos}", meta.len())
+        .map(|name| dir.join(name))
+        .chain(std::iter::once(lock))
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            match std::fs::metadata(&path) {
+                Ok(meta) => {
+                    let nanos = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    format!("{name}:{}:{nanos}", meta.len())
+                }
+                Err(_) => format!("{name}:-"),
             }
-            Err(_) => format!("{name}:-"),
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -164,6 +181,31 @@ fn is_moved_aside(dir: &Path) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The batches whose frozen plans lie in `<out>/batches/`: each batch's name and its points'
+/// (index, run folder key). A plan that cannot be read is skipped: batches are extra
+/// information, the run folders are the truth.
+pub fn batch_members(out: &Path) -> Vec<(String, Vec<(usize, String)>)> {
+    let Ok(entries) = std::fs::read_dir(out.join("batches")) else {
+        return Vec::new();
+    };
+    let mut batches = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(Some(plan)) = crate::batch::frozen::load(&entry.path()) else {
+            continue;
+        };
+        // The plan names folders as its runs folder was written (relative or not).
+        let root = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+        let members = plan
+            .points
+            .iter()
+            .filter_map(|p| Some((p.index, key_of(&root, &p.run_dir.canonicalize().ok()?))))
+            .collect();
+        batches.push((plan.name, members));
+    }
+    batches.sort();
+    batches
+}
+
 fn key_of(out: &Path, dir: &Path) -> String {
     let relative = dir.strip_prefix(out).unwrap_or(dir);
     relative
@@ -195,6 +237,7 @@ pub fn read_run_folder(out: &Path, key: &str) -> RunFolder {
         metrics: Vec::new(),
         summary: None,
         problems: Vec::new(),
+        error: None,
     };
     match read_spec(&dir.join("spec.json")) {
         Ok(spec) => {
@@ -228,6 +271,16 @@ pub fn read_run_folder(out: &Path, key: &str) -> RunFolder {
             run.problems.push(e);
         }
         None => {}
+    }
+    if run.state == RunState::Partial {
+        match crate::rundir::state::of(&dir) {
+            crate::rundir::state::FolderState::Running(_) => run.state = RunState::Running,
+            crate::rundir::state::FolderState::Failed(failure) => {
+                run.state = RunState::Failed;
+                run.error = Some(failure.error);
+            }
+            _ => {}
+        }
     }
     let metrics_path = dir.join("metrics.jsonl");
     match std::fs::read_to_string(&metrics_path) {

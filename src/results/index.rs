@@ -22,7 +22,7 @@ pub const INDEX_FILE: &str = "index.sqlite";
 
 /// Bumped whenever [`SCHEMA`] changes: an index of another version is rebuilt from the run
 /// folders (it is only a cache of them).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables. docs/RESULTS.md describes each column.
 const SCHEMA: &str = "
@@ -181,6 +181,7 @@ impl Index {
                 stats.removed += 1;
             }
         }
+        write_batches(&tx, out, &on_disk).map_err(err())?;
         tx.commit().map_err(err())?;
         Ok(stats)
     }
@@ -234,6 +235,23 @@ impl Index {
     }
 }
 
+/// Batch membership, from the frozen plans of `<out>/batches/*/plan.json` (rewritten whole:
+/// a plan is small), for the runs that have a folder.
+fn write_batches(tx: &Connection, out: &Path, on_disk: &[String]) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM batch_runs", [])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO batch_runs (batch, point, folder) VALUES (?1, ?2, ?3)",
+    )?;
+    for (name, folders) in folder::batch_members(out) {
+        for (point, key) in folders {
+            if on_disk.binary_search(&key).is_ok() {
+                insert.execute(params![name, point as i64, key])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Replaces everything the index holds of one run.
 fn write_run(tx: &Connection, run: &RunFolder, fingerprint: &str) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM runs WHERE folder = ?1", [&run.key])?;
@@ -242,7 +260,7 @@ fn write_run(tx: &Connection, run: &RunFolder, fingerprint: &str) -> rusqlite::R
     tx.execute(
         "INSERT INTO runs (folder, experiment, seed, digest, state, started, ended, seconds,
                            tokens_per_s, parameters, error, problems, fingerprint)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             run.key,
             run.experiment,
@@ -254,6 +272,7 @@ fn write_run(tx: &Connection, run: &RunFolder, fingerprint: &str) -> rusqlite::R
             summary.and_then(|s| s.seconds),
             run.tokens_per_s(),
             summary.and_then(|s| s.parameters).map(|p| p as i64),
+            run.error,
             (!problems.is_empty()).then(|| problems.join("\n")),
             fingerprint,
         ],

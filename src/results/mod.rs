@@ -54,6 +54,19 @@ impl IndexedRun {
     }
 }
 
+/// The run folders (keys) of batch `name`.
+pub fn batch_folders(index: &Index, name: &str) -> Result<std::collections::BTreeSet<String>> {
+    let conn = index.connection();
+    let err = || sqlite(&index.path);
+    let mut query = conn
+        .prepare("SELECT folder FROM batch_runs WHERE batch = ?1")
+        .map_err(err())?;
+    let rows = query
+        .query_map([name], |row| row.get::<_, String>(0))
+        .map_err(err())?;
+    rows.collect::<rusqlite::Result<_>>().map_err(err())
+}
+
 /// Every run of the index, sorted by folder, with its spec values, test result and
 /// evaluations (validation and test; training reports are left in the index).
 pub fn load(index: &Index) -> Result<Vec<IndexedRun>> {

@@ -49,7 +49,8 @@ impl fmt::Display for Holder {
     }
 }
 
-fn now() -> u64 {
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -219,6 +220,24 @@ impl RunLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Who holds `folder` now, if anyone alive does (a holder on another host whose
+    /// heartbeat is older than [`STALE_AFTER_S`] counts as dead). Takes nothing.
+    pub fn holder(folder: &Path) -> Option<Holder> {
+        let path = lock_path(folder);
+        let mut file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+        match file.try_lock() {
+            // Free: the file is a leftover of a dead holder (closing it releases the lock).
+            Ok(()) => None,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = read_holder(&mut file)?;
+                let stale = holder.host != host_name()
+                    && now().saturating_sub(holder.heartbeat) > STALE_AFTER_S;
+                (!stale).then_some(holder)
+            }
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod lock;
+pub mod state;
 
 use std::path::PathBuf;
 

@@ -30,6 +30,47 @@ pub enum SyntaxError {
 }
 
 impl SyntaxError {
+    /// The same error in text that starts `offset` bytes into its file (a value parsed
+    /// alone, out of a batch file).
+    pub fn shifted(self, offset: usize) -> Self {
+        let by = |span: Span| Span::new(span.file, span.start + offset, span.end + offset);
+        match self {
+            SyntaxError::Unexpected {
+                span,
+                expected,
+                found,
+            } => SyntaxError::Unexpected {
+                span: by(span),
+                expected,
+                found,
+            },
+            SyntaxError::TooDeep { span, limit } => SyntaxError::TooDeep {
+                span: by(span),
+                limit,
+            },
+            SyntaxError::NumberOutOfRange { span } => {
+                SyntaxError::NumberOutOfRange { span: by(span) }
+            }
+            SyntaxError::Unclosed {
+                span,
+                bracket,
+                ends_before,
+            } => SyntaxError::Unclosed {
+                span: by(span),
+                bracket,
+                ends_before: ends_before.map(by),
+            },
+            SyntaxError::UnclosedString { span } => SyntaxError::UnclosedString { span: by(span) },
+            SyntaxError::UnclosedComment { span } => {
+                SyntaxError::UnclosedComment { span: by(span) }
+            }
+            SyntaxError::NonAsciiName { span, character } => SyntaxError::NonAsciiName {
+                span: by(span),
+                character,
+            },
+        }
+    }
+
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
             SyntaxError::Unexpected {

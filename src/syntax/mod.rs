@@ -6,4 +6,4 @@ mod error;
 mod parse;
 
 pub use error::SyntaxError;
-pub use parse::{parse, MAX_NESTING};
+pub use parse::{parse, parse_value, MAX_NESTING};

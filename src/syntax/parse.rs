@@ -35,6 +35,46 @@ pub fn parse(file: FileId, text: &str) -> Result<File, SyntaxError> {
     Ok(File { items })
 }
 
+/// Parses `text` as one value, written in file `file` at byte `offset` (a batch file's
+/// setting, which is the spec's value syntax: `1e-3`, `5%`, `(0.9, 0.98)`, `best val.accuracy`).
+pub fn parse_value(file: FileId, text: &str, offset: usize) -> Result<Value, SyntaxError> {
+    check_nesting(file, text).map_err(|e| e.shifted(offset))?;
+    let mut pairs = LraParser::parse(Rule::value_only, text)
+        .map_err(|e| convert_error(file, text, e).shifted(offset))?;
+    let root = pairs
+        .next()
+        .expect("the value_only rule always yields one pair");
+    let pair = root
+        .into_inner()
+        .find(|p| p.as_rule() != Rule::EOI)
+        .expect("grammar: value_only holds a value");
+    let builder = Builder { file };
+    builder
+        .value(pair)
+        .map(|v| shift_value(v, offset))
+        .map_err(|e| e.shifted(offset))
+}
+
+fn shift_value(value: Value, offset: usize) -> Value {
+    let kind = match value.kind {
+        ValueKind::Tuple(items) => {
+            ValueKind::Tuple(items.into_iter().map(|v| shift_value(v, offset)).collect())
+        }
+        ValueKind::List(items) => {
+            ValueKind::List(items.into_iter().map(|v| shift_value(v, offset)).collect())
+        }
+        other => other,
+    };
+    Value {
+        kind,
+        span: Span::new(
+            value.span.file,
+            value.span.start + offset,
+            value.span.end + offset,
+        ),
+    }
+}
+
 fn check_nesting(file: FileId, text: &str) -> Result<(), SyntaxError> {
     if let Some(at) = first_non_ascii(text) {
         let width = text[at..].chars().next().map_or(1, char::len_utf8);
@@ -64,6 +104,7 @@ fn rule_name(rule: &Rule) -> String {
         Rule::section => "a section",
         Rule::field => "a field",
         Rule::value
+        | Rule::value_only
         | Rule::best
         | Rule::percent
         | Rule::float

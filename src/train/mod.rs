@@ -140,19 +140,45 @@ fn run_on<D: EngineDevice>(
         Some(run) => Some(pretrained_checkpoint(run)?),
         None => None,
     };
-    let origin = pretrained_from
-        .as_ref()
-        .map_or(String::new(), |p| p.display().to_string());
     let out = options.out.clone().unwrap_or_else(|| x.out.clone());
-    let dir = RunDir::new(&out, x, &origin);
+    let dir = RunDir::new(&out, x, options.from_pretrained.as_deref());
     let _lock = match dir.open(options.start(), &options.spec_path, |line| {
         note(options, line)
     })? {
         Opened::Finished(summary) => return Ok(summary),
         Opened::Ready(lock) => lock,
     };
+    let result = train_in(
+        device,
+        x,
+        options,
+        interrupt,
+        &dir,
+        pretrained_from,
+        started,
+    );
+    // A failure is recorded in the folder for `lra batch status` and the results index; an
+    // interrupted run is not a failure, and a run that ends well clears an earlier one.
+    match &result {
+        Err(RunError::Interrupted { .. }) => {}
+        Err(e) => dir.record_failure(e),
+        Ok(_) => dir.clear_failure(),
+    }
+    result
+}
+
+/// The phase sequence pretrain → fine-tune → test in a locked run folder, then the summary.
+fn train_in<D: EngineDevice>(
+    device: D,
+    x: &ExperimentSpec,
+    options: &RunOptions,
+    interrupt: &AtomicBool,
+    dir: &RunDir,
+    pretrained_from: Option<PathBuf>,
+    started: Instant,
+) -> Result<RunSummary> {
     dir.record_spec(&options.source, x, options.resume)?;
-    let dataset = load_dataset(x, options, &dir)?;
+    let dataset = load_dataset(x, options, dir)?;
     for warning in &dataset.warnings {
         note(options, format!("warning: {warning}"));
     }
@@ -160,7 +186,7 @@ fn run_on<D: EngineDevice>(
         x,
         options,
         interrupt,
-        dir: &dir,
+        dir,
         metrics: MetricsLog::new(&dir.metrics()),
         dataset: &dataset,
     };

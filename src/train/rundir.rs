@@ -37,10 +37,10 @@ pub enum Opened {
     Ready(RunLock),
 }
 
-/// A run's identity: the seed and a digest of the resolved spec (and of the pretrained
-/// checkpoint it starts from, if any), so the same experiment maps to the same folder
+/// A run's identity: the seed and a digest of the resolved spec (and of the run whose
+/// pretraining it fine-tunes from, if any), so the same experiment maps to the same folder
 /// (re-running finds it; `--resume` continues it) and any change makes a new one.
-pub fn run_id(spec: &ExperimentSpec, origin: &str) -> String {
+fn run_id(spec: &ExperimentSpec, origin: &str) -> String {
     let json = serde_json::to_string(spec).unwrap_or_default();
     let digest = Sha256::digest(format!("{json}\n{origin}").as_bytes());
     let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
@@ -59,9 +59,20 @@ pub fn damaged(path: &Path, reason: String) -> RunError {
 }
 
 impl RunDir {
-    pub fn new(out: &Path, spec: &ExperimentSpec, origin: &str) -> Self {
+    /// The folder of `spec` under the runs folder `out`; `pretrained` is the run folder
+    /// whose pretraining it fine-tunes from (`--from-pretrained`, a batch's shared
+    /// pretraining). That run is named by its folder's name, itself a digest of its spec, so
+    /// moving the runs folder keeps every identity.
+    pub fn new(out: &Path, spec: &ExperimentSpec, pretrained: Option<&Path>) -> Self {
+        let origin = pretrained.map_or(String::new(), |run| {
+            let name = run.file_name().map_or_else(
+                || run.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            format!("pretrained:{name}")
+        });
         RunDir {
-            path: out.join(&spec.name).join(run_id(spec, origin)),
+            path: out.join(&spec.name).join(run_id(spec, &origin)),
         }
     }
 
@@ -173,6 +184,26 @@ impl RunDir {
     /// Writes `contents` to `name` atomically.
     pub fn write(&self, name: &str, contents: &[u8]) -> Result<()> {
         Ok(crate::rundir::write_atomic(&self.file(name), contents)?)
+    }
+
+    /// Records why the run failed (`failed.json`: the error's first line and code), best
+    /// effort: the error itself is what the caller reports.
+    pub fn record_failure(&self, error: &RunError) {
+        if !self.path.exists() {
+            return;
+        }
+        let failure = crate::rundir::state::Failure {
+            error: error.to_string(),
+            code: miette::Diagnostic::code(error).map(|c| c.to_string()),
+            at: crate::rundir::lock::now(),
+        };
+        let json = serde_json::to_string_pretty(&failure).unwrap_or_default();
+        let _ = self.write(crate::rundir::state::FAILURE_FILE, json.as_bytes());
+    }
+
+    /// Forgets an earlier failure once the run has finished.
+    pub fn clear_failure(&self) {
+        let _ = std::fs::remove_file(self.file(crate::rundir::state::FAILURE_FILE));
     }
 
     /// Records the spec: the source as given and the resolved spec. On resume the resolved
