@@ -86,6 +86,8 @@ pub fn build(
 /// A YAML scalar as a spec value: verbatim for a string field, else read with the spec's
 /// own value syntax (so `1e-3`, `5%`, `(0.9, 0.98)` and `best val.accuracy` mean what they
 /// mean in a `.lra` file).
+// A diagnostic is the error, as in the checker's typecheck (src/check/typecheck.rs).
+#[allow(clippy::result_large_err)]
 fn value(ty: Ty, node: &super::yaml::Node) -> Result<Value, Diagnostic> {
     let text = node.scalar().unwrap_or_default();
     if ty == Ty::Str {

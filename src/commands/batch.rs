@@ -399,7 +399,7 @@ fn run_command(
     let interrupt = super::run::interrupt_flag();
     let outcomes = local::run(&plan, &options, &interrupt);
     print!("{}", summary(&plan, &outcomes));
-    if outcomes.iter().any(|o| *o == Outcome::Interrupted) {
+    if outcomes.contains(&Outcome::Interrupted) {
         EXIT_INTERRUPTED
     } else if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
         EXIT_ERRORS
