@@ -8,6 +8,10 @@
 //!
 //!     cargo bench --bench ssm_step            # every kind
 //!     cargo bench --bench ssm_step -- s4      # one kind
+//!     cargo bench --features cuda --bench ssm_step -- --device cuda s4d   # on a GPU
+//!
+//! On a GPU the step is timed to the end of its last kernel (the device is synchronised before
+//! the clock stops), and the memory figure is the host's, not the GPU's.
 
 use std::time::Instant;
 
@@ -111,7 +115,51 @@ fn peak_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// `--device NAME` from the arguments: cpu (default), cuda or cuda:N.
+fn device_arg() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--device")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "cpu".into())
+}
+
 fn bench(name: &str) {
+    match device_arg().as_str() {
+        "cpu" => bench_on(Cpu::default(), name),
+        cuda if cuda.starts_with("cuda") => bench_cuda(cuda, name),
+        other => {
+            eprintln!("error: `{other}` is not a device: use cpu, cuda or cuda:N");
+            std::process::exit(2)
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn bench_cuda(device: &str, name: &str) {
+    let ordinal = match device.strip_prefix("cuda:") {
+        Some(n) => n.parse().unwrap_or_else(|_| {
+            eprintln!("error: `{device}` is not a device: use cuda or cuda:N");
+            std::process::exit(2)
+        }),
+        None => 0,
+    };
+    match lra::train::cuda::open(ordinal, 0) {
+        Ok(dev) => bench_on(dev, name),
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            std::process::exit(1)
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn bench_cuda(_: &str, _: &str) {
+    eprintln!("error: this bench was built without CUDA: add `--features cuda`");
+    std::process::exit(2)
+}
+
+fn bench_on<D: EngineDevice>(dev: D, name: &str) {
     let config = SsmConfig {
         input: InputKind::Tokens { vocab: VOCAB },
         d_model: D_MODEL,
@@ -128,9 +176,9 @@ fn bench(name: &str) {
         ssm_lr: 1e-3,
         ssm_weight_decay: 0.0,
     };
-    let mut store = ParamStore::new(Cpu::default(), 0);
+    let mut store = ParamStore::new(dev, 0);
     let model = SsmModel::build(config, &mut store).unwrap();
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store).unwrap();
     let ids: Vec<usize> = (0..BATCH * LEN).map(|i| (i * 7 + i / 13) % VOCAB).collect();
     let labels: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
     let lengths = vec![LEN; BATCH];
@@ -139,17 +187,19 @@ fn bench(name: &str) {
     for step in 0..WARMUP + STEPS {
         let start = Instant::now();
         let logits = model
-            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .logits::<D, OwnedTape<f32, D>>(&store, &inputs, true)
             .unwrap();
-        let loss = Cpu::cross_entropy(logits, &labels, &[1.0; BATCH]).unwrap();
+        let loss = D::cross_entropy(logits, &labels, &[1.0; BATCH]).unwrap();
         optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
+        store.device().synchronize();
         if step >= WARMUP {
             times.push(start.elapsed().as_secs_f64());
         }
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "{name}: {} parameters, median step {:.3} s (min {:.3}, max {:.3}) over {STEPS} steps, peak {:.0} MiB",
+        "{name} on {}: {} parameters, median step {:.3} s (min {:.3}, max {:.3}) over {STEPS} steps, peak {:.0} MiB",
+        device_arg(),
         store.parameter_count(),
         times[STEPS / 2],
         times[0],
@@ -178,7 +228,10 @@ fn main() {
     } else {
         &kinds[..]
     } {
-        let status = std::process::Command::new(&exe).arg(name).status().unwrap();
+        let status = std::process::Command::new(&exe)
+            .args(["--device", &device_arg(), name])
+            .status()
+            .unwrap();
         assert!(status.success(), "{name} failed");
     }
 }

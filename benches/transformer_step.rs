@@ -3,7 +3,12 @@
 //! step time and the peak resident memory (VmHWM). The PyTorch reference of the same model is
 //! `benches/reference/transformer_step.py`; figures are in `docs/PERFORMANCE.md`.
 //!
-//! `cargo bench --bench transformer_step [-- --steps N --threads T --attention full|causal]`
+//! `cargo bench --bench transformer_step [--features cuda] [-- --steps N --threads T
+//!  --attention full|causal --device cpu|cuda|cuda:N]`
+//!
+//! On a GPU (`--device cuda`, a `--features cuda` build) the step is timed to the end of its
+//! last kernel (the device is synchronised before the clock stops), and the memory figure is
+//! the host's, not the GPU's.
 
 use std::time::Instant;
 
@@ -91,13 +96,49 @@ fn main() {
         n_classes: CLASSES,
         two_tower: false,
     };
-    let dev = Cpu::seed_from_u64(0);
+    let device = arg("--device").unwrap_or_else(|| "cpu".into());
+    match device.as_str() {
+        "cpu" => bench(Cpu::seed_from_u64(0), config, threads, steps),
+        cuda if cuda.starts_with("cuda") => bench_cuda(cuda, config, threads, steps),
+        other => {
+            eprintln!("error: `{other}` is not a device: use cpu, cuda or cuda:N");
+            std::process::exit(2)
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn bench_cuda(name: &str, config: TransformerConfig, threads: usize, steps: usize) {
+    let ordinal = match name.strip_prefix("cuda:") {
+        Some(n) => n.parse().unwrap_or_else(|_| {
+            eprintln!("error: `{name}` is not a device: use cuda or cuda:N");
+            std::process::exit(2)
+        }),
+        None => 0,
+    };
+    match lra::train::cuda::open(ordinal, 0) {
+        Ok(dev) => bench(dev, config, threads, steps),
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            std::process::exit(1)
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn bench_cuda(_: &str, _: TransformerConfig, _: usize, _: usize) {
+    eprintln!("error: this bench was built without CUDA: add `--features cuda`");
+    std::process::exit(2)
+}
+
+fn bench<D: EngineDevice>(dev: D, config: TransformerConfig, threads: usize, steps: usize) {
+    let attention = config.attention;
     if !std::env::args().any(|a| a == "--no-cache") {
         dev.enable_cache();
     }
     let mut store = ParamStore::new(dev, 0);
     let model = Transformer::build(config.clone(), &mut store).expect("model");
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-4), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-4), &store).unwrap();
 
     let tokens: Vec<usize> = (0..BATCH * SEQ).map(|i| (i * 31 + i / 7) % VOCAB).collect();
     let targets: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
@@ -105,7 +146,8 @@ fn main() {
     let inputs = Inputs::tokens(&tokens, &lengths);
 
     println!(
-        "lra transformer step: {} parameters, batch {BATCH}, length {SEQ}, {attention:?} attention, {threads} threads",
+        "lra transformer step on {}: {} parameters, batch {BATCH}, length {SEQ}, {attention:?} attention, {threads} threads",
+        arg("--device").unwrap_or_else(|| "cpu".into()),
         model.parameter_count(&store)
     );
     let mut times = Vec::with_capacity(steps);
@@ -114,10 +156,11 @@ fn main() {
     for step in 0..=steps {
         let (start, cpu_start) = (Instant::now(), cpu_seconds());
         let logits = model
-            .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
+            .logits::<D, OwnedTape<f32, D>>(&store, &inputs, true)
             .expect("forward");
-        let loss = Cpu::cross_entropy(logits, &targets, &[1.0; BATCH]).expect("loss");
+        let loss = D::cross_entropy(logits, &targets, &[1.0; BATCH]).expect("loss");
         let report = optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).expect("step");
+        store.device().synchronize();
         let seconds = start.elapsed().as_secs_f64();
         let cpu = cpu_seconds() - cpu_start;
         println!(

@@ -252,6 +252,7 @@ mod tests {
             gpu_memory: None,
             check_data: false,
             cuda_built: false,
+            gpus: None,
         };
         let text = format!("experiment \"t\" {{ {body} }}");
         let checked = check_source(std::path::Path::new("t.lra"), text, &context);

@@ -195,6 +195,32 @@ fn a_batch_runs_every_point_once_and_a_second_run_trains_nothing() {
 }
 
 #[test]
+fn lra_report_of_a_batch_reports_its_points_only() {
+    let tmp = TempDir::new("batch-report");
+    let out = tmp.0.join("runs");
+    let set = format!("  out: \"{}\"\n", out.display());
+    let path = batch_file_setting(
+        &tmp.0,
+        "reported",
+        &set,
+        "only: [\"tiny/s4d\"]\nseeds: [0, 1]\n",
+    );
+    // A run of the same runs folder that is not in the batch.
+    let other = batch_file_setting(&tmp.0, "other", &set, "only: [\"tiny/transformer\"]\n");
+    for file in [&path, &other] {
+        let (code, stdout, stderr) = lra(&["batch", "run", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+    }
+    let (code, stdout, stderr) = lra(&["report", path.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("s4d"), "{stdout}");
+    assert!(
+        !stdout.contains("transformer"),
+        "only the batch's runs: {stdout}"
+    );
+}
+
+#[test]
 fn a_failing_point_fails_alone_and_is_named() {
     let tmp = TempDir::new("batch-fail");
     // The second data folder holds a damaged file: its points fail when they load it.

@@ -200,3 +200,45 @@ fn run_refuses_a_model_far_beyond_the_machine_before_allocating() {
     assert!(stderr.contains("lra::rule::memory"), "{stderr}");
     assert!(started.elapsed().as_secs() < 30);
 }
+
+/// A CPU-only build asked for a GPU fails at once (nothing generated or trained), saying the
+/// build is the reason, not the machine.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn run_on_cuda_in_a_cpu_only_build_exits_one_and_says_so() {
+    let (dir, spec) = two_experiments("cuda");
+    let out = dir.join("runs");
+    let (code, _, stderr) = lra(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--only",
+        "a",
+        "--device",
+        "cuda",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("lra::run::no_cuda"), "{stderr}");
+    assert!(stderr.contains("CPU-only build"), "{stderr}");
+    assert!(stderr.contains("--features cuda"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !dir.join("data").exists(),
+        "nothing is generated before the device is opened"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same spec on a spec-level `device cuda`: `lra check` warns that this machine has no
+/// GPU (and that the build has no CUDA), and still exits 0.
+#[test]
+fn check_warns_when_a_spec_asks_for_a_gpu_the_machine_lacks() {
+    if std::process::Command::new("nvidia-smi").output().is_ok() {
+        return; // a machine with a driver: whether it has GPU 0 is its own business
+    }
+    let (code, _, stderr) = lra(&["check", "tests/fixtures/bad/rule-no-gpu.lra"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("lra::rule::no-gpu"), "{stderr}");
+    assert!(stderr.contains("this machine has no GPU"), "{stderr}");
+}

@@ -438,12 +438,9 @@ fn errors_say_what_is_wrong_and_how_to_fix_it() {
     assert!(stderr.contains("no run folders under"), "{stderr}");
     assert!(stderr.contains("lra::results::empty"), "{stderr}");
 
-    let (code, _, stderr) = lra(&["report", "experiments/batches/quickstart-seeds.yaml"]);
+    let (code, _, stderr) = lra(&["report", "tests/batches/tiny.yaml"]);
     assert_eq!(code, 1);
-    assert!(
-        stderr.contains("not supported by `lra report` yet"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("lra::report::batch-not-run"), "{stderr}");
 
     let (_dir, out) = fresh_runs();
     let key = &run_folders(&out)[0];
@@ -542,6 +539,7 @@ fn spec_paths_are_the_paths_explain_prints() {
         gpu_memory: None,
         check_data: false,
         cuda_built: false,
+        gpus: None,
     };
     let mut files = vec![PathBuf::from("experiments/quickstart.lra")];
     for task in ["listops", "pathx", "retrieval"] {

@@ -19,6 +19,7 @@ fn context() -> Context {
         gpu_memory: None,
         check_data: false,
         cuda_built: false,
+        gpus: None,
     }
 }
 

@@ -65,7 +65,7 @@ pub fn build(
                         choice.value.span.end,
                     ),
                 }),
-                Err(e) => errors.push(e),
+                Err(e) => errors.push(*e),
             },
             // Unknown paths were refused with the batch file.
             Err(_) => {}
@@ -86,9 +86,7 @@ pub fn build(
 /// A YAML scalar as a spec value: verbatim for a string field, else read with the spec's
 /// own value syntax (so `1e-3`, `5%`, `(0.9, 0.98)` and `best val.accuracy` mean what they
 /// mean in a `.lra` file).
-// A diagnostic is the error, as in the checker's typecheck (src/check/typecheck.rs).
-#[allow(clippy::result_large_err)]
-fn value(ty: Ty, node: &super::yaml::Node) -> Result<Value, Diagnostic> {
+fn value(ty: Ty, node: &super::yaml::Node) -> Result<Value, Box<Diagnostic>> {
     let text = node.scalar().unwrap_or_default();
     if ty == Ty::Str {
         return Ok(Value {
@@ -106,7 +104,7 @@ fn value(ty: Ty, node: &super::yaml::Node) -> Result<Value, Diagnostic> {
             v.span = node.span;
             v
         })
-        .map_err(|e| e.to_diagnostic())
+        .map_err(|e| Box::new(e.to_diagnostic()))
 }
 
 /// Entries grouped by section, to become nested blocks.

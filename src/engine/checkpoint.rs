@@ -41,7 +41,7 @@ fn bytes_f32(bytes: &[u8]) -> Vec<f32> {
 pub fn save<D: Device<f32>>(
     path: &Path,
     store: &ParamStore<D>,
-    optimizer: Option<&Optimizer>,
+    optimizer: Option<&Optimizer<D>>,
 ) -> Result<()> {
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let mut metadata = HashMap::from([("format".to_string(), FORMAT.to_string())]);
@@ -65,12 +65,12 @@ pub fn save<D: Device<f32>>(
             entries.push((
                 format!("optim.m.{}", p.name),
                 p.shape.clone(),
-                f32_bytes(&moments.m),
+                f32_bytes(&moments.m.as_vec()),
             ));
             entries.push((
                 format!("optim.v.{}", p.name),
                 p.shape.clone(),
-                f32_bytes(&moments.v),
+                f32_bytes(&moments.v.as_vec()),
             ));
             metadata.insert(format!("optim.steps.{}", p.name), moments.steps.to_string());
         }
@@ -129,7 +129,7 @@ pub enum LoadFilter<'a> {
 pub fn load<D: Device<f32>>(
     path: &Path,
     store: &mut ParamStore<D>,
-    optimizer: Option<&mut Optimizer>,
+    optimizer: Option<&mut Optimizer<D>>,
     filter: LoadFilter<'_>,
 ) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
@@ -195,8 +195,14 @@ pub fn load<D: Device<f32>>(
             if skipped(name) {
                 continue;
             }
-            moments.m = read(&format!("optim.m.{name}"), shape)?;
-            moments.v = read(&format!("optim.v.{name}"), shape)?;
+            let numel = shape.iter().product::<usize>();
+            for (moment, key) in [(&mut moments.m, "m"), (&mut moments.v, "v")] {
+                let values = read(&format!("optim.{key}.{name}"), shape)?;
+                *moment = store
+                    .device()
+                    .try_tensor_from_vec(values, (numel,))
+                    .map_err(EngineError::device)?;
+            }
             moments.steps = metadata
                 .get(&format!("optim.steps.{name}"))
                 .and_then(|s| s.parse().ok())
@@ -237,22 +243,25 @@ mod tests {
     #[test]
     fn round_trip_restores_parameters_and_moments() {
         let mut a = store(1);
-        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.1), &a);
-        let grads = ParamGrads {
-            values: vec![Some(vec![0.1; 6]), Some(vec![-0.2; 3])],
-        };
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.1), &a).unwrap();
+        let grads =
+            ParamGrads::from_host(a.device(), vec![Some(vec![0.1; 6]), Some(vec![-0.2; 3])]);
         opt.step(&mut a, &grads, 1.0).unwrap();
         let path = temp_path("round-trip");
         save(&path, &a, Some(&opt)).unwrap();
         assert!(!path.with_extension("safetensors.tmp").exists());
 
         let mut b = store(2);
-        let mut opt_b = Optimizer::new(OptimizerConfig::adamw(0.1), &b);
+        let mut opt_b = Optimizer::new(OptimizerConfig::adamw(0.1), &b).unwrap();
         load(&path, &mut b, Some(&mut opt_b), LoadFilter::All).unwrap();
         for ((ia, _), (ib, _)) in a.iter().zip(b.iter()) {
             assert_eq!(a.values(ia), b.values(ib));
         }
-        assert_eq!(opt_b.moments(), opt.moments());
+        for (mb, ma) in opt_b.moments().iter().zip(opt.moments()) {
+            assert_eq!(mb.m.as_vec(), ma.m.as_vec());
+            assert_eq!(mb.v.as_vec(), ma.v.as_vec());
+            assert_eq!(mb.steps, ma.steps);
+        }
         assert_eq!(opt_b.step, 1);
     }
 

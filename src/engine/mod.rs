@@ -41,7 +41,7 @@
 //! device.enable_cache();
 //! let mut store = ParamStore::new(device, 0);
 //! let model = Transformer::build(config, &mut store)?;
-//! let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-4), &store);
+//! let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-4), &store)?;
 //! let schedule = Schedule { kind: ScheduleKind::Constant, warmup_steps: 2000, total_steps: 100_000, min_lr: 0.0 };
 //!
 //! let (tokens, targets, lengths) = (vec![0usize; 2 * 2048], vec![3usize, 7], vec![1500usize, 2048]);
@@ -68,6 +68,7 @@ pub mod models;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod parity;
 pub mod schedule;
 pub mod step;
 

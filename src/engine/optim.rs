@@ -1,15 +1,17 @@
 //! Adam and AdamW over the parameter store, with per-group learning rates and weight decay.
 //!
 //! Adam (Kingma & Ba 2015, Alg. 1) adds an L2 term `λθ` to the gradient; AdamW (Loshchilov &
-//! Hutter 2019, Alg. 2) decouples the decay: `θ ← θ − η·λ·θ` before the Adam step. The moments
-//! live on the host so they can be saved beside the parameters and so the update is one
-//! device-independent code path.
+//! Hutter 2019, Alg. 2) decouples the decay: `θ ← θ − η·λ·θ` before the Adam step (the
+//! update itself is the engine op [`EngineDevice::adam`], see `ops/adam.rs`). The moments live
+//! on the parameters' device, so a step on a GPU moves no parameter, gradient or moment to
+//! the host; checkpoints copy them out when they are saved.
 
 use dfdx::prelude::*;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
+use super::ops::adam::AdamRule;
+use super::ops::EngineDevice;
 use super::params::{ParamGrads, ParamStore};
 
 /// The language's optimizers are the engine's.
@@ -38,82 +40,62 @@ impl OptimizerConfig {
     }
 }
 
-/// First and second moments of one parameter.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Moments {
-    pub m: Vec<f32>,
-    pub v: Vec<f32>,
+/// First and second moments of one parameter, on its device.
+#[derive(Clone, Debug)]
+pub struct Moments<D: Storage<f32>> {
+    pub m: Tensor<(usize,), f32, D>,
+    pub v: Tensor<(usize,), f32, D>,
     /// Updates this parameter has received (bias correction is per parameter, as in PyTorch,
     /// so a parameter that skipped steps is not over-corrected).
     pub steps: u64,
 }
 
 #[derive(Clone, Debug)]
-pub struct Optimizer {
+pub struct Optimizer<D: Storage<f32>> {
     pub config: OptimizerConfig,
-    pub(crate) moments: Vec<Moments>,
+    pub(crate) moments: Vec<Moments<D>>,
     /// Optimizer steps taken.
     pub step: u64,
 }
 
-/// Per-element hyper-parameters of one parameter's update.
-#[derive(Clone, Copy)]
-struct UpdateRule {
-    lr: f32,
-    weight_decay: f32,
-    decoupled: bool,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    bias1: f32,
-    bias2: f32,
-}
-
-impl UpdateRule {
-    #[inline]
-    fn apply(&self, theta: &mut f32, grad: f32, m: &mut f32, v: &mut f32) {
-        let mut g = grad;
-        if self.decoupled {
-            *theta -= self.lr * self.weight_decay * *theta;
-        } else {
-            g += self.weight_decay * *theta;
-        }
-        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
-        let m_hat = *m / self.bias1;
-        let v_hat = *v / self.bias2;
-        *theta -= self.lr * m_hat / (v_hat.sqrt() + self.eps);
+impl<D: Storage<f32>> Optimizer<D> {
+    pub fn moments(&self) -> &[Moments<D>] {
+        &self.moments
     }
 }
 
-impl Optimizer {
-    pub fn new<D: Device<f32>>(config: OptimizerConfig, store: &ParamStore<D>) -> Self {
+impl<D: EngineDevice> Optimizer<D> {
+    pub fn new(config: OptimizerConfig, store: &ParamStore<D>) -> Result<Self> {
         let moments = store
             .iter()
-            .map(|(_, p)| Moments {
-                m: vec![0.0; p.numel()],
-                v: vec![0.0; p.numel()],
-                steps: 0,
+            .map(|(_, p)| -> Result<Moments<D>> {
+                let zeros = || {
+                    store
+                        .device()
+                        .try_zeros_like(&(p.numel(),))
+                        .map_err(EngineError::device)
+                };
+                Ok(Moments {
+                    m: zeros()?,
+                    v: zeros()?,
+                    steps: 0,
+                })
             })
-            .collect();
-        Optimizer {
+            .collect::<Result<_>>()?;
+        Ok(Optimizer {
             config,
             moments,
             step: 0,
-        }
-    }
-
-    pub fn moments(&self) -> &[Moments] {
-        &self.moments
+        })
     }
 
     /// One update of every parameter that has a gradient. `lr_factor` is the schedule's
     /// multiplier for this step (`Schedule::factor_at`): a group's rate is its own `lr` or the
     /// optimizer's `lr × lr_scale`, times `lr_factor`.
-    pub fn step<D: Device<f32>>(
+    pub fn step(
         &mut self,
         store: &mut ParamStore<D>,
-        grads: &ParamGrads,
+        grads: &ParamGrads<D>,
         lr_factor: f32,
     ) -> Result<()> {
         if grads.values.len() != store.len() || self.moments.len() != store.len() {
@@ -136,7 +118,7 @@ impl Optimizer {
             let group = store.group(store.param(id).group).clone();
             moments.steps += 1;
             let t = moments.steps as i32;
-            let rule = UpdateRule {
+            let rule = AdamRule {
                 lr: group.lr.unwrap_or(self.config.lr * group.lr_scale) * lr_factor,
                 weight_decay: group.weight_decay.unwrap_or(self.config.weight_decay),
                 decoupled: self.config.kind == OptimizerKind::AdamW,
@@ -146,19 +128,16 @@ impl Optimizer {
                 bias1: 1.0 - self.config.betas.0.powi(t),
                 bias2: 1.0 - self.config.betas.1.powi(t),
             };
-            let mut theta = store.values(id);
-            const CHUNK: usize = 1 << 14;
-            theta
-                .par_chunks_mut(CHUNK)
-                .zip(grad.par_chunks(CHUNK))
-                .zip(moments.m.par_chunks_mut(CHUNK))
-                .zip(moments.v.par_chunks_mut(CHUNK))
-                .for_each(|(((theta, g), m), v)| {
-                    for i in 0..theta.len() {
-                        rule.apply(&mut theta[i], g[i], &mut m[i], &mut v[i]);
-                    }
-                });
-            store.set_values(id, &theta)?;
+            let (theta, m, v) = D::adam(
+                store.tensor(id).clone(),
+                grad.clone(),
+                moments.m.clone(),
+                moments.v.clone(),
+                &rule,
+            )?;
+            store.replace(id, theta)?;
+            moments.m = m;
+            moments.v = v;
         }
         self.step += 1;
         Ok(())
@@ -189,10 +168,8 @@ mod tests {
             weight_decay: 0.5,
             ..OptimizerConfig::adamw(0.1)
         };
-        let mut opt = Optimizer::new(config, &store);
-        let grads = ParamGrads {
-            values: vec![Some(vec![0.5, 0.25])],
-        };
+        let mut opt = Optimizer::new(config, &store).unwrap();
+        let grads = ParamGrads::from_host(store.device(), vec![Some(vec![0.5, 0.25])]);
         opt.step(&mut store, &grads, 1.0).unwrap();
         // Step 1: θ(1 − ηλ) − η·sign(g) (m̂/√v̂ = ±1 up to eps).
         let w = store.values(id);
@@ -211,12 +188,10 @@ mod tests {
             weight_decay: 1.0,
             ..OptimizerConfig::adamw(0.1)
         };
-        let mut opt = Optimizer::new(config, &store);
+        let mut opt = Optimizer::new(config, &store).unwrap();
         // g + λθ = −0.5 + 1 = 0.5 > 0, so the step goes down although the raw gradient is < 0
         // (`torch.optim.Adam(lr=0.1, weight_decay=1.0)` gives 0.9 too).
-        let grads = ParamGrads {
-            values: vec![Some(vec![-0.5])],
-        };
+        let grads = ParamGrads::from_host(store.device(), vec![Some(vec![-0.5])]);
         opt.step(&mut store, &grads, 1.0).unwrap();
         assert!((store.values(id)[0] - 0.9).abs() < 1e-6);
     }
@@ -228,10 +203,9 @@ mod tests {
         let a = store.add("a", &[1], Init::Ones, DEFAULT_GROUP).unwrap();
         let b = store.add("b", &[1], Init::Ones, ssm).unwrap();
         let c = store.add("c", &[1], Init::Ones, DEFAULT_GROUP).unwrap();
-        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.1), &store);
-        let grads = ParamGrads {
-            values: vec![Some(vec![1.0]), Some(vec![1.0]), None],
-        };
+        let mut opt = Optimizer::new(OptimizerConfig::adamw(0.1), &store).unwrap();
+        let grads =
+            ParamGrads::from_host(store.device(), vec![Some(vec![1.0]), Some(vec![1.0]), None]);
         opt.step(&mut store, &grads, 0.5).unwrap();
         let expect_a = 1.0 * (1.0 - 0.05 * 0.01) - 0.05;
         assert!((store.values(a)[0] - expect_a).abs() < 1e-6);
@@ -242,15 +216,30 @@ mod tests {
 
     #[test]
     fn clipping_bounds_the_global_norm() {
-        let mut grads = ParamGrads {
-            values: vec![Some(vec![3.0]), None, Some(vec![4.0])],
-        };
-        let norm = grads.clip_global_norm(1.0);
+        let dev = Cpu::default();
+        let mut grads = ParamGrads::from_host(&dev, vec![Some(vec![3.0]), None, Some(vec![4.0])]);
+        let norm = grads.clip_global_norm(1.0).unwrap();
         assert!((norm - 5.0).abs() < 1e-6);
-        assert!((grads.global_norm() - 1.0).abs() < 1e-6);
-        assert_eq!(grads.values[0], Some(vec![0.6]));
-        let before = grads.clone();
-        grads.clip_global_norm(10.0);
-        assert_eq!(grads, before);
+        assert!((grads.global_norm().unwrap() - 1.0).abs() < 1e-6);
+        assert_eq!(grads.to_host()[0], Some(vec![0.6]));
+        let before = grads.to_host();
+        grads.clip_global_norm(10.0).unwrap();
+        assert_eq!(grads.to_host(), before);
+        assert_eq!(
+            ParamGrads::<Cpu>::from_host(&dev, vec![None])
+                .global_norm()
+                .unwrap(),
+            0.0
+        );
+        let zeros = ParamGrads::from_host(&dev, vec![Some(vec![0.0; 3])]);
+        assert_eq!(zeros.global_norm().unwrap(), 0.0);
+        // Squares of 3·10²⁰ overflow f32; the norm 5·10²⁰ does not.
+        let huge = ParamGrads::from_host(&dev, vec![Some(vec![3e20]), Some(vec![-4e20])]);
+        let norm = huge.global_norm().unwrap();
+        assert!((norm / 5e20 - 1.0).abs() < 1e-6, "{norm}");
+        let broken = ParamGrads::from_host(&dev, vec![Some(vec![1.0, f32::INFINITY])]);
+        assert!(!broken.global_norm().unwrap().is_finite());
+        let nan = ParamGrads::from_host(&dev, vec![Some(vec![f32::NAN, 1.0])]);
+        assert!(!nan.global_norm().unwrap().is_finite());
     }
 }

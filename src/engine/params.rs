@@ -355,17 +355,37 @@ impl<D: Device<f32>> ParamStore<D> {
         Ok(())
     }
 
-    /// The host copy of each parameter's gradient; `None` for a parameter that no forward
-    /// pass has viewed since the last call (PyTorch semantics: an unused parameter is left
+    /// The parameter's tensor on its device.
+    pub fn tensor(&self, id: ParamId) -> &Tensor<(usize,), f32, D> {
+        &self.params[id.0].tensor
+    }
+
+    /// Replaces a parameter's tensor with new values of the same length on the same device
+    /// (an optimizer step): no copy through the host.
+    pub fn replace(&mut self, id: ParamId, tensor: Tensor<(usize,), f32, D>) -> Result<()> {
+        let p = &mut self.params[id.0];
+        if tensor.shape().0 != p.numel() {
+            return Err(EngineError::WrongSize {
+                name: p.name.clone(),
+                expected: p.numel(),
+                actual: tensor.shape().0,
+            });
+        }
+        p.tensor = tensor;
+        Ok(())
+    }
+
+    /// Each parameter's gradient, on the device; `None` for a parameter that no forward pass
+    /// has viewed since the last call (PyTorch semantics: an unused parameter is left
     /// untouched by the optimizer, neither decayed nor moved by stale moments).
-    pub fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads> {
+    pub fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads<D>> {
         let mut values = Vec::with_capacity(self.params.len());
         for (p, used) in self.params.iter().zip(&self.used) {
             if used.replace(false) {
                 grads
                     .try_alloc_for(&p.tensor)
                     .map_err(EngineError::device)?;
-                values.push(Some(grads.get(&p.tensor).as_vec()));
+                values.push(Some(grads.get(&p.tensor)));
             } else {
                 values.push(None);
             }
@@ -374,35 +394,89 @@ impl<D: Device<f32>> ParamStore<D> {
     }
 }
 
-/// Host-side gradients, aligned with the store's parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamGrads {
-    pub values: Vec<Option<Vec<f32>>>,
+/// Gradients aligned with the store's parameters, on the parameters' device.
+#[derive(Clone, Debug)]
+pub struct ParamGrads<D: Storage<f32>> {
+    pub values: Vec<Option<Tensor<(usize,), f32, D>>>,
 }
 
-impl ParamGrads {
-    /// √(Σ g²) over every parameter.
-    pub fn global_norm(&self) -> f32 {
+impl<D: Device<f32>> ParamGrads<D> {
+    /// Gradients given as host values (tests, and callers that computed them elsewhere).
+    pub fn from_host(device: &D, values: Vec<Option<Vec<f32>>>) -> Self {
+        ParamGrads {
+            values: values
+                .into_iter()
+                .map(|g| g.map(|g| device.tensor_from_vec(g.clone(), (g.len(),))))
+                .collect(),
+        }
+    }
+
+    /// The gradients copied to the host.
+    pub fn to_host(&self) -> Vec<Option<Vec<f32>>> {
         self.values
             .iter()
-            .flatten()
-            .flat_map(|g| g.iter())
-            .map(|&g| (g as f64) * (g as f64))
-            .sum::<f64>()
-            .sqrt() as f32
+            .map(|g| g.as_ref().map(|g| g.as_vec()))
+            .collect()
+    }
+
+    /// √(Σ g²) over every parameter, formed on the device so one number crosses to the host.
+    /// It is computed as A·√(Σ (g/A)²) with A the largest |g|: squaring in f32 overflows from
+    /// |g| ≈ 1.8·10¹⁹, far below a norm f32 still holds. An infinite or NaN gradient gives a
+    /// non-finite norm, which the step reports as divergence.
+    pub fn global_norm(&self) -> Result<f32> {
+        let grads: Vec<&Tensor<(usize,), f32, D>> = self.values.iter().flatten().collect();
+        let fold = |acc: Option<Tensor<(), f32, D>>,
+                    x: Tensor<(), f32, D>,
+                    add: bool|
+         -> Result<Option<Tensor<(), f32, D>>> {
+            Ok(Some(match acc {
+                None => x,
+                Some(a) if add => a.try_add(x).map_err(EngineError::device)?,
+                Some(a) => a.try_maximum(x).map_err(EngineError::device)?,
+            }))
+        };
+        let mut largest = None;
+        for g in &grads {
+            let m = (*g).clone().try_abs().and_then(|a| a.try_max::<(), _>());
+            largest = fold(largest, m.map_err(EngineError::device)?, false)?;
+        }
+        let Some(largest) = largest else {
+            return Ok(0.0);
+        };
+        // All-zero gradients: divide by the smallest normal number instead of 0.
+        let scale = largest
+            .try_clamp(f32::MIN_POSITIVE, f32::INFINITY)
+            .map_err(EngineError::device)?;
+        let mut total = None;
+        for g in &grads {
+            let n = g.shape().0;
+            let squares = scale
+                .clone()
+                .try_broadcast_like::<(usize,), Axis<0>>(&(n,))
+                .and_then(|s| (*g).clone().try_div(s))
+                .and_then(|x| x.try_square())
+                .and_then(|x| x.try_sum::<(), _>());
+            total = fold(total, squares.map_err(EngineError::device)?, true)?;
+        }
+        let norm = total
+            .expect("one gradient at least")
+            .try_sqrt()
+            .and_then(|r| r.try_mul(scale))
+            .map_err(EngineError::device)?;
+        Ok(norm.as_vec()[0])
     }
 
     /// Rescales every gradient so the global norm is at most `max_norm` (Pascanu et al. 2013);
     /// returns the norm before clipping.
-    pub fn clip_global_norm(&mut self, max_norm: f32) -> f32 {
-        let norm = self.global_norm();
+    pub fn clip_global_norm(&mut self, max_norm: f32) -> Result<f32> {
+        let norm = self.global_norm()?;
         if norm > max_norm && norm > 0.0 {
             let scale = max_norm / norm;
             for g in self.values.iter_mut().flatten() {
-                g.iter_mut().for_each(|x| *x *= scale);
+                *g = g.clone().try_mul(scale).map_err(EngineError::device)?;
             }
         }
-        norm
+        Ok(norm)
     }
 }
 

@@ -1,8 +1,13 @@
 //! One optimisation step after a forward pass: backward, gradient clipping, optimizer update.
+//!
+//! Everything stays on the loss's device: the gradients, their norm and the update. Two
+//! numbers cross to the host per step, the loss and the gradient norm, which the step reports
+//! and which decide whether the run diverged.
 
 use dfdx::prelude::*;
 
 use super::error::{EngineError, Result};
+use super::ops::EngineDevice;
 use super::optim::Optimizer;
 use super::params::ParamStore;
 
@@ -17,10 +22,10 @@ pub struct StepReport {
 /// Back-propagates `loss`, clips the global gradient norm to `clip` (if given) and updates
 /// the parameters with the schedule's multiplier `lr_factor`. A non-finite loss or gradient
 /// norm is an error and leaves the parameters untouched.
-pub fn optimise<D: Device<f32>>(
+pub fn optimise<D: EngineDevice>(
     loss: Tensor<(), f32, D, OwnedTape<f32, D>>,
     store: &mut ParamStore<D>,
-    optimizer: &mut Optimizer,
+    optimizer: &mut Optimizer<D>,
     lr_factor: f32,
     clip: Option<f32>,
 ) -> Result<StepReport> {
@@ -29,8 +34,8 @@ pub fn optimise<D: Device<f32>>(
     let mut param_grads = store.gradients(&mut grads)?;
     drop(grads);
     let grad_norm = match clip {
-        Some(max_norm) => param_grads.clip_global_norm(max_norm),
-        None => param_grads.global_norm(),
+        Some(max_norm) => param_grads.clip_global_norm(max_norm)?,
+        None => param_grads.global_norm()?,
     };
     if !value.is_finite() || !grad_norm.is_finite() {
         return Err(EngineError::Diverged {

@@ -61,6 +61,12 @@ pub struct Report {
 
 /// Brings the index of `out` up to date and reports its runs.
 pub fn report(out: &Path, options: &ReportOptions) -> Result<Report> {
+    if let (Some(name), false) = (&options.batch, out.is_dir()) {
+        return Err(ReportError::BatchNotRun {
+            name: name.clone(),
+            out: out.to_path_buf(),
+        });
+    }
     let (index, sync) = results::sync(out)?;
     let mut runs = results::load(&index)?;
     if let Some(name) = &options.batch {

@@ -102,12 +102,22 @@ pub enum RunError {
     )]
     NoPretraining { path: PathBuf },
 
-    #[error("CUDA is not available in this build")]
+    #[error("this lra is a CPU-only build: it was compiled without CUDA")]
     #[diagnostic(
         code(lra::run::no_cuda),
-        help("build with `--features cuda` on a machine with the CUDA toolkit, or use `--device cpu`")
+        help("build with `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use `--device cpu`")
     )]
     NoCuda,
+
+    /// A CUDA build whose driver could not open the GPU (see [`super::cuda`]).
+    #[error("this lra was built with CUDA, but GPU {ordinal} cannot be used: {cause}")]
+    #[diagnostic(code(lra::run::no_gpu))]
+    CudaUnavailable {
+        ordinal: usize,
+        cause: String,
+        #[help]
+        what_to_do: String,
+    },
 }
 
 pub type Result<T, E = RunError> = std::result::Result<T, E>;

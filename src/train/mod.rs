@@ -2,6 +2,7 @@
 //! Entry point: [`run`].
 
 pub mod compile;
+pub mod cuda;
 pub mod error;
 pub mod eval;
 pub mod masking;
@@ -103,11 +104,7 @@ pub fn run(x: &ExperimentSpec, options: &RunOptions, interrupt: &AtomicBool) -> 
     match options.device.unwrap_or(x.device) {
         Device::Cpu => run_on(Cpu::seed_from_u64(x.seed), x, options, interrupt),
         #[cfg(feature = "cuda")]
-        Device::Cuda(ordinal) => {
-            let device =
-                Cuda::try_build(ordinal, x.seed).map_err(crate::engine::EngineError::device)?;
-            run_on(device, x, options, interrupt)
-        }
+        Device::Cuda(ordinal) => run_on(cuda::open(ordinal, x.seed)?, x, options, interrupt),
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => Err(RunError::NoCuda),
     }

@@ -68,7 +68,7 @@ pub fn train_phase<D: EngineDevice>(
     dataset: &Dataset,
 ) -> Result<PhaseOutcome> {
     let plan = Plan::new(ctx, dataset);
-    let mut optimizer = Optimizer::new(compile::optimizer_config(ctx.spec), store);
+    let mut optimizer = Optimizer::new(compile::optimizer_config(ctx.spec), store)?;
     let mut state = restore(ctx, store, &mut optimizer)?;
     if !state.finished {
         let mut trainer = Trainer::new(ctx, objective, model, dataset, &plan, state.step);
@@ -134,7 +134,7 @@ impl<'d> Plan<'d> {
 fn restore<D: EngineDevice>(
     ctx: &PhaseContext<'_>,
     store: &mut ParamStore<D>,
-    optimizer: &mut Optimizer,
+    optimizer: &mut Optimizer<D>,
 ) -> Result<PhaseState> {
     let state = match (ctx.resume, PhaseState::load(ctx.dir, ctx.name)?) {
         (true, Some(state)) => state,
@@ -271,7 +271,7 @@ impl<'a, 'd> Trainer<'a, 'd> {
         &mut self,
         state: &mut PhaseState,
         store: &mut ParamStore<D>,
-        optimizer: &mut Optimizer,
+        optimizer: &mut Optimizer<D>,
     ) -> Result<()> {
         let mut epoch = self.plan.epoch_of(state.step);
         let mut order = self.plan.batcher.order(epoch);
@@ -306,7 +306,7 @@ impl<'a, 'd> Trainer<'a, 'd> {
         &mut self,
         state: &mut PhaseState,
         store: &mut ParamStore<D>,
-        optimizer: &mut Optimizer,
+        optimizer: &mut Optimizer<D>,
         batch: &Batch,
     ) -> Result<()> {
         // dfdx's allocation cache is worth ~1.2× per step, but it keeps every buffer size it
@@ -438,7 +438,7 @@ impl<'a, 'd> Trainer<'a, 'd> {
         &self,
         state: &mut PhaseState,
         store: &ParamStore<D>,
-        optimizer: &Optimizer,
+        optimizer: &Optimizer<D>,
     ) -> Result<()> {
         let ctx = self.ctx;
         let file = format!("{}-step{}.safetensors", ctx.name, state.step);

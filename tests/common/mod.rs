@@ -5,13 +5,15 @@ use std::path::Path;
 
 use lra::check::{check, Checked, Context};
 
-/// A fixed machine, so snapshots do not depend on where the tests run.
+/// A fixed machine, so snapshots do not depend on where the tests run: 24 GiB, no GPU, a
+/// CPU-only build.
 pub fn context() -> Context {
     Context {
         machine_memory: 24 << 30,
         gpu_memory: None,
         check_data: false,
         cuda_built: false,
+        gpus: Some(0),
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Context {
     pub check_data: bool,
     /// Whether this build of lra can use CUDA.
     pub cuda_built: bool,
+    /// How many GPUs this machine shows (`nvidia-smi`; 0 where no driver is installed), or
+    /// `None` where nobody looked.
+    pub gpus: Option<usize>,
 }
 
 pub type Rule = fn(&ResolvedExperiment, &Context) -> Vec<Diagnostic>;
@@ -48,6 +51,7 @@ pub const RULES: &[Rule] = &[
     task::generate_lengths_ordered,
     task::pathfinder_difficulty_fits,
     task::cuda_available,
+    task::gpu_present,
     phase::causal_pretraining_needs_causal_model,
     phase::masked_pretraining_of_causal_model,
     phase::masked_rate_in_unit_interval,
@@ -75,6 +79,7 @@ pub(crate) mod test_support {
             gpu_memory: None,
             check_data: false,
             cuda_built: false,
+            gpus: None,
         }
     }
 

@@ -208,6 +208,44 @@ pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnost
     .help("rebuild with `cargo build --release --features cuda` on a machine with the CUDA toolkit, or use `device cpu`")]
 }
 
+/// A `cuda` device on a machine whose driver shows no GPU of that index. A warning, not an
+/// error: the spec is fine and runs where the GPU is (a Slurm node, say).
+pub fn gpu_present(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+    let (Some(device), Some(gpus)) = (x.root.ident("device"), context.gpus) else {
+        return vec![];
+    };
+    let ordinal = match device.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(index) => match index
+            .strip_prefix(':')
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            Some(i) => i,
+            None => return vec![],
+        },
+        None => return vec![],
+    };
+    if ordinal < gpus {
+        return vec![];
+    }
+    let (message, label) = match gpus {
+        0 => (
+            "this machine has no GPU".to_string(),
+            "asks for a GPU; `nvidia-smi` shows none here".to_string(),
+        ),
+        n => (
+            format!("this machine has no GPU {ordinal}"),
+            format!(
+                "`nvidia-smi` shows {n} GPU{} here, numbered from 0",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+    };
+    vec![Diagnostic::warning("lra::rule::no-gpu", message)
+        .label(x.root.span_of("device"), label)
+        .help("run it where the GPU is (`lra run` fails without one), or write `device cpu`")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{codes, context, resolve};
@@ -304,6 +342,26 @@ mod tests {
             let spec = format!("{M} task pathfinder {{ {ok} }}");
             assert!(codes(pathfinder_difficulty_fits, &spec).is_empty(), "{ok}");
         }
+    }
+
+    #[test]
+    fn cuda_on_a_machine_without_that_gpu_warns() {
+        let on = |device: &str, gpus: Option<usize>| {
+            let x = resolve(&format!(
+                "experiment \"t\" {{ device {device} {M} task listops {{ }} }}"
+            ));
+            let ctx = Context { gpus, ..context() };
+            gpu_present(&x, &ctx)
+                .into_iter()
+                .map(|d| d.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on("cuda", Some(0)), ["this machine has no GPU"]);
+        assert_eq!(on("cuda:2", Some(2)), ["this machine has no GPU 2"]);
+        assert!(on("cuda:1", Some(2)).is_empty());
+        assert!(on("cuda", Some(1)).is_empty());
+        assert!(on("cpu", Some(0)).is_empty());
+        assert!(on("cuda", None).is_empty(), "nobody looked");
     }
 
     #[test]

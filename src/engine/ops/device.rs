@@ -5,6 +5,7 @@ use std::cell::Cell;
 
 use dfdx::prelude::*;
 
+use super::adam::{adam_composed, adam_cpu, AdamRule, Updated};
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
@@ -55,7 +56,7 @@ macro_rules! engine_ops {
             = $composed:path, $fused:path;
     )*) => {
         /// A device the engine trains on, with its implementation of each op.
-        pub trait EngineDevice: Device<f32> + Cache {
+        pub trait EngineDevice: Device<f32> + Cache + Synchronize {
             $(
                 $(#[$doc])*
                 fn $op<$($generics)*>($($arg: $ty),*) -> Result<$out> {
@@ -77,7 +78,19 @@ macro_rules! engine_ops {
     };
 }
 
+type Flat<D> = Tensor<(usize,), f32, D>;
+
 engine_ops! {
+    /// One Adam/AdamW update of a flat parameter (see [`super::adam`]): (θ, g, m, v) → the
+    /// new (θ, m, v), on the parameter's device.
+    fn adam[](
+        theta: Flat<Self>,
+        grad: Flat<Self>,
+        m: Flat<Self>,
+        v: Flat<Self>,
+        rule: &AdamRule,
+    ) -> Updated<Self> = adam_composed, adam_cpu;
+
     fn linear[T: Tape<f32, Self> + Merge<T>](
         x: Mat<Self, T>,
         w: Mat<Self, T>,

@@ -6,6 +6,7 @@
 //! `add_backward_op` that accumulates into the inputs' gradients, and `put_tape` on the
 //! output. Kernels are generic over [`KernelFloat`] so the finite-difference checks run in f64.
 
+pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;

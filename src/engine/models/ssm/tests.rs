@@ -255,7 +255,7 @@ fn logits_and_gradients(
     store: &ParamStore<Cpu>,
     inputs: &Inputs<'_>,
     train: bool,
-) -> (Vec<f32>, ParamGrads) {
+) -> (Vec<f32>, ParamGrads<Cpu>) {
     let logits = model
         .logits::<Cpu, OwnedTape<f32, Cpu>>(store, inputs, train)
         .unwrap();
@@ -277,7 +277,7 @@ fn every_parameter_gets_a_gradient() {
         let model = SsmModel::build(config(kind.clone()), &mut store).unwrap();
         let inputs = Inputs::tokens(&ids, &lengths);
         let (_, grads) = logits_and_gradients(&model, &store, &inputs, true);
-        for ((_, param), grad) in store.iter().zip(&grads.values) {
+        for ((_, param), grad) in store.iter().zip(grads.to_host()) {
             let grad = grad
                 .as_ref()
                 .unwrap_or_else(|| panic!("{} unused", param.name));
@@ -352,7 +352,7 @@ fn assert_fused_and_composed_agree(kind: SsmKind) {
     let inputs = Inputs::tokens(&ids, &lengths);
     let run = || {
         let (logits, grads) = logits_and_gradients(&model, &store, &inputs, false);
-        let flat: Vec<f32> = grads.values.into_iter().flatten().flatten().collect();
+        let flat: Vec<f32> = grads.to_host().into_iter().flatten().flatten().collect();
         (logits, flat)
     };
     let (fused, fused_grads) = run();
@@ -425,7 +425,7 @@ fn learn_long_range(kind: SsmKind, seq: usize, steps: usize) -> f32 {
     };
     let mut store = ParamStore::new(Cpu::default(), 0);
     let model = SsmModel::build(cfg, &mut store).unwrap();
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-2), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-2), &store).unwrap();
     let batch = 16;
     let lengths = vec![seq; batch];
     for step in 0..steps {
@@ -495,7 +495,7 @@ fn path_x_length_trains_at_batch_one() {
             .logits::<Cpu, OwnedTape<f32, Cpu>>(&store, &inputs, true)
             .unwrap();
         let loss = Cpu::cross_entropy(logits, &[1], &[1.0]).unwrap();
-        let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store);
+        let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store).unwrap();
         let report = optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
         assert!(
             report.loss.is_finite() && report.grad_norm > 0.0,

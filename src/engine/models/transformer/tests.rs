@@ -152,7 +152,7 @@ fn every_parameter_gets_a_gradient() {
         let loss = Cpu::cross_entropy(logits, &[0, 2], &[1.0, 1.0]).unwrap();
         let mut grads = loss.backward();
         let param_grads = store.gradients(&mut grads).unwrap();
-        for ((_, p), g) in store.iter().zip(&param_grads.values) {
+        for ((_, p), g) in store.iter().zip(param_grads.to_host()) {
             let g = g
                 .as_ref()
                 .unwrap_or_else(|| panic!("{} has no gradient", p.name));
@@ -232,7 +232,7 @@ fn dropout_is_active_only_in_training() {
 fn training_reduces_the_loss() {
     let mut store = ParamStore::new(Cpu::default(), 4);
     let model = Transformer::build(config(), &mut store).unwrap();
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store).unwrap();
     let ids = tokens(8, 6, 3);
     let targets: Vec<usize> = ids.chunks(6).map(|row| row[0] % 3).collect();
     let lengths = [6usize; 8];
@@ -346,7 +346,7 @@ fn masked_pretraining_learns_and_ignores_unmasked_positions() {
         }
     }
     assert_eq!(loss_with(&store, &original), loss_with(&store, &shuffled));
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store).unwrap();
     let first = loss_with(&store, &original);
     for _ in 0..30 {
         let outputs = model
@@ -442,7 +442,7 @@ fn fused_and_composed_models_agree() {
     crate::engine::ops::gradcheck::assert_close(&fused_logits, &composed_logits, 1e-4, "logits");
     for ((_, p), (f, c)) in store
         .iter()
-        .zip(fused_grads.values.iter().zip(&composed_grads.values))
+        .zip(fused_grads.to_host().iter().zip(&composed_grads.to_host()))
     {
         crate::engine::ops::gradcheck::assert_close(
             f.as_ref().unwrap(),
@@ -490,7 +490,7 @@ fn left_neighbour_accuracy(position: PositionKind, steps: usize) -> f64 {
         .map(|i| if i % seq == 0 { 0.0 } else { 1.0 })
         .collect();
     let lengths = [seq; 16];
-    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store);
+    let mut optimizer = Optimizer::new(OptimizerConfig::adamw(3e-3), &store).unwrap();
     for _ in 0..steps {
         let (ids, targets) = draw();
         let inputs = Inputs::tokens(&ids, &lengths);

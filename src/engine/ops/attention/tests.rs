@@ -67,6 +67,81 @@ fn composed_gradient_matches_finite_differences() {
     );
 }
 
+/// The block-wise composed form against finite differences, with blocks of two queries (so
+/// blocks straddle windows, see partial key ranges and padded keys).
+#[test]
+fn blocked_composed_gradient_matches_finite_differences() {
+    let (batch, seq, width) = (2, 9, 4);
+    let lengths = [9, 2];
+    for (n, kind) in PATTERNS.into_iter().enumerate() {
+        let spec = AttentionSpec::new(2, kind);
+        let n = n as u64 * 3;
+        let inputs = [
+            random_values(batch * seq * width, 80 + n),
+            random_values(batch * seq * width, 81 + n),
+            random_values(batch * seq * width, 82 + n),
+        ];
+        gradcheck(
+            &inputs,
+            |mut x| {
+                let shape = (batch, seq, width);
+                let v = x.pop().unwrap().reshape_like(&shape);
+                let k = x.pop().unwrap().reshape_like(&shape);
+                let q = x.pop().unwrap().reshape_like(&shape);
+                composed::attention_blocks(q, k, v, &spec, &lengths, 2)
+                    .reshape_like(&(batch * seq * width,))
+            },
+            1e-6,
+        );
+    }
+}
+
+/// Any block size gives the one-block (dense) result, values and gradients, including blocks
+/// whose queries see no key at all (both examples shorter than the block's windows).
+#[test]
+fn block_size_does_not_change_the_result() {
+    let dev = Cpu::default();
+    let (batch, seq, width) = (2, 9, 4);
+    let make = |seed| {
+        dev.tensor_from_vec(
+            random_values(batch * seq * width, seed),
+            (batch, seq, width),
+        )
+    };
+    let (q, k, v, w) = (make(90), make(91), make(92), make(93));
+    for lengths in [[9, 2], [2, 2]] {
+        for kind in PATTERNS {
+            let spec = AttentionSpec::new(2, kind);
+            let run = |block: usize| {
+                let (qt, kt, vt) = (q.leaky_trace(), k.retaped(), v.retaped());
+                let y = composed::attention_blocks(qt, kt, vt, &spec, &lengths, block);
+                let value = y.as_vec();
+                let grads = (y * w.clone()).sum().backward();
+                [
+                    value,
+                    grads.get(&q).as_vec(),
+                    grads.get(&k).as_vec(),
+                    grads.get(&v).as_vec(),
+                ]
+            };
+            let dense = run(seq);
+            for block in [1, 2, 4] {
+                for (what, (a, b)) in ["out", "dq", "dk", "dv"]
+                    .iter()
+                    .zip(run(block).iter().zip(&dense))
+                {
+                    assert_close(
+                        a,
+                        b,
+                        1e-10,
+                        &format!("{kind:?} {lengths:?} block {block} {what}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Several query and key blocks (BLOCK_Q = 64, BLOCK_K = 128), a window that does not divide
 /// the block sizes, padding, and a shared q = k = v input.
 #[test]
