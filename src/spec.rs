@@ -330,7 +330,19 @@ crate::named_enum! {
         None = "none",
         Learned = "learned",
         Sinusoidal = "sinusoidal",
+        /// Rotary embeddings of queries and keys only (RoFormer: no absolute positions).
         Rotary = "rotary",
+        /// Sinusoidal positions added to the input *and* rotary queries and keys: the SPT
+        /// paper's rotary Transformer, whose model adds sinusoidal positions whatever its
+        /// attention does (docs/ROTARY.md).
+        SinusoidalRotary = "sinusoidal_rotary",
+    }
+}
+
+impl PositionKind {
+    /// Whether attention rotates queries and keys by their positions.
+    pub fn rotates(self) -> bool {
+        matches!(self, PositionKind::Rotary | PositionKind::SinusoidalRotary)
     }
 }
 

@@ -4,6 +4,7 @@ use super::Context;
 use crate::check::derive::is_causal;
 use crate::check::resolved::ResolvedExperiment;
 use crate::diagnostic::Diagnostic;
+use crate::spec::PositionKind;
 
 /// Attention splits d_model evenly across heads.
 pub fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
@@ -42,7 +43,11 @@ pub fn rotary_needs_even_head_size(x: &ResolvedExperiment, _: &Context) -> Vec<D
     let (Some(heads), Some(d_model)) = (m.int("heads"), m.int("d_model")) else {
         return vec![];
     };
-    if m.ident("position") != Some("rotary") || d_model % heads != 0 || (d_model / heads) % 2 == 0 {
+    let rotates = m
+        .ident("position")
+        .and_then(PositionKind::from_name)
+        .is_some_and(PositionKind::rotates);
+    if !rotates || d_model % heads != 0 || (d_model / heads) % 2 == 0 {
         return vec![];
     }
     vec![Diagnostic::error(
@@ -300,6 +305,15 @@ mod tests {
         );
         let good = format!("{T} model transformer {{ d_model 32 heads 8 position rotary }}");
         assert!(codes(rotary_needs_even_head_size, &good).is_empty());
+        // Sinusoidal positions plus rotary attention rotate pairs too.
+        let both =
+            format!("{T} model transformer {{ d_model 24 heads 8 position sinusoidal_rotary }}");
+        assert_eq!(
+            codes(rotary_needs_even_head_size, &both),
+            ["lra::rule::rotary-even-head-size"]
+        );
+        let added = format!("{T} model transformer {{ d_model 24 heads 8 position sinusoidal }}");
+        assert!(codes(rotary_needs_even_head_size, &added).is_empty());
     }
 
     #[test]

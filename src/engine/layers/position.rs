@@ -59,10 +59,12 @@ impl AddedPositions {
                 )?,
                 width,
             },
-            PositionKind::Sinusoidal => AddedPositions::Sinusoidal {
-                table: sinusoidal_table(max_len, width),
-                width,
-            },
+            PositionKind::Sinusoidal | PositionKind::SinusoidalRotary => {
+                AddedPositions::Sinusoidal {
+                    table: sinusoidal_table(max_len, width),
+                    width,
+                }
+            }
         })
     }
 

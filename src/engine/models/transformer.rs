@@ -94,7 +94,7 @@ impl TransformerConfig {
                 self.heads, self.d_model
             ));
         }
-        if self.position == PositionKind::Rotary && !self.d_head().is_multiple_of(2) {
+        if self.position.rotates() && !self.d_head().is_multiple_of(2) {
             return fail(format!(
                 "rotary positions need an even head size, got {}",
                 self.d_head()
@@ -152,7 +152,9 @@ impl Transformer {
         let encoder = InputEncoder::build(root.sub("encoder"), config.input, d)?;
         let positions =
             AddedPositions::build(root.sub("positions"), config.position, config.max_len, d)?;
-        let rotary = (config.position == PositionKind::Rotary)
+        let rotary = config
+            .position
+            .rotates()
             .then(|| Rotary::new(config.max_len, d, config.d_head()));
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {

@@ -59,6 +59,10 @@ fn parameter_count_matches_the_configuration() {
             attention: AttentionKind::Causal,
             ..config()
         },
+        TransformerConfig {
+            position: PositionKind::SinusoidalRotary,
+            ..config()
+        },
     ];
     for cfg in variants {
         let mut store = ParamStore::new(Cpu::default(), 0);
@@ -115,6 +119,11 @@ fn every_parameter_gets_a_gradient() {
     for (position, norm, norm_kind) in [
         (PositionKind::Learned, NormPlacement::Pre, NormKind::Layer),
         (PositionKind::Rotary, NormPlacement::Post, NormKind::Layer),
+        (
+            PositionKind::SinusoidalRotary,
+            NormPlacement::Pre,
+            NormKind::Layer,
+        ),
         (
             PositionKind::Sinusoidal,
             NormPlacement::Pre,
@@ -521,4 +530,57 @@ fn rotary_positions_learn_the_left_neighbour() {
     // Without order the best guess is the most frequent other token of the sequence (≈ 0.27
     // for 16 draws from 10 tokens).
     assert!(none < 0.5, "no positions {none}");
+}
+
+/// `sinusoidal_rotary` is the SPT paper's rotary Transformer: the sinusoidal table is added to
+/// the encoded input (its model's `position` encoder) and every attention layer rotates its
+/// queries and keys per head (its `rotary: true`). `rotary` alone adds nothing; `sinusoidal`
+/// alone rotates nothing.
+#[test]
+fn sinusoidal_rotary_adds_the_table_and_rotates_queries_and_keys() {
+    let build = |position| {
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = Transformer::build(
+            TransformerConfig {
+                position,
+                ..config()
+            },
+            &mut store,
+        )
+        .unwrap();
+        let adds = matches!(model.positions, AddedPositions::Sinusoidal { .. });
+        let rotates = model.blocks.iter().all(|b| match &b.mixer.layer {
+            Mixer::Attention(a) => a.rotary.is_some(),
+            _ => false,
+        });
+        (adds, rotates)
+    };
+    assert_eq!(build(PositionKind::SinusoidalRotary), (true, true));
+    assert_eq!(build(PositionKind::Rotary), (false, true));
+    assert_eq!(build(PositionKind::Sinusoidal), (true, false));
+    // Same weights (same seed): the three encodings give three different representations.
+    let encode = |position| {
+        let mut store = ParamStore::new(Cpu::default(), 0);
+        let model = Transformer::build(
+            TransformerConfig {
+                position,
+                ..config()
+            },
+            &mut store,
+        )
+        .unwrap();
+        let ids = tokens(2, 8, 1);
+        let lengths = [8, 8];
+        model
+            .encode::<Cpu, NoneTape>(&store, &Inputs::tokens(&ids, &lengths), false)
+            .unwrap()
+            .as_vec()
+    };
+    let (both, rotary, sinusoidal) = (
+        encode(PositionKind::SinusoidalRotary),
+        encode(PositionKind::Rotary),
+        encode(PositionKind::Sinusoidal),
+    );
+    let differ = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-4);
+    assert!(differ(&both, &rotary) && differ(&both, &sinusoidal));
 }
