@@ -96,13 +96,13 @@ run() { # impl model threads
 }
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 for threads in $THREADS; do
     for model in $MODELS; do
         for ((r = 0; r < RUNS; r++)); do
-            run lra "$model" "$threads"
-            run torch "$model" "$threads"
+            run lra "$model" "$threads" || true # a failed run is reported and left out
+            run torch "$model" "$threads" || true
         done
     done
 done
@@ -112,12 +112,16 @@ printf '%-12s %3s | %9s %9s %7s | %9s %9s %7s | %6s %6s | %s\n' model thr "lra s
     "torch s" "torch CPU" "MiB" "ratio" "mem" verdict
 for threads in $THREADS; do
     for model in $MODELS; do
-        rows() { grep "impl=$1 threads=$threads " "$OUT" | grep "model=$model "; }
+        rows() { grep "impl=$1 threads=$threads " "$OUT" | grep "model=$model " || true; }
         stat() { rows "$1" | field "$2" | median; }
-        lp=$(rows lra | field params | head -1)
-        tp=$(rows torch | field params | head -1)
+        lp=$(rows lra | field params | sed -n 1p)
+        tp=$(rows torch | field params | sed -n 1p)
         ls=$(stat lra wall_s) lc=$(stat lra cpu_s) lm=$(stat lra peak_mib)
         ts=$(stat torch wall_s) tc=$(stat torch cpu_s) tm=$(stat torch peak_mib)
+        if [[ -z $ls || -z $ts ]]; then
+            printf '%-12s %3s | no successful run on one side or both\n' "$model" "$threads"
+            continue
+        fi
         if ((LOADED)); then
             ratio="-" mem="-" verdict="LOADED: no ratio"
         else
