@@ -1,19 +1,20 @@
 //! One training step (forward, backward, AdamW) of a 4-layer state-space model, d_model 128,
-//! d_state 64, length 1,024, batch 8, on a rayon pool of 2 threads: median step time and
-//! peak memory (VmHWM), for S4 (NPLR, HiPPO-LegS), S4D, DLR, LRU, S5 and MEGA (z 64, v 256,
-//! 16 EMA dimensions, softmax over the whole sequence, feed-forward 2·d).
-//! `benches/reference/{s4d,lru,s5}_step.py` are the same models in PyTorch (S4, DLR and MEGA
-//! have no reference script yet). Each kind runs in its own process so its peak memory is its
-//! own:
+//! d_state 64, length 1,024, batch 8, on a rayon pool of `--threads` threads (default 2):
+//! median step time (wall and process CPU) and peak memory (VmHWM), for S4 (NPLR,
+//! HiPPO-LegS), S4D, DLR, LRU, S5 and MEGA (z 64, v 256, 16 EMA dimensions, softmax over the
+//! whole sequence, feed-forward 2·d). `benches/reference/<kind>_step.py` are the same models
+//! in PyTorch; `benches/compare.sh` runs both sides. Each kind runs in its own process so its
+//! peak memory is its own:
 //!
-//!     cargo bench --bench ssm_step            # every kind
-//!     cargo bench --bench ssm_step -- s4      # one kind
+//!     cargo bench --bench ssm_step                               # every kind
+//!     cargo bench --bench ssm_step -- s4 --threads 1 --steps 5   # one kind
 //!     cargo bench --features cuda --bench ssm_step -- --device cuda s4d   # on a GPU
 //!
 //! On a GPU the step is timed to the end of its last kernel (the device is synchronised before
 //! the clock stops), and the memory figure is the host's, not the GPU's.
 
-use std::time::Instant;
+#[path = "common/mod.rs"]
+mod common;
 
 use dfdx::prelude::*;
 use lra::engine::layers::encoder::{InputKind, Inputs};
@@ -42,7 +43,6 @@ const BATCH: usize = 8;
 const VOCAB: usize = 32;
 const CLASSES: usize = 10;
 const WARMUP: usize = 2;
-const STEPS: usize = 10;
 
 const KINDS: [&str; 6] = ["s4", "s4d", "dlr", "lru", "s5", "mega"];
 
@@ -105,16 +105,6 @@ fn kind(name: &str) -> SsmKind {
     }
 }
 
-/// Peak resident memory of this process, in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// `--device NAME` from the arguments: cpu (default), cuda or cuda:N.
 fn device_arg() -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -124,10 +114,10 @@ fn device_arg() -> String {
         .unwrap_or_else(|| "cpu".into())
 }
 
-fn bench(name: &str) {
+fn bench(name: &str, threads: usize, steps: usize) {
     match device_arg().as_str() {
-        "cpu" => bench_on(Cpu::default(), name),
-        cuda if cuda.starts_with("cuda") => bench_cuda(cuda, name),
+        "cpu" => bench_on(Cpu::default(), name, threads, steps),
+        cuda if cuda.starts_with("cuda") => bench_cuda(cuda, name, threads, steps),
         other => {
             eprintln!("error: `{other}` is not a device: use cpu, cuda or cuda:N");
             std::process::exit(2)
@@ -136,7 +126,7 @@ fn bench(name: &str) {
 }
 
 #[cfg(feature = "cuda")]
-fn bench_cuda(device: &str, name: &str) {
+fn bench_cuda(device: &str, name: &str, threads: usize, steps: usize) {
     let ordinal = match device.strip_prefix("cuda:") {
         Some(n) => n.parse().unwrap_or_else(|_| {
             eprintln!("error: `{device}` is not a device: use cuda or cuda:N");
@@ -145,7 +135,7 @@ fn bench_cuda(device: &str, name: &str) {
         None => 0,
     };
     match lra::train::cuda::open(ordinal, 0) {
-        Ok(dev) => bench_on(dev, name),
+        Ok(dev) => bench_on(dev, name, threads, steps),
         Err(e) => {
             eprintln!("{:?}", miette::Report::new(e));
             std::process::exit(1)
@@ -154,12 +144,12 @@ fn bench_cuda(device: &str, name: &str) {
 }
 
 #[cfg(not(feature = "cuda"))]
-fn bench_cuda(_: &str, _: &str) {
+fn bench_cuda(_: &str, _: &str, _: usize, _: usize) {
     eprintln!("error: this bench was built without CUDA: add `--features cuda`");
     std::process::exit(2)
 }
 
-fn bench_on<D: EngineDevice>(dev: D, name: &str) {
+fn bench_on<D: EngineDevice>(dev: D, name: &str, threads: usize, steps: usize) {
     let config = SsmConfig {
         input: InputKind::Tokens { vocab: VOCAB },
         d_model: D_MODEL,
@@ -176,6 +166,8 @@ fn bench_on<D: EngineDevice>(dev: D, name: &str) {
         ssm_lr: 1e-3,
         ssm_weight_decay: 0.0,
     };
+    // As `lra run` does (src/train/phase.rs): dfdx recycles its allocations.
+    dev.enable_cache();
     let mut store = ParamStore::new(dev, 0);
     let model = SsmModel::build(config, &mut store).unwrap();
     let mut optimizer = Optimizer::new(OptimizerConfig::adamw(1e-3), &store).unwrap();
@@ -183,42 +175,31 @@ fn bench_on<D: EngineDevice>(dev: D, name: &str) {
     let labels: Vec<usize> = (0..BATCH).map(|b| b % CLASSES).collect();
     let lengths = vec![LEN; BATCH];
     let inputs = Inputs::tokens(&ids, &lengths);
-    let mut times = Vec::with_capacity(STEPS);
-    for step in 0..WARMUP + STEPS {
-        let start = Instant::now();
+    let timings = common::Timings::measure(WARMUP, steps, || {
         let logits = model
             .logits::<D, OwnedTape<f32, D>>(&store, &inputs, true)
             .unwrap();
         let loss = D::cross_entropy(logits, &labels, &[1.0; BATCH]).unwrap();
         optimise(loss, &mut store, &mut optimizer, 1.0, None).unwrap();
+        // The step ends when its last kernel does.
         store.device().synchronize();
-        if step >= WARMUP {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    println!(
-        "{name} on {}: {} parameters, median step {:.3} s (min {:.3}, max {:.3}) over {STEPS} steps, peak {:.0} MiB",
-        device_arg(),
-        store.parameter_count(),
-        times[STEPS / 2],
-        times[0],
-        times[STEPS - 1],
-        peak_mib()
-    );
+    });
+    timings.report(name, threads, store.parameter_count());
 }
 
 fn main() {
+    let threads = common::number("--threads", 2);
+    let steps = common::number("--steps", 10);
     let kinds: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| KINDS.contains(&a.as_str()))
         .collect();
     if kinds.len() == 1 {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
+            .num_threads(threads)
             .build_global()
             .unwrap();
-        bench(&kinds[0]);
+        bench(&kinds[0], threads, steps);
         return;
     }
     let exe = std::env::current_exe().unwrap();
@@ -229,7 +210,15 @@ fn main() {
         &kinds[..]
     } {
         let status = std::process::Command::new(&exe)
-            .args(["--device", &device_arg(), name])
+            .args([
+                name,
+                "--device",
+                &device_arg(),
+                "--threads",
+                &threads.to_string(),
+                "--steps",
+                &steps.to_string(),
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "{name} failed");

@@ -9,8 +9,11 @@
 //! On a GPU (`--device cuda`, a `--features cuda` build) the step is timed to the end of its
 //! last kernel (the device is synchronised before the clock stops), and the memory figure is
 //! the host's, not the GPU's.
+//!
+//! `benches/compare.sh` runs it beside the reference.
 
-use std::time::Instant;
+#[path = "common/mod.rs"]
+mod common;
 
 use dfdx::prelude::*;
 use lra::engine::layers::activation::Activation;
@@ -31,46 +34,10 @@ const SEQ: usize = 1024;
 const VOCAB: usize = 256;
 const CLASSES: usize = 10;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-/// Peak resident set size in MiB, from /proc/self/status.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn main() {
-    let steps: usize = arg("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);
-    let threads: usize = arg("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
-    let attention = match arg("--attention").as_deref() {
+    let steps = common::number("--steps", 5);
+    let threads = common::number("--threads", 2);
+    let attention = match common::arg("--attention").as_deref() {
         Some("causal") => AttentionKind::Causal,
         _ => AttentionKind::Full,
     };
@@ -96,7 +63,7 @@ fn main() {
         n_classes: CLASSES,
         two_tower: false,
     };
-    let device = arg("--device").unwrap_or_else(|| "cpu".into());
+    let device = common::arg("--device").unwrap_or_else(|| "cpu".into());
     match device.as_str() {
         "cpu" => bench(Cpu::seed_from_u64(0), config, threads, steps),
         cuda if cuda.starts_with("cuda") => bench_cuda(cuda, config, threads, steps),
@@ -147,40 +114,18 @@ fn bench<D: EngineDevice>(dev: D, config: TransformerConfig, threads: usize, ste
 
     println!(
         "lra transformer step on {}: {} parameters, batch {BATCH}, length {SEQ}, {attention:?} attention, {threads} threads",
-        arg("--device").unwrap_or_else(|| "cpu".into()),
+        common::arg("--device").unwrap_or_else(|| "cpu".into()),
         model.parameter_count(&store)
     );
-    let mut times = Vec::with_capacity(steps);
-    let mut cpu_times = Vec::with_capacity(steps);
     // One untimed step first: it fills the allocation cache and the optimizer state.
-    for step in 0..=steps {
-        let (start, cpu_start) = (Instant::now(), cpu_seconds());
+    let timings = common::Timings::measure(1, steps, || {
         let logits = model
             .logits::<D, OwnedTape<f32, D>>(&store, &inputs, true)
             .expect("forward");
         let loss = D::cross_entropy(logits, &targets, &[1.0; BATCH]).expect("loss");
-        let report = optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).expect("step");
+        optimise(loss, &mut store, &mut optimizer, 1.0, Some(1.0)).expect("step");
+        // The step ends when its last kernel does.
         store.device().synchronize();
-        let seconds = start.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - cpu_start;
-        println!(
-            "step {step}: {seconds:.3} s wall, {cpu:.2} CPU-s, loss {:.4}",
-            report.loss
-        );
-        if step > 0 {
-            times.push(seconds);
-            cpu_times.push(cpu);
-        }
-    }
-    let median = |mut xs: Vec<f64>| {
-        xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        xs[xs.len() / 2]
-    };
-    let peak = peak_rss_mib().map_or("unknown".to_string(), |m| format!("{m:.0} MiB"));
-    println!(
-        "median step: {:.3} s wall, {:.2} CPU-s over {steps} steps; peak memory (VmHWM): {peak}; load average {}",
-        median(times),
-        median(cpu_times),
-        load_average()
-    );
+    });
+    timings.report("transformer", threads, model.parameter_count(&store));
 }

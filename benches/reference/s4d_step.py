@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 
-from common import D_MODEL, D_STATE, bench
+from common import D_MODEL, D_STATE, bench, fft_conv
 
 
 class S4D(nn.Module):
@@ -32,19 +32,8 @@ class S4D(nn.Module):
         return 2 * torch.einsum("chn,hnl->chl", C, torch.exp(K)).real
 
     def forward(self, u):  # (B, L, H)
-        length = u.size(1)
-        u = u.transpose(1, 2)
-        k = self.kernel(length)
-        if self.bidirectional:
-            k0, k1 = k[0], k[1]
-            k = nn.functional.pad(k0, (0, length)) + nn.functional.pad(k1.flip(-1), (length, 0))
-        else:
-            k = k[0]
-        k_f = torch.fft.rfft(k, n=2 * length)
-        u_f = torch.fft.rfft(u, n=2 * length)
-        y = torch.fft.irfft(u_f * k_f, n=2 * length)[..., :length]
-        y = y + u * self.D.unsqueeze(-1)
-        return y.transpose(1, 2)
+        k = self.kernel(u.size(1))
+        return fft_conv(u.transpose(1, 2), k if self.bidirectional else k[:1], self.D).transpose(1, 2)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,9 @@ def main():
         f"median step: {statistics.median(times):.3f} s wall, {statistics.median(cpu_times):.2f} CPU-s over {args.steps} steps; "
         f"peak memory (VmHWM): {peak_rss_mib():.0f} MiB; load average {load}"
     )
+    print(f"RESULT model=transformer impl=torch threads={args.threads} params={params} "
+          f"wall_s={statistics.median(times):.4f} cpu_s={statistics.median(cpu_times):.4f} "
+          f"peak_mib={peak_rss_mib():.0f}")
 
 
 if __name__ == "__main__":

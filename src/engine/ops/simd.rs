@@ -7,6 +7,8 @@
 
 use super::blas::MatRef;
 
+mod exp512;
+
 /// Below this, eˣ underflows f32; masked scores (−∞) land here and give exactly 0.
 const EXP_LOWEST: f32 = -87.0;
 const EXP_HIGHEST: f32 = 88.0;
@@ -153,10 +155,7 @@ mod avx512 {
         super::gelu_backward_f32_body(x, g, gx)
     }
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn exp_shift_sum(row: &mut [f32], shift: f32) -> f32 {
-        super::exp_shift_sum_f32_body(row, shift)
-    }
+    pub(super) use super::exp512::exp_shift_sum;
 
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn softmax_grad(ds: &mut [f32], p: &[f32], delta: f32) {
