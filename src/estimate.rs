@@ -215,7 +215,11 @@ fn activation_bytes(x: &ExperimentSpec) -> (u64, u64) {
 
 /// `12.3M`, `4.5G`: figures as `check` prints them.
 pub fn human(x: f64) -> String {
-    let (value, unit) = if x >= 1e15 {
+    let (value, unit) = if x >= 1e21 {
+        (x / 1e21, "Z")
+    } else if x >= 1e18 {
+        (x / 1e18, "E")
+    } else if x >= 1e15 {
         (x / 1e15, "P")
     } else if x >= 1e12 {
         (x / 1e12, "T")
