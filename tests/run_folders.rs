@@ -13,24 +13,6 @@ use common::{experiment, metrics, run_options, run_to_end, TempDir};
 use lra::train::rundir::RunDir;
 use lra::train::{run, RunError, RunOptions};
 
-/// A tiny ListOps experiment whose data is generated into `data`, one thread so runs in other
-/// processes give identical figures.
-fn tiny(data: &Path, finetune: &str) -> String {
-    format!(
-        r#"experiment "tiny" {{
-            threads 1
-            task listops {{
-                data "{}"
-                max_len 32
-                generate {{ train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }}
-            }}
-            model transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
-            finetune {{ {finetune} }}
-        }}"#,
-        data.display()
-    )
-}
-
 const SHORT: &str = "steps 6 batch 16 eval_every 2 optimizer adamw { lr 3e-3 }";
 
 fn folder(out: &Path, source: &str) -> PathBuf {
@@ -57,7 +39,7 @@ fn resumed(source: &str, out: &Path) -> Result<lra::train::RunSummary, RunError>
 #[test]
 fn an_unfinished_run_is_refused_not_deleted_and_restart_moves_it_aside() {
     let tmp = TempDir::new("no-delete");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let out = tmp.0.join("runs");
     killed_at(&source, &out, 3);
     let dir = folder(&out, &source);
@@ -101,7 +83,7 @@ fn an_unfinished_run_is_refused_not_deleted_and_restart_moves_it_aside() {
 #[test]
 fn a_damaged_state_or_summary_is_named_never_silently_restarted() {
     let tmp = TempDir::new("damaged");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let out = tmp.0.join("runs");
     killed_at(&source, &out, 3);
     let dir = folder(&out, &source);
@@ -141,7 +123,7 @@ fn a_damaged_state_or_summary_is_named_never_silently_restarted() {
 #[test]
 fn a_damaged_checkpoint_says_so_without_debug_names() {
     let tmp = TempDir::new("damaged-checkpoint");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let out = tmp.0.join("runs");
     killed_at(&source, &out, 3);
     let checkpoint = folder(&out, &source).join("checkpoints/finetune-step3.safetensors");
@@ -160,7 +142,7 @@ fn a_damaged_checkpoint_says_so_without_debug_names() {
 #[test]
 fn an_interrupt_on_an_evaluation_step_keeps_that_evaluation() {
     let tmp = TempDir::new("interrupt-eval");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let whole = run_to_end(&experiment(&source), &tmp.0.join("whole"), &source);
     let out = tmp.0.join("runs");
     killed_at(&source, &out, 4);
@@ -187,7 +169,7 @@ fn an_interrupt_on_an_evaluation_step_keeps_that_evaluation() {
 #[test]
 fn a_run_killed_while_writing_its_summary_logs_its_test_once() {
     let tmp = TempDir::new("summary-kill");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let out = tmp.0.join("runs");
     let whole = run_to_end(&experiment(&source), &out, &source);
     // What a kill between the test record and the summary's rename leaves.
@@ -200,13 +182,13 @@ fn a_run_killed_while_writing_its_summary_logs_its_test_once() {
 fn from_pretrained_refuses_a_model_that_reads_the_weights_differently() {
     let tmp = TempDir::new("pretrained-heads");
     let data = tmp.0.join("data");
-    let pretraining = tiny(&data, SHORT).replace(
+    let pretraining = common::tiny_spec(&data, SHORT).replace(
         "finetune {",
         "pretrain masked { rate 0.15 steps 2 batch 16 eval_every 2 }\n finetune {",
     );
     let source_run = run_to_end(&experiment(&pretraining), &tmp.0.join("runs"), &pretraining);
     // Four heads of four instead of two of eight: every shape is the same.
-    let other_heads = tiny(&data, SHORT).replace("heads 2", "heads 4");
+    let other_heads = common::tiny_spec(&data, SHORT).replace("heads 2", "heads 4");
     let options = RunOptions {
         from_pretrained: Some(source_run.run_dir.clone()),
         ..run_options(&tmp.0.join("runs"), &other_heads)
@@ -253,7 +235,7 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) {
 
 /// A spec file whose run lasts long enough to be disturbed.
 fn long_spec(tmp: &TempDir) -> (PathBuf, String) {
-    let source = tiny(
+    let source = common::tiny_spec(
         &tmp.0.join("data"),
         "steps 100000 batch 16 eval_every 1000 optimizer adamw { lr 3e-3 }",
     );
@@ -352,7 +334,7 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn a_run_killed_at_any_write_resumes_to_the_uninterrupted_result() {
     let tmp = TempDir::new("faults");
-    let source = tiny(&tmp.0.join("data"), SHORT);
+    let source = common::tiny_spec(&tmp.0.join("data"), SHORT);
     let spec = tmp.0.join("tiny.lra");
     std::fs::write(&spec, &source).unwrap();
     let whole_out = tmp.0.join("whole");

@@ -398,24 +398,6 @@ echo "finished at $count" > "$OUT/result-$1""#,
     assert!(logs.contains("(restart 1)"), "{logs}");
 }
 
-/// A tiny ListOps experiment on data it generates into `data`, one thread so runs in
-/// different tasks give identical figures.
-fn tiny_spec(data: &Path, finetune: &str) -> String {
-    format!(
-        r#"experiment "tiny" {{
-            threads 1
-            task listops {{
-                data "{}"
-                max_len 32
-                generate {{ train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }}
-            }}
-            model transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
-            finetune {{ {finetune} }}
-        }}"#,
-        data.display()
-    )
-}
-
 /// Long enough to be signalled after its first checkpoint and before its end.
 const LONG: &str = "steps 3000 batch 16 eval_every 300 optimizer adamw { lr 3e-3 }";
 
@@ -436,16 +418,16 @@ fn lra_runs_through_sbatch_fail_in_slurm_and_resume_after_a_requeue() {
     let short = "steps 6 batch 16 eval_every 2 optimizer adamw { lr 3e-3 }";
     let specs = [
         // 0: finishes.
-        tiny_spec(&out.join("data-0"), short),
+        common::tiny_spec(&out.join("data-0"), short),
         // 1: its data folder does not exist and has nothing to generate it: fails at run time.
-        tiny_spec(&out.join("data-1"), short).replace(
+        common::tiny_spec(&out.join("data-1"), short).replace(
             "generate { train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }",
             "",
         ),
         // 2: signalled with USR1 mid-run, requeued, resumed.
-        tiny_spec(&out.join("data-2"), LONG),
+        common::tiny_spec(&out.join("data-2"), LONG),
         // 3: the same experiment as 2, uninterrupted: the figures 2 must reach.
-        tiny_spec(&out.join("data-3"), LONG),
+        common::tiny_spec(&out.join("data-3"), LONG),
     ];
     for (i, spec) in specs.iter().enumerate() {
         std::fs::write(out.join(format!("spec-{i}.lra")), spec).unwrap();

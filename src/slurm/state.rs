@@ -108,27 +108,41 @@ pub fn parse_squeue(output: &str) -> Result<TaskStates, String> {
         if tasks == "N/A" {
             continue;
         }
-        let job: u64 = job
-            .parse()
-            .map_err(|_| format!("`{job}` in {line:?} is not a job id"))?;
-        let state_of = TaskState::parse(state)
-            .ok_or_else(|| format!("`{state}` in {line:?} is not a Slurm job state"))?;
         let detail = if reason.is_empty() || reason == "None" {
             state.to_string()
         } else {
             format!("{state} ({reason})")
         };
-        for task in array::expand(tasks).map_err(|e| format!("{e} in {line:?}"))? {
-            states.insert(
-                TaskId { job, task },
-                TaskStatus {
-                    state: state_of,
-                    detail: detail.clone(),
-                },
-            );
-        }
+        insert_tasks(&mut states, line, job, tasks, state, detail)?;
     }
     Ok(states)
+}
+
+/// Records `state` for every task of `tasks` (`7`, `[8-15%4]`) of job `job`, as read from
+/// `line` of squeue's or sacct's output.
+fn insert_tasks(
+    states: &mut TaskStates,
+    line: &str,
+    job: &str,
+    tasks: &str,
+    state: &str,
+    detail: String,
+) -> Result<(), String> {
+    let job: u64 = job
+        .parse()
+        .map_err(|_| format!("`{job}` in {line:?} is not a job id"))?;
+    let state_of = TaskState::parse(state)
+        .ok_or_else(|| format!("`{state}` in {line:?} is not a Slurm job state"))?;
+    for task in array::expand(tasks).map_err(|e| format!("{e} in {line:?}"))? {
+        states.insert(
+            TaskId { job, task },
+            TaskStatus {
+                state: state_of,
+                detail: detail.clone(),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// sacct's fields for [`parse_sacct`].
@@ -150,25 +164,12 @@ pub fn parse_sacct(output: &str) -> Result<TaskStates, String> {
         let Some((job, tasks)) = job_id.split_once('_') else {
             continue;
         };
-        let job: u64 = job
-            .parse()
-            .map_err(|_| format!("`{job}` in {line:?} is not a job id"))?;
-        let state_of = TaskState::parse(state)
-            .ok_or_else(|| format!("`{state}` in {line:?} is not a Slurm job state"))?;
         let detail = if exit_code.is_empty() || exit_code == "0:0" {
             state.to_string()
         } else {
             format!("{state} (exit {exit_code})")
         };
-        for task in array::expand(tasks).map_err(|e| format!("{e} in {line:?}"))? {
-            states.insert(
-                TaskId { job, task },
-                TaskStatus {
-                    state: state_of,
-                    detail: detail.clone(),
-                },
-            );
-        }
+        insert_tasks(&mut states, line, job, tasks, state, detail)?;
     }
     Ok(states)
 }

@@ -133,3 +133,21 @@ pub fn full_data(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// A tiny ListOps experiment on data it generates into `data`, one thread so runs in other
+/// processes give identical figures; `finetune` is the body of its fine-tuning section.
+pub fn tiny_spec(data: &Path, finetune: &str) -> String {
+    format!(
+        r#"experiment "tiny" {{
+            threads 1
+            task listops {{
+                data "{}"
+                max_len 32
+                generate {{ train 64 val 32 test 32 min_length 8 max_length 24 seed 3 }}
+            }}
+            model transformer {{ layers 1 d_model 16 heads 2 ffn 32 }}
+            finetune {{ {finetune} }}
+        }}"#,
+        data.display()
+    )
+}
