@@ -8,7 +8,8 @@
 # Settings (environment): MODELS (default: transformer s4 s4d dlr lru s5 mega), THREADS
 # ("1 2"), RUNS (3 runs per side, alternating lra and PyTorch), STEPS (5 timed steps per run;
 # the benches add their own warm-up steps), WAIT (minutes to wait for an idle machine, 10),
-# IDLE (the load average counted as idle, 0.5), PYTHON (/tmp/torchvenv/bin/python).
+# IDLE (the load average counted as idle, 0.5), FOREIGN (cores other processes may use during a
+# run, 0.2), PYTHON (/tmp/torchvenv/bin/python).
 #
 # 1. Waits up to WAIT minutes for the 1-minute load average to fall below IDLE. If it does not,
 #    it still measures, but prints no ratio and no verdict: the figures are marked LOADED.
@@ -19,8 +20,11 @@
 #    (VmHWM) and its parameter count (both sides must match: the script says when not).
 # 4. Prints per model and thread count the median over runs of each side's median step, the
 #    ratio lra / PyTorch, the peak memory of each, and the verdict against the targets of
-#    issue 17: step ratio ≤ 0.8 and peak memory ratio ≤ 0.5. The load average is checked
-#    again after each pair of runs; a pair that started loaded voids the verdict.
+#    issue 17: step ratio ≤ 0.8 and peak memory ratio ≤ 0.5.
+# 5. During each run it measures the CPU that other processes took: the machine's busy time
+#    (/proc/stat) less the run's own CPU time (its process tree's, as reaped by this shell).
+#    The load average cannot serve here: after the first run it counts the benchmark's own
+#    threads. A run during which others took more than FOREIGN cores (0.2) voids the verdict.
 #
 # Output: a table on stdout, and every run's RESULT line in $OUT (default
 # target/compare/<date>.txt) with the commit, the date and the load averages.
@@ -33,12 +37,19 @@ RUNS=${RUNS:-3}
 STEPS=${STEPS:-5}
 WAIT=${WAIT:-10}
 IDLE=${IDLE:-0.5}
+FOREIGN=${FOREIGN:-0.2}
 PYTHON=${PYTHON:-/tmp/torchvenv/bin/python}
 STAMP=$(date -u +%Y-%m-%dT%H%MZ)
 OUT=${OUT:-target/compare/$STAMP.txt}
 mkdir -p "$(dirname "$OUT")"
 
 load() { cut -d' ' -f1 /proc/loadavg; }
+# Clock ticks the whole machine spent busy (user, nice, system, irq, softirq, steal).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# Clock ticks of this shell's reaped children (cutime + cstime: fields 16 and 17 of its stat,
+# counted after the command name, which holds no space here).
+child_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+TICKS=$(getconf CLK_TCK)
 idle() { awk -v l="$(load)" -v i="$IDLE" 'BEGIN { exit !(l < i) }'; }
 
 "$PYTHON" -c 'import torch' 2>/dev/null || {
@@ -83,16 +94,22 @@ torch_cmd() { # model threads
         (cd benches/reference && "$PYTHON" "$1_step.py" --threads "$2" --steps "$STEPS")
     fi
 }
-# One run: its RESULT line with the load average before it appended.
+# One run: its RESULT line with the cores other processes used during it appended.
 run() { # impl model threads
-    local before line
-    before=$(load)
-    idle || { ((LOADED)) || echo "load $before at a run's start: this table is LOADED" >&2; LOADED=1; }
+    local line busy0 own0 start foreign
+    busy0=$(busy_ticks) own0=$(child_ticks) start=$(date +%s.%N)
     line=$("$1_cmd" "$2" "$3" 2>/dev/null | grep '^RESULT') || {
         echo "$1 $2 ($3 threads) failed" >&2
         return 1
     }
-    echo "$line load=$before" | tee -a "$OUT" >&2
+    foreign=$(awk -v b="$(($(busy_ticks) - busy0))" -v o="$(($(child_ticks) - own0))" \
+        -v s="$start" -v e="$(date +%s.%N)" -v t="$TICKS" \
+        'BEGIN { f = (b - o) / t / (e - s); printf "%.2f", f < 0 ? 0 : f }')
+    if awk -v f="$foreign" -v m="$FOREIGN" 'BEGIN { exit !(f > m) }'; then
+        ((LOADED)) || echo "others used $foreign cores during a run: this table is LOADED" >&2
+        LOADED=1
+    fi
+    echo "$line foreign_cores=$foreign" | tee -a "$OUT" >&2
 }
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }

@@ -108,6 +108,7 @@ fn task_defaults(task: TaskKind) -> Vec<(&'static str, ValueKind)> {
             ("max_len", Int(1024)),
             ("encoding", id(Encoding::Tokens.name())),
             ("val_fraction", Float(0.1)),
+            ("resolution", Int(32)),
         ],
         TaskKind::Pathfinder => vec![
             ("data", s("data/pathfinder32")),

@@ -12,6 +12,11 @@ pub fn derive(root: &mut RSection) {
         .and_then(TaskKind::from_name);
 
     if let Some(task) = root.section_mut("task") {
+        if task.is_kind("image") {
+            let resolution = task.int("resolution").unwrap_or(32);
+            let how = Origin::Derived("resolution²".into());
+            task.set_if_default("max_len", ValueKind::Int(resolution * resolution), how);
+        }
         if task.is_kind("pathfinder") {
             let resolution = task.int("resolution").unwrap_or(32);
             let how = || Origin::Derived("resolution²".into());

@@ -313,7 +313,15 @@ pub static TASK: SectionDef = SectionDef {
         },
         KindDef {
             name: TaskKind::Image.name(),
-            fields: &[ENCODING, VAL_FRACTION],
+            fields: &[
+                ENCODING,
+                VAL_FRACTION,
+                f(
+                    "resolution",
+                    Ty::IntOneOf(&[8, 16, 32]),
+                    "image side: 32 is the release; 16 and 8 average 2×2 and 4×4 pixel blocks",
+                ),
+            ],
             sections: &[],
         },
         KindDef {

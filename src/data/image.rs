@@ -41,6 +41,14 @@ pub struct ImageSet {
 
 pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, DataError> {
     let mut set = read(&cfg.path)?;
+    for examples in [&mut set.train, &mut set.test] {
+        match &mut examples.inputs {
+            Inputs::Pixels(pixels) if pixels.per_image != cfg.resolution * cfg.resolution => {
+                *pixels = downsample(pixels, cfg.resolution, &cfg.path)?;
+            }
+            _ => {}
+        }
+    }
     let warnings = std::mem::take(&mut set.warnings);
     let vocab = Vocab::load_or_build(vocab_file, VocabKind::Pixel, Vocab::pixels)?;
     let train = Arc::new(set.train);
@@ -73,6 +81,41 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
     );
     dataset.warnings = warnings;
     Ok(dataset)
+}
+
+/// Each image at `to`×`to`: the mean of each block of `side / to` × `side / to` pixels,
+/// rounded to the nearest level (a reduced size for short runs).
+fn downsample(pixels: &Pixels, to: usize, path: &Path) -> Result<Pixels, DataError> {
+    let side = (pixels.per_image as f64).sqrt().round() as usize;
+    if to == 0 || to > side || side % to != 0 {
+        return Err(DataError::image(
+            path,
+            format!(
+                "the images are {side}x{side}, and `resolution {to}` does not divide them \
+                 into whole blocks; use a divisor of {side}"
+            ),
+        ));
+    }
+    let block = side / to;
+    let area = (block * block) as u32;
+    let mut data = Vec::with_capacity(pixels.len() * to * to);
+    for image in pixels.data.chunks_exact(pixels.per_image) {
+        for by in 0..to {
+            for bx in 0..to {
+                let sum: u32 = (0..block)
+                    .flat_map(|dy| {
+                        let row = (by * block + dy) * side + bx * block;
+                        image[row..row + block].iter().map(|&p| p as u32)
+                    })
+                    .sum();
+                data.push(((sum + area / 2) / area) as u8);
+            }
+        }
+    }
+    Ok(Pixels {
+        data,
+        per_image: to * to,
+    })
 }
 
 /// Reads whichever layout `path` holds.
@@ -361,4 +404,47 @@ fn decode_tree(root: &Path, mut files: Vec<ImageFile>) -> Result<ImageSet, DataE
         classes,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_averages_each_block_and_rounds() {
+        // Two 4x4 images; the first's 2x2 blocks hold 0..3, 10..13, 20..23 and 30..33 spread out.
+        #[rustfmt::skip]
+        let first = [
+            0, 1, 10, 11,
+            2, 3, 12, 13,
+            20, 21, 30, 31,
+            22, 23, 32, 255,
+        ];
+        let mut data = first.to_vec();
+        data.extend([7u8; 16]);
+        let pixels = Pixels {
+            data,
+            per_image: 16,
+        };
+        let small = downsample(&pixels, 2, Path::new("x")).unwrap();
+        assert_eq!(small.per_image, 4);
+        // (0+1+2+3)/4 = 1.5 rounds to 2; (30+31+32+255)/4 = 87.
+        assert_eq!(small.data, vec![2, 12, 22, 87, 7, 7, 7, 7]);
+        let one = downsample(&pixels, 1, Path::new("x")).unwrap();
+        let mean = (first.iter().map(|&p| p as u32).sum::<u32>() as f64 / 16.0).round() as u8;
+        assert_eq!(one.data, vec![mean, 7]);
+    }
+
+    #[test]
+    fn a_resolution_that_does_not_divide_the_images_names_the_file() {
+        let pixels = Pixels {
+            data: vec![0; 16],
+            per_image: 16,
+        };
+        for to in [3, 8] {
+            let err = downsample(&pixels, to, Path::new("data/cifar10")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("data/cifar10") && text.contains("4x4"), "{text}");
+        }
+    }
 }

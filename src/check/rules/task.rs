@@ -14,8 +14,7 @@ pub fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
         "listops" => Some(2048),
         "text" => Some(4096),
         "retrieval" => Some(4000),
-        "image" => Some(1024),
-        "pathfinder" => resolution.map(|r| r * r),
+        "image" | "pathfinder" => resolution.map(|r| r * r),
         "pathx" => Some(16384),
         _ => None,
     }
