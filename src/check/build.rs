@@ -172,9 +172,10 @@ fn task(t: &Reader) -> Built<TaskSpec> {
         // Path-X is Pathfinder at 128 pixels: the kind fixes it, the schema offers no field.
         resolution: match kind {
             TaskKind::PathX => Some(128),
-            _ => lift(matches!(kind, TaskKind::Image | TaskKind::Pathfinder), || {
-                t.usize("resolution")
-            })?,
+            _ => lift(
+                matches!(kind, TaskKind::Image | TaskKind::Pathfinder),
+                || t.usize("resolution"),
+            )?,
         },
         difficulty: lift(pathfinder, || {
             let name = t.string_or_ident("difficulty")?;

@@ -444,7 +444,10 @@ mod tests {
         for to in [3, 8] {
             let err = downsample(&pixels, to, Path::new("data/cifar10")).unwrap_err();
             let text = err.to_string();
-            assert!(text.contains("data/cifar10") && text.contains("4x4"), "{text}");
+            assert!(
+                text.contains("data/cifar10") && text.contains("4x4"),
+                "{text}"
+            );
         }
     }
 }
