@@ -87,7 +87,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
 /// rounded to the nearest level (a reduced size for short runs).
 fn downsample(pixels: &Pixels, to: usize, path: &Path) -> Result<Pixels, DataError> {
     let side = (pixels.per_image as f64).sqrt().round() as usize;
-    if to == 0 || to > side || side % to != 0 {
+    if to == 0 || to > side || !side.is_multiple_of(to) {
         return Err(DataError::image(
             path,
             format!(
