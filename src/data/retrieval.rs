@@ -1,4 +1,4 @@
-//! Retrieval (AAN): `<prefix>.{train,eval,test}.tsv[.gz]` (LRA: `new_aan_pairs`; the shared
+//! Retrieval (AAN): `<prefix>.{train,eval,test}.tsv[.gz]` (LRA: `new_aan_pairs`; the man-page
 //! stand-in: `manpages_pairs`), no header, `label<TAB>id1<TAB>id2<TAB>text1<TAB>text2`.
 //! Each document is tokenized on its own and closed with `<eos>`; a pair stays together.
 
