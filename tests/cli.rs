@@ -242,3 +242,25 @@ fn check_warns_when_a_spec_asks_for_a_gpu_the_machine_lacks() {
     assert!(stderr.contains("lra::rule::no-gpu"), "{stderr}");
     assert!(stderr.contains("this machine has no GPU"), "{stderr}");
 }
+
+#[test]
+fn the_paper_grid_plan_sets_the_sources_epoch_times_beside_its_estimate() {
+    let (code, stdout, stderr) = lra(&["batch", "plan", "experiments/batches/paper.yaml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("GPU-hours on Slurm"), "{stdout}");
+    assert!(
+        stdout.contains("one fine-tuning epoch on one GPU"),
+        "{stdout}"
+    );
+    // S4 on LRA Image: the S4 repository's 2 minutes per epoch on an A100, and one row per
+    // task and model however many points share them.
+    let image_s4: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| image | s4 |"))
+        .collect();
+    assert_eq!(image_s4.len(), 1, "{stdout}");
+    assert!(image_s4[0].contains("2 min (A100)"), "{stdout}");
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("| pathx | s4 |") && l.contains("56 min (A100)")));
+}

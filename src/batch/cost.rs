@@ -132,23 +132,47 @@ pub fn of(x: &ExperimentSpec, pretrains: bool, threads: usize, speeds: &Speeds) 
         params: cost.params,
         ..PointCost::default()
     };
-    let throughput = match x.device {
-        Device::Cpu => CPU_CORE_FLOPS * threads.max(1) as f64,
-        Device::Cuda(_) => GPU_FLOPS,
-    };
-    let measured = speeds.get(x);
-    point.measured = measured.is_some();
+    point.measured = speeds.get(x).is_some();
     for (phase, flops_per_step) in phases {
         let steps = phase_steps(phase, examples);
         point.steps += steps;
         point.flops += flops_per_step * steps as f64;
-        point.seconds += match measured {
-            Some(tokens_per_s) => steps as f64 * tokens_per_step(x, phase) / tokens_per_s,
-            None => flops_per_step * steps as f64 / throughput,
-        };
+        point.seconds += seconds(x, phase, flops_per_step, steps, threads, speeds);
         point.checkpoint_bytes += CHECKPOINT_COPIES * cost.params * 4;
     }
     point
+}
+
+/// Seconds of `steps` training steps of `phase`: at the speed measured for this model where
+/// there is one, otherwise at the assumed throughput of the device.
+fn seconds(
+    x: &ExperimentSpec,
+    phase: &PhaseSpec,
+    flops_per_step: f64,
+    steps: u64,
+    threads: usize,
+    speeds: &Speeds,
+) -> f64 {
+    let throughput = match x.device {
+        Device::Cpu => CPU_CORE_FLOPS * threads.max(1) as f64,
+        Device::Cuda(_) => GPU_FLOPS,
+    };
+    match speeds.get(x) {
+        Some(tokens_per_s) => steps as f64 * tokens_per_step(x, phase) / tokens_per_s,
+        None => flops_per_step * steps as f64 / throughput,
+    }
+}
+
+/// Estimated seconds of one fine-tuning epoch (training only), and whether a measured speed
+/// gave it: what `lra batch plan` sets beside the sources' reported times per epoch.
+pub fn epoch_seconds(x: &ExperimentSpec, threads: usize, speeds: &Speeds) -> (f64, bool) {
+    let steps = training_examples(x).div_ceil(x.finetune.batch.max(1)) as u64;
+    let flops_per_step = estimate(x, None).flops_per_step;
+    let measured = speeds.get(x).is_some();
+    (
+        seconds(x, &x.finetune, flops_per_step, steps, threads, speeds),
+        measured,
+    )
 }
 
 #[cfg(test)]
@@ -177,5 +201,19 @@ mod tests {
         assert_eq!(cost.steps, 12);
         assert!(!cost.measured);
         assert!((cost.seconds - cost.flops / (2.0 * CPU_CORE_FLOPS)).abs() < 1e-9);
+        // One epoch is a third of the three epochs' time.
+        let (epoch, measured) = epoch_seconds(
+            x,
+            2,
+            &Speeds {
+                by_key: HashMap::new(),
+            },
+        );
+        assert!(!measured);
+        assert!(
+            (3.0 * epoch - cost.seconds).abs() < 1e-9,
+            "{epoch} {}",
+            cost.seconds
+        );
     }
 }

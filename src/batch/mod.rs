@@ -10,6 +10,7 @@
 
 pub mod cost;
 pub mod diagnostics;
+pub mod epoch_times;
 pub mod error;
 pub mod expand;
 pub mod file;

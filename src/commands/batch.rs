@@ -12,7 +12,7 @@ use crate::batch::cost::{self, PointCost, Speeds};
 use crate::batch::local::{self, LocalOptions, Outcome};
 use crate::batch::plan::{self, Plan, Planned};
 use crate::batch::status::{self, PointState};
-use crate::batch::{file::Executor, frozen};
+use crate::batch::{epoch_times, file::Executor, frozen};
 use crate::estimate::{human, human_bytes};
 use crate::spec::Device;
 
@@ -241,6 +241,9 @@ fn plan_command(file: &Path, common: &Common, json: bool) -> u8 {
     }
     print!("{table}");
     println!("{}", cost_line(&plan, &rows, jobs, threads_per_point));
+    if let Some(table) = reported_epochs(&plan, &rows, threads_per_point, &speeds) {
+        print!("{table}");
+    }
     if let Some(d) = difference {
         if d.added.is_empty() && d.removed.is_empty() {
             println!(
@@ -263,6 +266,59 @@ fn plan_command(file: &Path, common: &Common, json: bool) -> u8 {
         }
     }
     EXIT_OK
+}
+
+/// For the points still to run on a GPU: one fine-tuning epoch as estimated here, beside the
+/// time a source reports for the same task and model (`experiments/reference/epoch-times.csv`),
+/// one row per task and model, for those a source gives.
+fn reported_epochs(
+    plan: &Plan,
+    rows: &[(PointState, PointCost)],
+    threads: usize,
+    speeds: &Speeds,
+) -> Option<String> {
+    let reported = match epoch_times::builtin() {
+        Ok(reported) => reported,
+        Err(e) => {
+            return Some(format!(
+                "\n(the sources' times per epoch are left out: {e})\n"
+            ))
+        }
+    };
+    let mut seen = Vec::new();
+    let mut table = String::new();
+    for (p, (state, _)) in plan.points.iter().zip(rows) {
+        let key = (p.spec.task.kind, p.spec.model.kind);
+        if state.is_done() || !matches!(p.spec.device, Device::Cuda(_)) || seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let Some(source) = epoch_times::reported(&reported, key.0, key.1) else {
+            continue;
+        };
+        let (estimated, measured) = cost::epoch_seconds(&p.spec, threads, speeds);
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {}{} | {} ({}) | {}; {} |",
+            key.0.name(),
+            key.1.name(),
+            p.experiment,
+            duration(estimated),
+            if measured { "" } else { "*" },
+            duration(source.seconds_per_epoch),
+            source.gpu,
+            source.source,
+            source.note
+        );
+    }
+    (!table.is_empty()).then(|| {
+        format!(
+            "\none fine-tuning epoch on one GPU, estimated here beside the time a source reports for \
+             the same task and model ({}):\n\n| task | model | first point | estimated | reported | source |\n\
+             |---|---|---|---|---|---|\n{table}",
+            epoch_times::EPOCH_TIMES_PATH
+        )
+    })
 }
 
 /// `40 s`, `12 min`, `3.4 h`, `2.1 days`.
