@@ -99,6 +99,8 @@ fn an_image_archive_without_test_images_is_an_error_and_missing_classes_a_warnin
     tar_of(&tree, &archive);
     let mut cfg = DataConfig::preset(TaskKind::Image, &archive);
     cfg.val_fraction = 0.25;
+    // The tree's images are 8x8: read at their own size, not the preset's 32.
+    cfg.resolution = 8;
     let err = load(&cfg, None).unwrap_err();
     assert!(
         matches!(&err, DataError::EmptySplit { path, .. } if *path == archive),
