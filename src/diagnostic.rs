@@ -9,7 +9,7 @@ use std::sync::Arc;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
 /// Index of a file in a [`SourceMap`].
-pub type FileId = usize;
+pub(crate) type FileId = usize;
 
 /// A byte range in one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -25,7 +25,7 @@ impl Span {
     }
 
     /// The span of a value no one wrote (a built-in default); never rendered.
-    pub fn synthetic() -> Self {
+    pub(crate) fn synthetic() -> Self {
         Span::new(FileId::MAX, 0, 0)
     }
 }
@@ -72,7 +72,7 @@ impl SourceMap {
     }
 
     /// `file:line` of a span, as `explain` prints origins.
-    pub fn location(&self, span: Span) -> String {
+    pub(crate) fn location(&self, span: Span) -> String {
         let file = self.get(span.file);
         let (line, _) = file.line_col(span.start);
         format!("{}:{}", file.path.display(), line)
@@ -141,7 +141,7 @@ impl Diagnostic {
         self
     }
 
-    pub fn secondary(mut self, span: Option<Span>, text: impl Into<String>) -> Self {
+    pub(crate) fn secondary(mut self, span: Option<Span>, text: impl Into<String>) -> Self {
         if let Some(span) = span {
             self.secondary.push(Label::new(span, text));
         }
@@ -153,7 +153,7 @@ impl Diagnostic {
         self
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 

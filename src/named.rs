@@ -4,7 +4,7 @@
 //! messages print `name()`.
 
 /// A value of the language spelled as one word (`mean`, `adamw`).
-pub trait Named: Sized + Copy {
+pub(crate) trait Named: Sized + Copy {
     /// The value `word` names, if any.
     fn from_word(word: &str) -> Option<Self>;
 }
@@ -28,7 +28,9 @@ macro_rules! named_enum {
         impl $name {
             /// Every value, in the order the schema lists them.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The words a spec may write, in the order of [`Self::ALL`].
+            /// The words a spec may write, in the order of [`Self::ALL`]. Generated for every
+            /// enum; the engine-only ones never list their words.
+            #[allow(dead_code)]
             pub const NAMES: &'static [&'static str] = &[$($word),+];
 
             /// The word a spec writes for this value.
@@ -39,7 +41,7 @@ macro_rules! named_enum {
             }
 
             /// The value a word names; `None` for a word that is not one of [`Self::NAMES`].
-            pub fn from_name(word: &str) -> Option<Self> {
+            pub(crate) fn from_name(word: &str) -> Option<Self> {
                 match word {
                     $($word => Some($name::$variant),)+
                     _ => None,
@@ -76,7 +78,7 @@ macro_rules! named_enum {
 mod tests {
     named_enum! {
         /// A test enumeration.
-        pub enum Colour { Red = "red", DarkBlue = "dark_blue" }
+        pub(crate) enum Colour { Red = "red", DarkBlue = "dark_blue" }
     }
 
     #[test]

@@ -118,7 +118,7 @@ crate::named_enum! {
 }
 
 impl Difficulty {
-    pub fn contour_length(self) -> usize {
+    pub(crate) fn contour_length(self) -> usize {
         match self {
             Difficulty::Easy => 6,
             Difficulty::Medium => 9,
@@ -138,7 +138,7 @@ impl Difficulty {
     /// The hardest difficulty a resolution's canvas has room for (LRA's settings at 32 to 256
     /// pixels fit every contour; lra's own 16-pixel canvas fits the six-paddle ones only);
     /// `None` for a resolution without settings.
-    pub fn hardest_at(resolution: usize) -> Option<Difficulty> {
+    pub(crate) fn hardest_at(resolution: usize) -> Option<Difficulty> {
         match resolution {
             16 => Some(Difficulty::Easy),
             32 | 64 | 128 | 256 => Some(Difficulty::Hard),
@@ -195,7 +195,7 @@ impl TaskSpec {
 
     /// Token vocabulary size, nominal where it depends on the data (docs/METHOD.md,
     /// "Tokenizers"): every vocabulary holds `<pad> <unk> <eos> <mask>`.
-    pub fn nominal_vocab(&self) -> usize {
+    pub(crate) fn nominal_vocab(&self) -> usize {
         match self.kind {
             TaskKind::ListOps => 19,
             TaskKind::Text | TaskKind::Retrieval if self.tokenizer == Some(Tokenizer::Byte) => 260,
@@ -257,7 +257,7 @@ crate::named_enum! {
 
 crate::named_enum! {
     /// What follows a state-space layer: a GLU output projection, or nothing.
-    pub enum Post {
+    pub(crate) enum Post {
         Glu = "glu",
         None = "none",
     }
@@ -285,12 +285,6 @@ pub struct ModelSpec {
     /// kinds: `bidirectional true`).
     pub bidirectional: bool,
     pub layer: LayerSpec,
-}
-
-impl ModelSpec {
-    pub fn is_causal(&self) -> bool {
-        !self.bidirectional
-    }
 }
 
 /// The kind-specific part of a model: one sequence layer per kind.
@@ -341,7 +335,7 @@ crate::named_enum! {
 
 impl PositionKind {
     /// Whether attention rotates queries and keys by their positions.
-    pub fn rotates(self) -> bool {
+    pub(crate) fn rotates(self) -> bool {
         matches!(self, PositionKind::Rotary | PositionKind::SinusoidalRotary)
     }
 }
@@ -411,7 +405,7 @@ pub struct DlrSpec {
 
 impl DlrSpec {
     /// Output channels per feature: the language offers no `channels` field for DLR.
-    pub const CHANNELS: usize = 1;
+    pub(crate) const CHANNELS: usize = 1;
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -469,7 +463,7 @@ crate::named_enum! {
 
 crate::named_enum! {
     /// The kinds of a `pretrain` section.
-    pub enum ObjectiveKind {
+    pub(crate) enum ObjectiveKind {
         Masked = "masked",
         Causal = "causal",
     }
@@ -586,7 +580,7 @@ crate::named_enum! {
 
 impl Metric {
     /// Whether a larger value is better.
-    pub fn higher_is_better(self) -> bool {
+    pub(crate) fn higher_is_better(self) -> bool {
         match self {
             Metric::Accuracy | Metric::R2 => true,
             Metric::Loss | Metric::Mae => false,

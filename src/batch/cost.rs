@@ -14,10 +14,10 @@ use crate::spec::{Budget, Device, ExperimentSpec, Generate, PhaseSpec, TaskKind}
 /// Sustained training throughput assumed for one CPU core, in FLOP/s, where nothing was
 /// measured (dfdx on AVX-512, docs/PERFORMANCE.md: ≈98 GFLOP per Transformer step in ≈1 s on
 /// two cores, so ≈50 GFLOP/s per core; taken lower for smaller, less efficient models).
-pub const CPU_CORE_FLOPS: f64 = 25e9;
+pub(crate) const CPU_CORE_FLOPS: f64 = 25e9;
 /// Sustained training throughput assumed for one GPU (an A100/H100-class card at a third of
 /// its dense FP32 tensor-core peak), in FLOP/s.
-pub const GPU_FLOPS: f64 = 30e12;
+pub(crate) const GPU_FLOPS: f64 = 30e12;
 /// A checkpointed phase keeps its best and last weights and a resume state (weights and two
 /// Adam moments): five copies of the weights.
 const CHECKPOINT_COPIES: u64 = 5;
@@ -37,7 +37,7 @@ pub struct PointCost {
 
 /// Training examples of a task's data: the generated count, or the LRA release's training
 /// split (docs/METHOD.md, "Training set sizes"), after `train_fraction` and `train_limit`.
-pub fn training_examples(x: &ExperimentSpec) -> usize {
+pub(crate) fn training_examples(x: &ExperimentSpec) -> usize {
     let t = &x.task;
     let full = match t.generate {
         Some(Generate::ListOps { train, .. }) => train,
@@ -56,7 +56,7 @@ pub fn training_examples(x: &ExperimentSpec) -> usize {
 }
 
 /// Optimiser steps of a phase over `examples` training examples.
-pub fn phase_steps(phase: &PhaseSpec, examples: usize) -> u64 {
+pub(crate) fn phase_steps(phase: &PhaseSpec, examples: usize) -> u64 {
     match phase.budget {
         Budget::Steps(s) => s as u64,
         Budget::Epochs(e) => (e * examples.div_ceil(phase.batch.max(1))) as u64,
@@ -165,7 +165,7 @@ fn seconds(
 
 /// Estimated seconds of one fine-tuning epoch (training only), and whether a measured speed
 /// gave it: what `lra batch plan` sets beside the sources' reported times per epoch.
-pub fn epoch_seconds(x: &ExperimentSpec, threads: usize, speeds: &Speeds) -> (f64, bool) {
+pub(crate) fn epoch_seconds(x: &ExperimentSpec, threads: usize, speeds: &Speeds) -> (f64, bool) {
     let steps = training_examples(x).div_ceil(x.finetune.batch.max(1)) as u64;
     let flops_per_step = estimate(x, None).flops_per_step;
     let measured = speeds.get(x).is_some();

@@ -26,7 +26,7 @@ struct Entry {
 
 impl Diagnostics {
     /// Diagnostics of the batch file itself (or of a spec file checked whole).
-    pub fn add_file(
+    pub(crate) fn add_file(
         &mut self,
         sources: &SourceMap,
         diagnostics: impl IntoIterator<Item = Diagnostic>,
@@ -37,13 +37,13 @@ impl Diagnostics {
     }
 
     /// The diagnostics of a spec file checked on its own.
-    pub fn add_checked(&mut self, checked: &Checked) {
+    pub(crate) fn add_checked(&mut self, checked: &Checked) {
         self.add_file(&checked.sources, checked.diagnostics.iter().cloned());
     }
 
     /// The diagnostics of point `index`: the checker's (labelled with the point at the
     /// experiment's name), or those of reading its values from the batch file.
-    pub fn add_point(
+    pub(crate) fn add_point(
         &mut self,
         batch: &SourceMap,
         index: usize,

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use crate::spec::{ModelKind, TaskKind};
 
 /// The file as built into lra, and the name errors give it.
-pub const EPOCH_TIMES_CSV: &str = include_str!("../../experiments/reference/epoch-times.csv");
-pub const EPOCH_TIMES_PATH: &str = "experiments/reference/epoch-times.csv";
+pub(crate) const EPOCH_TIMES_CSV: &str =
+    include_str!("../../experiments/reference/epoch-times.csv");
+pub(crate) const EPOCH_TIMES_PATH: &str = "experiments/reference/epoch-times.csv";
 
 /// One reported time: a whole training epoch of `model` on `task` on one GPU.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -118,7 +118,7 @@ pub enum BatchError {
 }
 
 impl BatchError {
-    pub fn to_diagnostic(&self) -> Diagnostic {
+    pub(crate) fn to_diagnostic(&self) -> Diagnostic {
         use BatchError::*;
         match self {
             Syntax { span, message } => {

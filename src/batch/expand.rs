@@ -38,7 +38,7 @@ impl Combination<'_> {
 }
 
 /// The index tuples of a product of dimensions of the given lengths, the first outermost.
-pub fn product(lengths: &[usize]) -> Vec<Vec<usize>> {
+pub(crate) fn product(lengths: &[usize]) -> Vec<Vec<usize>> {
     let total: usize = lengths.iter().product();
     let mut out = Vec::with_capacity(total);
     let mut index = vec![0; lengths.len()];
@@ -100,7 +100,11 @@ pub fn combinations(file: &BatchFile) -> Vec<Combination<'_>> {
 }
 
 /// Whether a point (a combination and a seed) matches an exclusion: every value it names.
-pub fn excluded(combination: &Combination, seed: Option<u64>, exclusions: &[Vec<Setting>]) -> bool {
+pub(crate) fn excluded(
+    combination: &Combination,
+    seed: Option<u64>,
+    exclusions: &[Vec<Setting>],
+) -> bool {
     exclusions.iter().any(|rule| {
         !rule.is_empty()
             && rule.iter().all(|s| {
@@ -117,7 +121,7 @@ pub fn excluded(combination: &Combination, seed: Option<u64>, exclusions: &[Vec<
 }
 
 /// Exclusions must name axes (or `seed`) and values they take, or they silently match nothing.
-pub fn check_exclusions(file: &BatchFile, errors: &mut Vec<BatchError>) {
+pub(crate) fn check_exclusions(file: &BatchFile, errors: &mut Vec<BatchError>) {
     for setting in file.exclude.iter().flatten() {
         let wanted = setting.value.scalar().unwrap_or_default();
         if setting.path.value == "seed" {

@@ -567,7 +567,7 @@ fn check_paths_once(file: &BatchFile, errors: &mut Vec<BatchError>) {
 
 impl BatchFile {
     /// Every axis, sweep first, then the zip groups' axes.
-    pub fn axes(&self) -> impl Iterator<Item = &Axis> {
+    pub(crate) fn axes(&self) -> impl Iterator<Item = &Axis> {
         self.sweep.iter().chain(self.zip.iter().flatten())
     }
 }

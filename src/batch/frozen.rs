@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use super::plan::{Plan, Point};
 use crate::rundir::RunDirError;
 
-pub const PLAN_FILE: &str = "plan.json";
+pub(crate) const PLAN_FILE: &str = "plan.json";
 /// The plan before the last `lra batch run` that changed it.
-pub const PREVIOUS_FILE: &str = "plan.previous.json";
+pub(crate) const PREVIOUS_FILE: &str = "plan.previous.json";
 
 pub fn path(batch_dir: &Path) -> PathBuf {
     batch_dir.join(PLAN_FILE)

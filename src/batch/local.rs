@@ -62,7 +62,7 @@ pub fn run(plan: &Plan, options: &LocalOptions, interrupt: &AtomicBool) -> Vec<O
 }
 
 /// One point, unless its state says to leave it.
-pub fn run_point(
+pub(crate) fn run_point(
     plan: &Plan,
     point: &Point,
     options: &LocalOptions,

@@ -56,7 +56,7 @@ pub struct Plan {
 
 impl Plan {
     /// Point `index` (points are numbered by position).
-    pub fn points_by_index(&self, index: usize) -> &Point {
+    pub(crate) fn points_by_index(&self, index: usize) -> &Point {
         &self.points[index]
     }
 }

@@ -21,15 +21,8 @@ impl PointState {
         }
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self, PointState::Folder(FolderState::Done))
-    }
-
-    pub fn is_failed(&self) -> bool {
-        matches!(
-            self,
-            PointState::Folder(FolderState::Failed(_)) | PointState::Blocked { .. }
-        )
     }
 }
 

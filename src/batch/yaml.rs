@@ -77,7 +77,7 @@ impl Node {
 
     /// The node as a serde_yaml value (plain scalars typed as YAML 1.2 does: integers,
     /// floats, booleans, null, else strings), for deserialising typed parts with serde.
-    pub fn to_serde(&self) -> serde_yaml::Value {
+    pub(crate) fn to_serde(&self) -> serde_yaml::Value {
         use serde_yaml::Value;
         match &self.kind {
             NodeKind::Scalar { text, quoted: true } => Value::String(text.clone()),

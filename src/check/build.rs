@@ -347,7 +347,7 @@ fn pair(p: &Reader, name: &str) -> Built<(f64, f64)> {
 }
 
 /// `best SPLIT.METRIC` or `last`; `None` when the metric is not `split.metric` of known words.
-pub fn select(value: &ValueKind) -> Option<Select> {
+pub(crate) fn select(value: &ValueKind) -> Option<Select> {
     match value {
         ValueKind::Best(metric) => {
             let (split, name) = metric.split_once('.')?;

@@ -19,7 +19,7 @@ fn id(text: &str) -> ValueKind {
 }
 
 /// The built-in defaults of `section` of kind `kind` (None for kind-less sections).
-pub fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKind)> {
+pub(crate) fn defaults(section: &str, kind: Option<&str>) -> Vec<(&'static str, ValueKind)> {
     match (section, kind) {
         ("experiment", _) => vec![("seed", Int(0)), ("device", id("cpu")), ("out", s("runs"))],
         ("task", Some(task)) => TaskKind::from_name(task).map_or_else(Vec::new, task_defaults),
@@ -222,7 +222,7 @@ fn generate_defaults(def: &'static SectionDef) -> Vec<(&'static str, ValueKind)>
 
 /// Fills a fresh section with its defaults, and creates its nested sections that have a
 /// default kind (`optimizer adamw`, `schedule constant`, `attention full`).
-pub fn fill(section: &mut RSection) {
+pub(crate) fn fill(section: &mut RSection) {
     for (name, value) in defaults(section.def.name, section.kind_name()) {
         section.set(name, value, Origin::Default);
     }

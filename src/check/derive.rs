@@ -60,7 +60,7 @@ pub fn derive(root: &mut RSection) {
 }
 
 /// Whether position t of the model sees only inputs up to t.
-pub fn is_causal(model: &RSection) -> bool {
+pub(crate) fn is_causal(model: &RSection) -> bool {
     if model.is_kind("transformer") {
         model.bool("causal") == Some(true)
     } else {
@@ -70,7 +70,7 @@ pub fn is_causal(model: &RSection) -> bool {
 
 /// The masking rates of the SPT paper (Amos, Berant & Gupta 2024, appendix; docs/METHOD.md):
 /// 0.5 for Image, Pathfinder and Path-X; 0.15 for Text and Retrieval; 0.1 for ListOps.
-pub fn masking_rate(task: TaskKind) -> f64 {
+pub(crate) fn masking_rate(task: TaskKind) -> f64 {
     match task {
         TaskKind::ListOps => 0.1,
         TaskKind::Text | TaskKind::Retrieval => 0.15,

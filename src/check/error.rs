@@ -4,7 +4,7 @@
 use crate::diagnostic::{Diagnostic, Span};
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum CheckError {
+pub(crate) enum CheckError {
     ImportNotFound {
         span: Span,
         path: String,
@@ -107,7 +107,7 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 }
 
 impl CheckError {
-    pub fn to_diagnostic(&self) -> Diagnostic {
+    pub(crate) fn to_diagnostic(&self) -> Diagnostic {
         use CheckError::*;
         match self {
             ImportNotFound { span, path, reason } => Diagnostic::error(
@@ -302,7 +302,10 @@ impl CheckError {
 }
 
 /// The closest name to `name` among `options`, if any is close enough to be a likely typo.
-pub fn suggest<'a>(name: &str, options: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    options: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let limit = (name.len() / 3).max(2);
     options
         .into_iter()

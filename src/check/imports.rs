@@ -6,7 +6,7 @@ use super::error::CheckError;
 use crate::diagnostic::{Diagnostic, FileId, SourceMap};
 use crate::syntax::ast::{File, Item};
 
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub root: FileId,
     /// Every parsed file, the root first.
     pub files: Vec<(FileId, File)>,
@@ -36,7 +36,7 @@ pub fn load(
 
 /// The largest spec file read: hand-written specs are a few kilobytes, and a bound keeps
 /// `import "/dev/zero"` from filling memory.
-pub const MAX_SPEC_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_SPEC_BYTES: u64 = 4 << 20;
 
 /// Reads a spec file: only a regular file (a FIFO would block, a device never ends) of at
 /// most [`MAX_SPEC_BYTES`], as UTF-8 text.

@@ -41,7 +41,7 @@ pub struct Layer {
 
 impl Layer {
     /// The file id of the layer's source in the source map of a layered check.
-    pub const FILE: crate::diagnostic::FileId = 0;
+    pub(crate) const FILE: crate::diagnostic::FileId = 0;
 }
 
 /// The outcome of checking one file.
@@ -72,7 +72,7 @@ pub fn check_source(path: &Path, text: String, context: &Context) -> Checked {
 }
 
 /// Checks one experiment of `text` with `layer` laid over it, or the whole file without one.
-pub fn check_layered(
+pub(crate) fn check_layered(
     path: &Path,
     text: String,
     context: &Context,

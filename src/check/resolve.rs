@@ -95,7 +95,7 @@ impl Source {
     }
 }
 
-pub struct Resolver<'s, 'a> {
+pub(crate) struct Resolver<'s, 'a> {
     scope: &'s Scope<'a>,
     pub errors: Vec<CheckError>,
     /// Sections written but rejected (an unknown kind), so they are not also "missing".
@@ -112,7 +112,7 @@ impl<'s, 'a> Resolver<'s, 'a> {
     }
 
     /// Checks a preset on its own, so mistakes in presets no experiment uses are found too.
-    pub fn check_preset(&mut self, preset: &Preset) {
+    pub(crate) fn check_preset(&mut self, preset: &Preset) {
         let Some(def) = schema::preset_section(&preset.section.name) else {
             return;
         };

@@ -43,7 +43,7 @@ impl Origin {
         }
     }
 
-    pub fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         matches!(self, Origin::Default)
     }
 }
@@ -82,7 +82,7 @@ impl RSection {
         self.kind.map(|k| k.name)
     }
 
-    pub fn is_kind(&self, name: &str) -> bool {
+    pub(crate) fn is_kind(&self, name: &str) -> bool {
         self.kind_name() == Some(name)
     }
 
@@ -94,25 +94,25 @@ impl RSection {
         self.sections.get(name)
     }
 
-    pub fn section_mut(&mut self, name: &str) -> Option<&mut RSection> {
+    pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut RSection> {
         self.sections.get_mut(name)
     }
 
     /// The best span for a label about field `name`: where it was written, else the
     /// section's kind (`task listops`), else the whole section.
-    pub fn span_of(&self, name: &str) -> Span {
+    pub(crate) fn span_of(&self, name: &str) -> Span {
         self.get(name)
             .and_then(|f| f.origin.span())
             .unwrap_or_else(|| self.header_span())
     }
 
     /// The kind as written (`listops` in `task listops { … }`), else the section.
-    pub fn header_span(&self) -> Span {
+    pub(crate) fn header_span(&self) -> Span {
         self.kind_origin.span().unwrap_or(self.span)
     }
 
     /// Like [`span_of`](Self::span_of), but `None` when the value was not written by a user.
-    pub fn written_span(&self, name: &str) -> Option<Span> {
+    pub(crate) fn written_span(&self, name: &str) -> Option<Span> {
         self.get(name).and_then(|f| f.origin.span())
     }
 
@@ -121,13 +121,13 @@ impl RSection {
     }
 
     /// Sets `name` only if it still holds its built-in default (or nothing).
-    pub fn set_if_default(&mut self, name: &'static str, value: ValueKind, origin: Origin) {
+    pub(crate) fn set_if_default(&mut self, name: &'static str, value: ValueKind, origin: Origin) {
         if self.get(name).is_none_or(|f| f.origin.is_default()) {
             self.set(name, value, origin);
         }
     }
 
-    pub fn int(&self, name: &str) -> Option<i64> {
+    pub(crate) fn int(&self, name: &str) -> Option<i64> {
         match self.get(name)?.value {
             ValueKind::Int(i) => Some(i),
             _ => None,
@@ -138,7 +138,7 @@ impl RSection {
         self.int(name).and_then(|i| usize::try_from(i).ok())
     }
 
-    pub fn float(&self, name: &str) -> Option<f64> {
+    pub(crate) fn float(&self, name: &str) -> Option<f64> {
         super::typecheck::number(&self.get(name)?.value)
     }
 
@@ -149,14 +149,14 @@ impl RSection {
         }
     }
 
-    pub fn ident(&self, name: &str) -> Option<&str> {
+    pub(crate) fn ident(&self, name: &str) -> Option<&str> {
         match &self.get(name)?.value {
             ValueKind::Ident(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn string(&self, name: &str) -> Option<&str> {
+    pub(crate) fn string(&self, name: &str) -> Option<&str> {
         match &self.get(name)?.value {
             ValueKind::Str(s) => Some(s),
             _ => None,

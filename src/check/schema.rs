@@ -76,7 +76,7 @@ impl Ty {
     }
 }
 
-pub fn ticked(options: &[&str]) -> String {
+pub(crate) fn ticked(options: &[&str]) -> String {
     let ticked: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
     match ticked.as_slice() {
         [] => String::new(),
@@ -118,7 +118,7 @@ impl SectionDef {
         self.kinds.iter().find(|k| k.name == name)
     }
 
-    pub fn kind_names(&self) -> Vec<&'static str> {
+    pub(crate) fn kind_names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name).collect()
     }
 
@@ -154,7 +154,7 @@ impl SectionDef {
     }
 
     /// The kinds (other than `kind`) that accept a field or section called `name`.
-    pub fn kinds_accepting(&self, name: &str) -> Vec<&'static str> {
+    pub(crate) fn kinds_accepting(&self, name: &str) -> Vec<&'static str> {
         self.kinds
             .iter()
             .filter(|k| {
@@ -755,7 +755,7 @@ pub static PRETRAIN: SectionDef = SectionDef {
 };
 
 /// Sections that may be named as presets at the top level of a file.
-pub fn preset_section(name: &str) -> Option<&'static SectionDef> {
+pub(crate) fn preset_section(name: &str) -> Option<&'static SectionDef> {
     [
         &TASK, &MODEL, &PRETRAIN, &FINETUNE, &OPTIMIZER, &SCHEDULE, &ATTENTION,
     ]
@@ -763,7 +763,7 @@ pub fn preset_section(name: &str) -> Option<&'static SectionDef> {
     .find(|s| s.name == name)
 }
 
-pub const PRESET_SECTIONS: &[&str] = &[
+pub(crate) const PRESET_SECTIONS: &[&str] = &[
     "task",
     "model",
     "pretrain",

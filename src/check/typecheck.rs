@@ -5,7 +5,7 @@ use super::error::{suggest, CheckError};
 use super::schema::{FieldDef, Ty};
 use crate::syntax::ast::{Value, ValueKind};
 
-pub fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, Box<CheckError>> {
+pub(crate) fn check_value(field: &FieldDef, value: &Value) -> Result<ValueKind, Box<CheckError>> {
     check(field, value).map_err(Box::new)
 }
 

@@ -143,7 +143,7 @@ fn planned_with(file: &Path, common: &Common, check_data: bool) -> Result<Plan, 
 
 /// The plan of a batch file for other commands (`lra report BATCH.yaml`): diagnostics
 /// printed, data folders not required.
-pub fn plan_quietly(file: &Path) -> Result<Plan, u8> {
+pub(crate) fn plan_quietly(file: &Path) -> Result<Plan, u8> {
     let common = Common {
         out: None,
         threads: None,

@@ -30,7 +30,7 @@ pub fn run(file: &Path, json: bool) -> u8 {
 }
 
 /// The resolved tree as indented text: `key value    origin`.
-pub fn to_text(checked: &Checked) -> String {
+pub(crate) fn to_text(checked: &Checked) -> String {
     let mut out = String::new();
     for x in &checked.experiments {
         let _ = writeln!(out, "experiment \"{}\"", x.name);

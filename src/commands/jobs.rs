@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 /// How a file's experiments share the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Workers {
+pub(crate) struct Workers {
     /// Experiments in flight at once.
     pub jobs: usize,
     /// Threads each of them computes with.
@@ -29,7 +29,7 @@ impl Workers {
 /// Runs `work` on each item, `workers.jobs` at a time, each worker in a thread pool of its own.
 /// Results come back in the items' order; an item that never started (`stop` was set before a
 /// worker reached it) gets `None`.
-pub fn run_all<T: Sync, R: Send>(
+pub(crate) fn run_all<T: Sync, R: Send>(
     items: &[T],
     workers: Workers,
     stop: &AtomicBool,

@@ -3,7 +3,7 @@
 use crate::check::Context;
 
 /// Total memory of this machine from `/proc/meminfo` (Linux); 16 GiB where it cannot be read.
-pub fn memory_bytes() -> u64 {
+pub(crate) fn memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|info| {

@@ -19,13 +19,13 @@ use crate::diagnostic;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERRORS: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Width of rendered diagnostics.
 const WIDTH: usize = 100;
 
 /// Prints a file's diagnostics to stderr, in colour on a terminal unless `NO_COLOR` is set.
-pub fn print_diagnostics(checked: &Checked) {
+pub(crate) fn print_diagnostics(checked: &Checked) {
     if checked.diagnostics.is_empty() {
         return;
     }

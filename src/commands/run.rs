@@ -10,7 +10,7 @@ use crate::spec::{Device, ExperimentSpec, Objective};
 use crate::train::{self, RunError, RunOptions, RunSummary};
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 pub struct RunArgs {
     pub file: PathBuf,
@@ -41,7 +41,7 @@ pub fn parse_device(text: &str) -> Result<Device, String> {
 
 /// The process's stop flag: Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 set it, and the training loop
 /// then saves a checkpoint and stops after the step (see [`super::interrupt`]).
-pub fn interrupt_flag() -> Arc<AtomicBool> {
+pub(crate) fn interrupt_flag() -> Arc<AtomicBool> {
     super::interrupt::flag()
 }
 

@@ -58,7 +58,7 @@ impl DataConfig {
     }
 
     /// Pathfinder resolution in effect: Path-X is always 128.
-    pub fn pathfinder_resolution(&self) -> usize {
+    pub(crate) fn pathfinder_resolution(&self) -> usize {
         if self.task == TaskKind::PathX {
             128
         } else {

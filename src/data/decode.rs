@@ -6,7 +6,7 @@ use super::error::DataError;
 
 /// LRA's grayscale: `0.2989 R + 0.5870 G + 0.1140 B`, rounded half up (in exact integer
 /// arithmetic; the weights sum to 0.9999, so white stays 255).
-pub fn gray_from_rgb(r: u8, g: u8, b: u8) -> u8 {
+pub(crate) fn gray_from_rgb(r: u8, g: u8, b: u8) -> u8 {
     ((2989 * r as u32 + 5870 * g as u32 + 1140 * b as u32 + 5000) / 10000) as u8
 }
 

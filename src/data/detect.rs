@@ -9,7 +9,7 @@ use super::source::find_maybe_gz;
 use super::{listops, pathfinder, retrieval};
 
 /// The task whose files `path` holds; `None` when no layout matches.
-pub fn detect_task(path: &Path) -> Option<TaskKind> {
+pub(crate) fn detect_task(path: &Path) -> Option<TaskKind> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     if path.is_file() {
         return [".tar", ".tar.xz", ".tar.gz", ".tgz"]
@@ -55,7 +55,7 @@ fn pathfinder_folders(path: &Path) -> impl Iterator<Item = Difficulty> + '_ {
 
 /// A configuration that reads `path` with the task's reference settings: the task detected
 /// unless given, and for Pathfinder the difficulty present and the resolution of its images.
-pub fn config_for(
+pub(crate) fn config_for(
     path: &Path,
     task: Option<TaskKind>,
     difficulty: Option<Difficulty>,

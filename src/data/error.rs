@@ -88,7 +88,7 @@ impl DataError {
         }
     }
 
-    pub fn malformed(
+    pub(crate) fn malformed(
         path: impl Into<PathBuf>,
         line: usize,
         expected: impl Into<String>,
@@ -106,7 +106,11 @@ impl DataError {
     }
 
     /// `rows` unless there are none: a split read from `path` must hold examples.
-    pub fn non_empty<T>(path: &std::path::Path, split: &str, rows: Vec<T>) -> Result<Vec<T>, Self> {
+    pub(crate) fn non_empty<T>(
+        path: &std::path::Path,
+        split: &str,
+        rows: Vec<T>,
+    ) -> Result<Vec<T>, Self> {
         if rows.is_empty() {
             return Err(DataError::EmptySplit {
                 path: path.to_path_buf(),

@@ -161,7 +161,7 @@ fn is_tar(path: &Path) -> bool {
 }
 
 /// CIFAR-10 binary: records of one label byte and three 1024-byte colour planes.
-pub fn read_binary(dir: &Path) -> Result<ImageSet, DataError> {
+pub(crate) fn read_binary(dir: &Path) -> Result<ImageSet, DataError> {
     let read_batches = |names: &[&str]| -> Result<Examples, DataError> {
         let mut data = Vec::new();
         let mut labels = Vec::new();
@@ -257,7 +257,7 @@ fn tree_position(path: &Path) -> Option<(String, String)> {
     (split == "train" || split == "test").then(|| (split.clone(), parts[n - 2].clone()))
 }
 
-pub fn read_folder(dir: &Path) -> Result<ImageSet, DataError> {
+pub(crate) fn read_folder(dir: &Path) -> Result<ImageSet, DataError> {
     let mut files = Vec::new();
     for split in ["train", "test"] {
         let split_dir = dir.join(split);

@@ -76,7 +76,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, DataError> {
 
 /// The four operators of LRA's ListOps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Min,
     Max,
     /// Integer part of the median (the mean of the middle two for an even count).
@@ -97,7 +97,7 @@ impl Op {
         }
     }
 
-    pub fn apply(self, args: &mut [u8]) -> u8 {
+    pub(crate) fn apply(self, args: &mut [u8]) -> u8 {
         match self {
             Op::Min => *args.iter().min().expect("an operator has arguments"),
             Op::Max => *args.iter().max().expect("an operator has arguments"),
@@ -117,7 +117,7 @@ impl Op {
 
 /// One ListOps symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Symbol {
+pub(crate) enum Symbol {
     /// `(` or `)`: grouping only, carries no meaning.
     Paren,
     Op(Op),
@@ -128,10 +128,10 @@ pub enum Symbol {
 
 impl Symbol {
     /// Number of symbols that become tokens (all but parentheses).
-    pub const TOKENS: usize = 15;
+    pub(crate) const TOKENS: usize = 15;
 
     /// Position among the token symbols: operators, `]`, digits; `None` for parentheses.
-    pub fn token_index(self) -> Option<usize> {
+    pub(crate) fn token_index(self) -> Option<usize> {
         match self {
             Symbol::Paren => None,
             Symbol::Op(op) => Op::ALL.iter().position(|&o| o == op),
@@ -151,7 +151,7 @@ impl Symbol {
 
 /// The symbols of an expression, or the first unknown word as `Err`. A byte-level scanner:
 /// the release holds tens of millions of symbols.
-pub fn scan(source: &str) -> impl Iterator<Item = Result<Symbol, &str>> {
+pub(crate) fn scan(source: &str) -> impl Iterator<Item = Result<Symbol, &str>> {
     let bytes = source.as_bytes();
     let mut at = 0;
     std::iter::from_fn(move || {

@@ -44,7 +44,7 @@ pub enum InputKind {
 impl InputKind {
     /// Pixel tasks: tokens, or continuous values normalised as the reference does: CIFAR with
     /// mean 122.6/255 and std 61/255 (S4), Pathfinder to [-1, 1].
-    pub fn for_pixels(cfg: &DataConfig) -> Self {
+    pub(crate) fn for_pixels(cfg: &DataConfig) -> Self {
         match (cfg.encoding, cfg.task) {
             (Encoding::Tokens, _) => InputKind::Tokens,
             (Encoding::Continuous, TaskKind::Image) => InputKind::Continuous {
@@ -78,7 +78,7 @@ pub struct Dataset {
 
 impl Dataset {
     /// A token dataset from a release's three encoded splits.
-    pub fn from_token_splits(
+    pub(crate) fn from_token_splits(
         cfg: &DataConfig,
         [train, val, test]: [store::Examples; 3],
         vocab: Vocab,
@@ -126,15 +126,6 @@ impl Dataset {
         }
     }
 
-    /// The longest example in any split (per document for pairs).
-    pub fn longest(&self) -> usize {
-        [&self.train, &self.val, &self.test]
-            .iter()
-            .flat_map(|s| s.seq_lens())
-            .max()
-            .unwrap_or(0)
-    }
-
     pub fn batcher<'d>(&'d self, split: &'d Split, batch_size: usize) -> Batcher<'d> {
         Batcher::new(split, batch_size, self.vocab.pad(), self.input)
     }
@@ -156,7 +147,7 @@ pub fn load(cfg: &DataConfig, vocab_file: Option<&Path>) -> Result<Dataset, Data
 }
 
 /// The command that makes a task's data, where lra can make it.
-pub fn gen_command(cfg: &DataConfig) -> Option<String> {
+pub(crate) fn gen_command(cfg: &DataConfig) -> Option<String> {
     let out = cfg.path.display();
     match cfg.task {
         TaskKind::ListOps => Some(format!("lra data gen listops --out {out}")),

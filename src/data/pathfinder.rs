@@ -29,14 +29,13 @@ pub struct Entry {
 
 /// The images of one difficulty folder, decoded; `kept` lists the non-empty ones.
 #[derive(Debug)]
-pub struct Release {
+pub(crate) struct Release {
     pub examples: Examples,
     pub kept: Vec<usize>,
-    pub entries: Vec<Entry>,
 }
 
 /// The difficulty folder under `path` (or `path` itself when it holds `metadata/`).
-pub fn contour_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
+pub(crate) fn contour_dir(cfg: &DataConfig) -> Result<PathBuf, DataError> {
     let path = cfg.path.as_path();
     let candidates = [path.to_path_buf(), path.join(cfg.difficulty.folder())];
     candidates
@@ -81,7 +80,7 @@ fn require_metadata_of_every_batch(dir: &Path, metadata: &[PathBuf]) -> Result<(
 }
 
 /// Every image listed in `dir/metadata/*.npy`, batches in numeric order.
-pub fn read_metadata(dir: &Path) -> Result<Vec<Entry>, DataError> {
+pub(crate) fn read_metadata(dir: &Path) -> Result<Vec<Entry>, DataError> {
     let meta_dir = dir.join("metadata");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&meta_dir)
         .map_err(|e| DataError::io(&meta_dir, e))?
@@ -130,7 +129,7 @@ pub fn read_metadata(dir: &Path) -> Result<Vec<Entry>, DataError> {
 }
 
 /// Decodes every listed image, in parallel, straight into one buffer of `side`² bytes each.
-pub fn read_release(dir: &Path, side: usize) -> Result<Release, DataError> {
+pub(crate) fn read_release(dir: &Path, side: usize) -> Result<Release, DataError> {
     let entries = read_metadata(dir)?;
     let per_image = side * side;
     let mut data = vec![0u8; entries.len() * per_image];
@@ -154,7 +153,6 @@ pub fn read_release(dir: &Path, side: usize) -> Result<Release, DataError> {
             labels,
         },
         kept,
-        entries,
     })
 }
 

@@ -20,7 +20,12 @@ pub fn spread(len: usize, n: usize) -> Vec<usize> {
 
 /// Writes `n` images spread over `split` as a grid PNG, each scaled up `zoom` times.
 /// Returns their labels in grid order.
-pub fn image_grid(split: &Split, n: usize, zoom: usize, out: &Path) -> Result<Vec<u8>, DataError> {
+pub(crate) fn image_grid(
+    split: &Split,
+    n: usize,
+    zoom: usize,
+    out: &Path,
+) -> Result<Vec<u8>, DataError> {
     let Inputs::Pixels(pixels) = &split.examples.inputs else {
         return Err(DataError::Config {
             reason: "this task has no images to draw".into(),
@@ -89,7 +94,7 @@ fn preview(text: &str) -> String {
 }
 
 /// `n` examples spread over a token split as printable lines.
-pub fn text_samples(split: &Split, vocab: &Vocab, n: usize) -> Vec<String> {
+pub(crate) fn text_samples(split: &Split, vocab: &Vocab, n: usize) -> Vec<String> {
     spread(split.len(), n)
         .into_iter()
         .map(|k| {

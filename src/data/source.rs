@@ -32,7 +32,7 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// `dir/name` or `dir/name.gz`, whichever exists (the plain one first).
-pub fn find_maybe_gz(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(crate) fn find_maybe_gz(dir: &Path, name: &str) -> Option<PathBuf> {
     [name.to_string(), format!("{name}.gz")]
         .into_iter()
         .map(|n| dir.join(n))
@@ -41,7 +41,7 @@ pub fn find_maybe_gz(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// Calls `f(line_number, line)` for every line of `path`, without its `\n` or `\r\n`.
 /// Line numbers start at 1, as editors count them.
-pub fn for_each_line(
+pub(crate) fn for_each_line(
     path: &Path,
     mut f: impl FnMut(usize, &[u8]) -> Result<(), DataError>,
 ) -> Result<(), DataError> {
@@ -69,7 +69,7 @@ pub fn for_each_line(
 }
 
 /// Splits a line on tabs into exactly `n` fields, or says which line has how many.
-pub fn tab_fields<'a>(
+pub(crate) fn tab_fields<'a>(
     path: &Path,
     number: usize,
     line: &'a [u8],
@@ -82,7 +82,7 @@ pub fn tab_fields<'a>(
 
 /// Exactly `n` tab-separated fields: a line with more is malformed (where the last field
 /// cannot hold a tab).
-pub fn exact_tab_fields<'a>(
+pub(crate) fn exact_tab_fields<'a>(
     path: &Path,
     number: usize,
     line: &'a [u8],
@@ -113,7 +113,7 @@ fn field_count<'a>(
 }
 
 /// Parses a class label such as `1`, or `1.0` as some AAN releases write it.
-pub fn parse_label(
+pub(crate) fn parse_label(
     path: &Path,
     number: usize,
     field: &[u8],
@@ -141,6 +141,6 @@ pub fn parse_label(
 }
 
 /// The text of a field as UTF-8, or a malformed-line error.
-pub fn utf8<'a>(path: &Path, number: usize, field: &'a [u8]) -> Result<&'a str, DataError> {
+pub(crate) fn utf8<'a>(path: &Path, number: usize, field: &'a [u8]) -> Result<&'a str, DataError> {
     std::str::from_utf8(field).map_err(|_| DataError::malformed(path, number, "UTF-8 text", field))
 }

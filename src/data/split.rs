@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// The seed of carved validation and test splits. It is fixed, not the experiment's seed:
 /// runs with different seeds must be evaluated on the same examples to be compared.
-pub const CARVE_SEED: u64 = 0;
+pub(crate) const CARVE_SEED: u64 = 0;
 
 /// Streams of randomness for different purposes never coincide for one user seed.
 const VALIDATION_STREAM: u64 = 1;
@@ -28,7 +28,7 @@ fn sorted(mut v: Vec<usize>) -> Vec<usize> {
 }
 
 /// Splits `0..n` into (train, validation) with `fraction` of it in validation.
-pub fn carve_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn carve_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let order = permutation(n, seed, VALIDATION_STREAM);
     let n_val = ((n as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
     let (val, train) = order.split_at(n_val);
@@ -37,7 +37,7 @@ pub fn carve_validation(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<
 
 /// Splits `items` into train/validation/test by `fractions` (which sum to 1; test takes the
 /// rest).
-pub fn three_way(
+pub(crate) fn three_way(
     items: &[usize],
     fractions: (f64, f64),
     seed: u64,
@@ -57,7 +57,7 @@ pub fn three_way(
 /// A training subset of `fraction` of `indices`, at most `limit` of them. Subsets are nested:
 /// for one seed, a smaller subset is contained in every larger one, because all are prefixes
 /// of the same permutation.
-pub fn nested_subset(
+pub(crate) fn nested_subset(
     indices: &[usize],
     fraction: Option<f64>,
     limit: Option<usize>,

@@ -21,7 +21,7 @@ impl Sequences {
     }
 
     /// Appends one sequence whose ids the closure pushes.
-    pub fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u16>)) {
+    pub(crate) fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u16>)) {
         fill(&mut self.ids);
         self.offsets.push(self.ids.len());
     }
@@ -42,7 +42,7 @@ impl Sequences {
         &self.ids[self.offsets[i]..self.offsets[i + 1]]
     }
 
-    pub fn shrink_to_fit(&mut self) {
+    pub(crate) fn shrink_to_fit(&mut self) {
         self.ids.shrink_to_fit();
         self.offsets.shrink_to_fit();
     }

@@ -15,10 +15,10 @@ use super::{Dataset, InputKind};
 pub const CLASSES: usize = 2;
 
 /// Reviews with labels (0 negative, 1 positive).
-pub type Rows = Vec<(String, u8)>;
+pub(crate) type Rows = Vec<(String, u8)>;
 
 /// Reads one split (`train` or `test`) in whichever layout `dir` holds.
-pub fn read_split(dir: &Path, split: &str) -> Result<Rows, DataError> {
+pub(crate) fn read_split(dir: &Path, split: &str) -> Result<Rows, DataError> {
     let folder = dir.join(split);
     if folder.join("pos").is_dir() {
         return DataError::non_empty(&folder, split, read_acl_folder(&folder)?);
@@ -74,7 +74,7 @@ fn read_acl_folder(dir: &Path) -> Result<Rows, DataError> {
     Ok(rows)
 }
 
-pub fn encode_rows(rows: &[(String, u8)], encoder: &Encoder) -> Examples {
+pub(crate) fn encode_rows(rows: &[(String, u8)], encoder: &Encoder) -> Examples {
     let mut sequences = Sequences::new();
     for (text, _) in rows {
         sequences.push_with(|buf| encoder.encode(text, buf));

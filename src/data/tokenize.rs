@@ -10,7 +10,7 @@ use super::vocab::{Vocab, VocabKind};
 /// ListOps tokens: `]` becomes `X`, `(` and `)` are deleted, white space separates.
 /// (Stripping the brackets too, as a historic LRA bug did, makes the task unsolvable.)
 /// Unknown words become `None` (`<unk>`).
-pub fn listops_tokens(source: &str) -> impl Iterator<Item = Option<usize>> + '_ {
+pub(crate) fn listops_tokens(source: &str) -> impl Iterator<Item = Option<usize>> + '_ {
     scan(source).filter_map(|symbol| match symbol {
         Ok(s) => s.token_index().map(Some),
         Err(_) => Some(None),
@@ -18,7 +18,7 @@ pub fn listops_tokens(source: &str) -> impl Iterator<Item = Option<usize>> + '_ 
 }
 
 /// Counts how often each token occurs in `texts` under `kind`.
-pub fn count_tokens<'a>(
+pub(crate) fn count_tokens<'a>(
     kind: VocabKind,
     texts: impl Iterator<Item = &'a str>,
 ) -> HashMap<String, usize> {
@@ -63,7 +63,7 @@ pub fn count_tokens<'a>(
 }
 
 /// Turns text into ids with a fixed vocabulary.
-pub struct Encoder<'v> {
+pub(crate) struct Encoder<'v> {
     vocab: &'v Vocab,
     /// Character ids looked up once, for the per-character hot loop: ASCII in a table.
     ascii: [u16; 128],
@@ -114,7 +114,7 @@ impl<'v> Encoder<'v> {
     }
 
     /// Appends the ids of `text`, truncated, then `<eos>`.
-    pub fn encode(&self, text: &str, out: &mut Vec<u16>) {
+    pub(crate) fn encode(&self, text: &str, out: &mut Vec<u16>) {
         let keep = self.max_len - 1;
         let start = out.len();
         match self.vocab.kind {
@@ -146,7 +146,7 @@ impl<'v> Encoder<'v> {
 }
 
 /// The vocabulary kind a text tokenizer needs.
-pub fn text_vocab_kind(tokenizer: super::config::Tokenizer) -> VocabKind {
+pub(crate) fn text_vocab_kind(tokenizer: super::config::Tokenizer) -> VocabKind {
     match tokenizer {
         super::config::Tokenizer::Char => VocabKind::Char,
         super::config::Tokenizer::Byte => VocabKind::Byte,
@@ -154,7 +154,7 @@ pub fn text_vocab_kind(tokenizer: super::config::Tokenizer) -> VocabKind {
 }
 
 /// Builds the vocabulary of `kind` from training texts.
-pub fn build_vocab<'a>(
+pub(crate) fn build_vocab<'a>(
     kind: VocabKind,
     texts: impl Iterator<Item = &'a str>,
     min_freq: usize,

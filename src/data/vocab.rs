@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
 
-pub const PAD: &str = "<pad>";
-pub const UNK: &str = "<unk>";
-pub const EOS: &str = "<eos>";
-pub const MASK: &str = "<mask>";
+pub(crate) const PAD: &str = "<pad>";
+pub(crate) const UNK: &str = "<unk>";
+pub(crate) const EOS: &str = "<eos>";
+pub(crate) const MASK: &str = "<mask>";
 const SPECIALS: [&str; 4] = [PAD, UNK, EOS, MASK];
 
 /// How input symbols map onto the vocabulary's tokens.
@@ -53,7 +53,11 @@ impl Vocab {
 
     /// Specials, then the tokens counted at least `min_freq` times, most frequent first (ties
     /// broken by the token, so the same counts always give the same ids).
-    pub fn from_counts(kind: VocabKind, counts: HashMap<String, usize>, min_freq: usize) -> Self {
+    pub(crate) fn from_counts(
+        kind: VocabKind,
+        counts: HashMap<String, usize>,
+        min_freq: usize,
+    ) -> Self {
         let mut kept: Vec<(String, usize)> = counts
             .into_iter()
             .filter(|(t, c)| *c >= min_freq.max(1) && !SPECIALS.contains(&t.as_str()))
@@ -156,7 +160,7 @@ impl Vocab {
 
     /// Loads `file` when it exists; otherwise builds the vocabulary and saves it there.
     /// A loaded vocabulary of another kind is an error: its ids would mean something else.
-    pub fn load_or_build(
+    pub(crate) fn load_or_build(
         file: Option<&Path>,
         kind: VocabKind,
         build: impl FnOnce() -> Vocab,

@@ -8,20 +8,20 @@ use num_complex::Complex64;
 
 /// A square complex matrix, row-major.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Matrix {
+pub(crate) struct Matrix {
     pub n: usize,
     pub data: Vec<Complex64>,
 }
 
 impl Matrix {
-    pub fn zeros(n: usize) -> Self {
+    pub(crate) fn zeros(n: usize) -> Self {
         Matrix {
             n,
             data: vec![Complex64::default(); n * n],
         }
     }
 
-    pub fn identity(n: usize) -> Self {
+    pub(crate) fn identity(n: usize) -> Self {
         Matrix::from_fn(n, |i, j| if i == j { 1.0.into() } else { 0.0.into() })
     }
 
@@ -36,20 +36,22 @@ impl Matrix {
         self.data[i * self.n + j]
     }
 
-    pub fn at_mut(&mut self, i: usize, j: usize) -> &mut Complex64 {
+    pub(crate) fn at_mut(&mut self, i: usize, j: usize) -> &mut Complex64 {
         &mut self.data[i * self.n + j]
     }
 
     /// The conjugate transpose.
-    pub fn adjoint(&self) -> Self {
+    #[cfg(test)]
+    pub(crate) fn adjoint(&self) -> Self {
         Matrix::from_fn(self.n, |i, j| self.at(j, i).conj())
     }
 
-    pub fn transpose(&self) -> Self {
+    #[cfg(test)]
+    pub(crate) fn transpose(&self) -> Self {
         Matrix::from_fn(self.n, |i, j| self.at(j, i))
     }
 
-    pub fn mul(&self, other: &Matrix) -> Matrix {
+    pub(crate) fn mul(&self, other: &Matrix) -> Matrix {
         let n = self.n;
         let mut out = Matrix::zeros(n);
         for i in 0..n {
@@ -67,14 +69,14 @@ impl Matrix {
         out
     }
 
-    pub fn mul_vec(&self, v: &[Complex64]) -> Vec<Complex64> {
+    pub(crate) fn mul_vec(&self, v: &[Complex64]) -> Vec<Complex64> {
         (0..self.n)
             .map(|i| (0..self.n).map(|j| self.at(i, j) * v[j]).sum())
             .collect()
     }
 
     /// self + s·other.
-    pub fn add_scaled(&self, s: Complex64, other: &Matrix) -> Matrix {
+    pub(crate) fn add_scaled(&self, s: Complex64, other: &Matrix) -> Matrix {
         Matrix {
             n: self.n,
             data: self
@@ -87,7 +89,7 @@ impl Matrix {
     }
 
     /// self^p by repeated squaring.
-    pub fn pow(&self, mut p: usize) -> Matrix {
+    pub(crate) fn pow(&self, mut p: usize) -> Matrix {
         let mut result = Matrix::identity(self.n);
         let mut base = self.clone();
         while p > 0 {
@@ -104,7 +106,7 @@ impl Matrix {
 
     /// X with self·X = rhs, by Gaussian elimination with partial pivoting; `None` when self
     /// is singular to working precision.
-    pub fn solve(&self, rhs: &Matrix) -> Option<Matrix> {
+    pub(crate) fn solve(&self, rhs: &Matrix) -> Option<Matrix> {
         let n = self.n;
         let mut a = self.clone();
         let mut x = rhs.clone();
@@ -146,7 +148,8 @@ impl Matrix {
     }
 
     /// The largest absolute entry of self − other.
-    pub fn distance(&self, other: &Matrix) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn distance(&self, other: &Matrix) -> f64 {
         self.data
             .iter()
             .zip(&other.data)

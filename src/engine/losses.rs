@@ -8,7 +8,7 @@ use super::error::{EngineError, Result};
 /// values): L = Σᵢ wᵢ·Σ_c |ŷᵢc − yᵢc| / (C·Σᵢ wᵢ), and 0 when no row counts. Rows with weight 0
 /// (unmasked or padded positions) contribute nothing. Composed from dfdx ops: element-wise and
 /// cheap next to the model, and the same on every device.
-pub fn masked_l1<D: Device<f32>, T: Tape<f32, D>>(
+pub(crate) fn masked_l1<D: Device<f32>, T: Tape<f32, D>>(
     predictions: Tensor<(usize, usize), f32, D, T>,
     targets: &[f32],
     weights: &[f32],

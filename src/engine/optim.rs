@@ -42,7 +42,7 @@ impl OptimizerConfig {
 
 /// First and second moments of one parameter, on its device.
 #[derive(Clone, Debug)]
-pub struct Moments<D: Storage<f32>> {
+pub(crate) struct Moments<D: Storage<f32>> {
     pub m: Tensor<(usize,), f32, D>,
     pub v: Tensor<(usize,), f32, D>,
     /// Updates this parameter has received (bias correction is per parameter, as in PyTorch,
@@ -59,7 +59,7 @@ pub struct Optimizer<D: Storage<f32>> {
 }
 
 impl<D: Storage<f32>> Optimizer<D> {
-    pub fn moments(&self) -> &[Moments<D>] {
+    pub(crate) fn moments(&self) -> &[Moments<D>] {
         &self.moments
     }
 }

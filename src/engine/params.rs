@@ -33,7 +33,7 @@ pub struct BufferId(pub(crate) usize);
 /// during training forward passes (hence the interior mutability: a forward pass only borrows
 /// the store).
 #[derive(Clone, Debug)]
-pub struct Buffer {
+pub(crate) struct Buffer {
     pub name: String,
     pub shape: Vec<usize>,
     values: RefCell<Vec<f32>>,
@@ -120,12 +120,12 @@ impl ParamGroup {
         }
     }
 
-    pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
+    pub(crate) fn with_weight_decay(mut self, weight_decay: f32) -> Self {
         self.weight_decay = Some(weight_decay);
         self
     }
 
-    pub fn with_lr(mut self, lr: f32) -> Self {
+    pub(crate) fn with_lr(mut self, lr: f32) -> Self {
         self.lr = Some(lr);
         self
     }
@@ -142,7 +142,7 @@ pub struct Param<D: Storage<f32>> {
 }
 
 impl<D: Storage<f32>> Param<D> {
-    pub fn numel(&self) -> usize {
+    pub(crate) fn numel(&self) -> usize {
         self.shape.iter().product()
     }
 }
@@ -160,9 +160,9 @@ pub struct ParamStore<D: Storage<f32>> {
 }
 
 /// The group every parameter gets unless its layer asks otherwise.
-pub const DEFAULT_GROUP: GroupId = GroupId(0);
+pub(crate) const DEFAULT_GROUP: GroupId = GroupId(0);
 /// Norm scales/shifts and biases: trained without weight decay, as is customary for AdamW.
-pub const NO_DECAY_GROUP: GroupId = GroupId(1);
+pub(crate) const NO_DECAY_GROUP: GroupId = GroupId(1);
 
 impl<D: Device<f32>> ParamStore<D> {
     /// An empty store whose initial values are drawn from `seed`.
@@ -184,7 +184,7 @@ impl<D: Device<f32>> ParamStore<D> {
         &self.device
     }
 
-    pub fn add_group(&mut self, group: ParamGroup) -> GroupId {
+    pub(crate) fn add_group(&mut self, group: ParamGroup) -> GroupId {
         self.groups.push(group);
         GroupId(self.groups.len() - 1)
     }
@@ -241,7 +241,7 @@ impl<D: Device<f32>> ParamStore<D> {
     }
 
     /// Creates a non-trainable state tensor with initial `values`.
-    pub fn add_buffer(
+    pub(crate) fn add_buffer(
         &mut self,
         name: impl Into<String>,
         shape: &[usize],
@@ -265,19 +265,19 @@ impl<D: Device<f32>> ParamStore<D> {
         Ok(BufferId(self.buffers.len() - 1))
     }
 
-    pub fn buffers(&self) -> impl Iterator<Item = (BufferId, &Buffer)> {
+    pub(crate) fn buffers(&self) -> impl Iterator<Item = (BufferId, &Buffer)> {
         self.buffers
             .iter()
             .enumerate()
             .map(|(i, b)| (BufferId(i), b))
     }
 
-    pub fn buffer_values(&self, id: BufferId) -> Vec<f32> {
+    pub(crate) fn buffer_values(&self, id: BufferId) -> Vec<f32> {
         self.buffers[id.0].values.borrow().clone()
     }
 
     /// Replaces a buffer's values (a training forward pass updating running statistics).
-    pub fn set_buffer(&self, id: BufferId, values: &[f32]) -> Result<()> {
+    pub(crate) fn set_buffer(&self, id: BufferId, values: &[f32]) -> Result<()> {
         let buffer = &self.buffers[id.0];
         let mut current = buffer.values.borrow_mut();
         if values.len() != current.len() {
@@ -299,7 +299,7 @@ impl<D: Device<f32>> ParamStore<D> {
         self.params.is_empty()
     }
 
-    pub fn param(&self, id: ParamId) -> &Param<D> {
+    pub(crate) fn param(&self, id: ParamId) -> &Param<D> {
         &self.params[id.0]
     }
 
@@ -324,13 +324,13 @@ impl<D: Device<f32>> ParamStore<D> {
     }
 
     /// A rank-1 parameter.
-    pub fn vector<T: Tape<f32, D>>(&self, id: ParamId) -> Tensor<(usize,), f32, D, T> {
+    pub(crate) fn vector<T: Tape<f32, D>>(&self, id: ParamId) -> Tensor<(usize,), f32, D, T> {
         debug_assert_eq!(self.params[id.0].shape.len(), 1);
         self.flat(id)
     }
 
     /// A rank-2 parameter, reshaped after retaping so its gradient reaches the flat tensor.
-    pub fn matrix<T: Tape<f32, D>>(&self, id: ParamId) -> Tensor<(usize, usize), f32, D, T> {
+    pub(crate) fn matrix<T: Tape<f32, D>>(&self, id: ParamId) -> Tensor<(usize, usize), f32, D, T> {
         let p = &self.params[id.0];
         assert_eq!(p.shape.len(), 2, "parameter `{}` is not a matrix", p.name);
         self.flat::<T>(id).reshape_like(&(p.shape[0], p.shape[1]))
@@ -342,7 +342,7 @@ impl<D: Device<f32>> ParamStore<D> {
     }
 
     /// Overwrites a parameter in place (its identity, hence its gradient slot, is kept).
-    pub fn set_values(&mut self, id: ParamId, values: &[f32]) -> Result<()> {
+    pub(crate) fn set_values(&mut self, id: ParamId, values: &[f32]) -> Result<()> {
         let p = &mut self.params[id.0];
         if values.len() != p.numel() {
             return Err(EngineError::WrongSize {
@@ -378,7 +378,7 @@ impl<D: Device<f32>> ParamStore<D> {
     /// Each parameter's gradient, on the device; `None` for a parameter that no forward pass
     /// has viewed since the last call (PyTorch semantics: an unused parameter is left
     /// untouched by the optimizer, neither decayed nor moved by stale moments).
-    pub fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads<D>> {
+    pub(crate) fn gradients(&self, grads: &mut Gradients<f32, D>) -> Result<ParamGrads<D>> {
         let mut values = Vec::with_capacity(self.params.len());
         for (p, used) in self.params.iter().zip(&self.used) {
             if used.replace(false) {
@@ -402,7 +402,8 @@ pub struct ParamGrads<D: Storage<f32>> {
 
 impl<D: Device<f32>> ParamGrads<D> {
     /// Gradients given as host values (tests, and callers that computed them elsewhere).
-    pub fn from_host(device: &D, values: Vec<Option<Vec<f32>>>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_host(device: &D, values: Vec<Option<Vec<f32>>>) -> Self {
         ParamGrads {
             values: values
                 .into_iter()
@@ -412,7 +413,8 @@ impl<D: Device<f32>> ParamGrads<D> {
     }
 
     /// The gradients copied to the host.
-    pub fn to_host(&self) -> Vec<Option<Vec<f32>>> {
+    #[cfg(test)]
+    pub(crate) fn to_host(&self) -> Vec<Option<Vec<f32>>> {
         self.values
             .iter()
             .map(|g| g.as_ref().map(|g| g.as_vec()))
@@ -423,7 +425,7 @@ impl<D: Device<f32>> ParamGrads<D> {
     /// It is computed as A·√(Σ (g/A)²) with A the largest |g|: squaring in f32 overflows from
     /// |g| ≈ 1.8·10¹⁹, far below a norm f32 still holds. An infinite or NaN gradient gives a
     /// non-finite norm, which the step reports as divergence.
-    pub fn global_norm(&self) -> Result<f32> {
+    pub(crate) fn global_norm(&self) -> Result<f32> {
         let grads: Vec<&Tensor<(usize,), f32, D>> = self.values.iter().flatten().collect();
         let fold = |acc: Option<Tensor<(), f32, D>>,
                     x: Tensor<(), f32, D>,
@@ -468,7 +470,7 @@ impl<D: Device<f32>> ParamGrads<D> {
 
     /// Rescales every gradient so the global norm is at most `max_norm` (Pascanu et al. 2013);
     /// returns the norm before clipping.
-    pub fn clip_global_norm(&mut self, max_norm: f32) -> Result<f32> {
+    pub(crate) fn clip_global_norm(&mut self, max_norm: f32) -> Result<f32> {
         let norm = self.global_norm()?;
         if norm > max_norm && norm > 0.0 {
             let scale = max_norm / norm;

@@ -33,7 +33,7 @@ impl Schedule {
     }
 
     /// The learning rate for 0-based `step` given the peak rate `peak`.
-    pub fn lr_at(&self, step: u64, peak: f32) -> f32 {
+    pub(crate) fn lr_at(&self, step: u64, peak: f32) -> f32 {
         if step < self.warmup_steps {
             return peak * (step + 1) as f32 / self.warmup_steps as f32;
         }

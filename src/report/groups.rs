@@ -16,7 +16,7 @@ pub const DEFAULT_BY: [&str; 3] = ["task", "model", "pretrain"];
 /// A seed whose test accuracy is within this many points of the task's chance level has not
 /// learnt the task; it is flagged and left out of the mean (the SPT paper's S5 Path-X had such
 /// seeds).
-pub const CHANCE_MARGIN: f64 = 2.0;
+pub(crate) const CHANCE_MARGIN: f64 = 2.0;
 
 /// One `--where` condition: `path=value` or `path!=value`.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +74,7 @@ fn same_value(a: &str, b: &str) -> bool {
 /// A run's value for a grouping path. `experiment` is the run's name; a run without
 /// pretraining has no `pretrain` section, which reads `scratch` (the papers' word); any other
 /// absent field reads `-`.
-pub fn group_value(run: &IndexedRun, path: &str) -> String {
+pub(crate) fn group_value(run: &IndexedRun, path: &str) -> String {
     match (path, run.value(path)) {
         ("experiment", _) => run.experiment.clone(),
         (_, Some(value)) => value.to_string(),
@@ -161,7 +161,7 @@ impl Group {
 }
 
 /// The chance level of a run's task in percent: one over its number of classes.
-pub fn chance_level(run: &IndexedRun) -> Option<f64> {
+pub(crate) fn chance_level(run: &IndexedRun) -> Option<f64> {
     let task = crate::spec::TaskKind::from_name(run.value("task")?)?;
     Some(100.0 / task.n_classes() as f64)
 }
@@ -175,7 +175,7 @@ pub fn at_chance(run: &IndexedRun) -> bool {
 }
 
 /// Checks that every path names a field some run has, with a did-you-mean otherwise.
-pub fn check_paths<'a>(
+pub(crate) fn check_paths<'a>(
     runs: &[IndexedRun],
     paths: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<()> {
@@ -294,7 +294,7 @@ pub fn mean(values: &[f64]) -> Option<f64> {
 }
 
 /// The sample standard deviation (n − 1), as papers report over seeds.
-pub fn sample_std(values: &[f64]) -> Option<f64> {
+pub(crate) fn sample_std(values: &[f64]) -> Option<f64> {
     let m = mean(values)?;
     (values.len() > 1).then(|| {
         let ss: f64 = values.iter().map(|v| (v - m).powi(2)).sum();

@@ -67,7 +67,7 @@ fn save(figure: &impl Figure, stem: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes every figure into `dir` (created if needed); returns the files written.
-pub fn write_plots(groups: &[Group], dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn write_plots(groups: &[Group], dir: &Path) -> Result<Vec<PathBuf>> {
     register_fonts();
     std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
         path: dir.to_path_buf(),
@@ -91,7 +91,7 @@ pub fn write_plots(groups: &[Group], dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// `pathfinder / transformer / masked` → `pathfinder-transformer-masked`.
-pub fn slug(label: &str) -> String {
+pub(crate) fn slug(label: &str) -> String {
     let mut out = String::new();
     for c in label.chars() {
         if c.is_ascii_alphanumeric() || c == '.' || c == '_' {

@@ -9,14 +9,14 @@ use super::error::{ReportError, Result};
 use crate::spec::TaskKind;
 
 /// The file as built into lra, and the name errors give it.
-pub const PUBLISHED_CSV: &str = include_str!("../../experiments/reference/published.csv");
-pub const PUBLISHED_PATH: &str = "experiments/reference/published.csv";
+pub(crate) const PUBLISHED_CSV: &str = include_str!("../../experiments/reference/published.csv");
+pub(crate) const PUBLISHED_PATH: &str = "experiments/reference/published.csv";
 
 /// The pseudo-task of a row holding a paper's average over tasks.
-pub const AVERAGE: &str = "average";
+pub(crate) const AVERAGE: &str = "average";
 
 /// The training objectives a row may name: `scratch` is no pretraining.
-pub const OBJECTIVES: [&str; 3] = ["scratch", "masked", "causal"];
+pub(crate) const OBJECTIVES: [&str; 3] = ["scratch", "masked", "causal"];
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 pub struct PublishedRow {

@@ -13,11 +13,12 @@ use super::paths::spec_paths;
 use crate::train::metrics::Record;
 
 /// The files of a run folder that the index reads; a change to any of them re-reads the run.
-pub const INDEXED_FILES: [&str; 4] = ["spec.json", "metrics.jsonl", "summary.json", "failed.json"];
+pub(crate) const INDEXED_FILES: [&str; 4] =
+    ["spec.json", "metrics.jsonl", "summary.json", "failed.json"];
 
 /// Where a run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunState {
+pub(crate) enum RunState {
     /// `summary.json` written: tested.
     Done,
     /// Started, not finished (in flight, or killed and resumable with `--resume`).
@@ -45,7 +46,7 @@ impl RunState {
 /// `summary.json`, as far as the report needs it. Unknown fields are allowed: a later lra may
 /// add some without making older reports fail.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub test_accuracy: f64,
     pub test_loss: f64,
     #[serde(default)]
@@ -69,14 +70,14 @@ pub struct Summary {
 
 /// A metrics line with its 1-based line number in `metrics.jsonl`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NumberedRecord {
+pub(crate) struct NumberedRecord {
     pub line: usize,
     pub record: Record,
 }
 
 /// Everything the index keeps of one run folder.
 #[derive(Debug)]
-pub struct RunFolder {
+pub(crate) struct RunFolder {
     /// Relative to the runs folder, `/`-separated: the run's key in the index.
     pub key: String,
     pub experiment: String,
@@ -115,7 +116,7 @@ impl RunFolder {
 /// A fingerprint of the indexed files (size and modification time of each): equal
 /// fingerprints mean the index holds the folder's current content. Taken before the files are
 /// read, so a file that changes while it is read makes the next fingerprint differ.
-pub fn fingerprint(dir: &Path) -> String {
+pub(crate) fn fingerprint(dir: &Path) -> String {
     // The lock beside the folder too: a run starting, beating or ending changes its state.
     let lock = crate::rundir::lock::lock_path(dir);
     INDEXED_FILES
@@ -184,7 +185,7 @@ fn is_moved_aside(dir: &Path) -> bool {
 /// The batches whose frozen plans lie in `<out>/batches/`: each batch's name and its points'
 /// (index, run folder key). A plan that cannot be read is skipped: batches are extra
 /// information, the run folders are the truth.
-pub fn batch_members(out: &Path) -> Vec<(String, Vec<(usize, String)>)> {
+pub(crate) fn batch_members(out: &Path) -> Vec<(String, Vec<(usize, String)>)> {
     let Ok(entries) = std::fs::read_dir(out.join("batches")) else {
         return Vec::new();
     };
@@ -221,7 +222,7 @@ fn mtime(path: &Path) -> Option<f64> {
 }
 
 /// Reads the run folder `out/key`.
-pub fn read_run_folder(out: &Path, key: &str) -> RunFolder {
+pub(crate) fn read_run_folder(out: &Path, key: &str) -> RunFolder {
     let dir = out.join(key);
     let name = key.rsplit('/').next().unwrap_or(key);
     let digest = name.split_once('-').map_or(name, |(_, d)| d).to_string();
@@ -324,7 +325,7 @@ fn parse_summary(path: &Path, text: &str) -> Result<Summary> {
 
 /// Refuses a folder that names a newer lra than this one. A folder that names no version was
 /// written before versions were recorded, so by an older lra.
-pub fn check_version(path: &Path, version: Option<&str>) -> Result<()> {
+pub(crate) fn check_version(path: &Path, version: Option<&str>) -> Result<()> {
     let ours = env!("CARGO_PKG_VERSION");
     match version {
         Some(theirs) if version_key(theirs) > version_key(ours) => {
@@ -349,7 +350,7 @@ fn version_key(version: &str) -> Vec<u64> {
 /// The records of `metrics.jsonl` and a problem for each line that is not one. The last line
 /// of a run still in flight may be half-written (it has no newline yet): it is left for the
 /// next read rather than reported.
-pub fn parse_metrics(
+pub(crate) fn parse_metrics(
     path: &Path,
     text: &str,
     finished: bool,

@@ -55,7 +55,10 @@ impl IndexedRun {
 }
 
 /// The run folders (keys) of batch `name`.
-pub fn batch_folders(index: &Index, name: &str) -> Result<std::collections::BTreeSet<String>> {
+pub(crate) fn batch_folders(
+    index: &Index,
+    name: &str,
+) -> Result<std::collections::BTreeSet<String>> {
     let conn = index.connection();
     let err = || sqlite(&index.path);
     let mut query = conn

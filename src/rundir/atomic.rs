@@ -53,7 +53,7 @@ fn is_temporary(name: &str) -> bool {
 
 /// Removes the temporary files that writes cut short by a kill left in `folder`. Only the
 /// holder of the folder's lock may call it: another writer's temporary file is in use.
-pub fn remove_leftovers(folder: &Path) {
+pub(crate) fn remove_leftovers(folder: &Path) {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return;
     };

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::{io, Result, RunDirError};
 
 /// Seconds between two heartbeats of a holder.
-pub const HEARTBEAT_S: u64 = 30;
+pub(crate) const HEARTBEAT_S: u64 = 30;
 /// Seconds without a heartbeat after which a holder on another host is taken for dead.
-pub const STALE_AFTER_S: u64 = 10 * 60;
+pub(crate) const STALE_AFTER_S: u64 = 10 * 60;
 
 /// Who holds a run folder.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,7 +224,7 @@ impl RunLock {
 
     /// Who holds `folder` now, if anyone alive does (a holder on another host whose
     /// heartbeat is older than [`STALE_AFTER_S`] counts as dead). Takes nothing.
-    pub fn holder(folder: &Path) -> Option<Holder> {
+    pub(crate) fn holder(folder: &Path) -> Option<Holder> {
         let path = lock_path(folder);
         let mut file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
         match file.try_lock() {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::{Holder, RunLock};
 
 /// The file a failed run leaves in its folder.
-pub const FAILURE_FILE: &str = "failed.json";
+pub(crate) const FAILURE_FILE: &str = "failed.json";
 
 /// `failed.json`: why a run stopped with an error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

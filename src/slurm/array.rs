@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 /// One array to submit: its task ids (plan index − offset), all below MaxArraySize.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArrayChunk {
+pub(crate) struct ArrayChunk {
     /// Added to `$SLURM_ARRAY_TASK_ID` to get the plan index.
     pub offset: usize,
     pub task_ids: Vec<usize>,
@@ -15,7 +15,7 @@ pub struct ArrayChunk {
 
 /// Groups plan indices into arrays whose task ids stay below `max_array_size`: chunk `k`
 /// holds the indices in `[k·max, (k+1)·max)` with offset `k·max`.
-pub fn split_at_max_array_size(indices: &[usize], max_array_size: usize) -> Vec<ArrayChunk> {
+pub(crate) fn split_at_max_array_size(indices: &[usize], max_array_size: usize) -> Vec<ArrayChunk> {
     let max = max_array_size.max(1);
     let unique: BTreeSet<usize> = indices.iter().copied().collect();
     let mut chunks: Vec<ArrayChunk> = Vec::new();
@@ -33,7 +33,7 @@ pub fn split_at_max_array_size(indices: &[usize], max_array_size: usize) -> Vec<
 }
 
 /// `--array`'s index list: runs of consecutive ids as ranges, sorted, such as "0-3,7,9-12".
-pub fn compress(task_ids: &[usize]) -> String {
+pub(crate) fn compress(task_ids: &[usize]) -> String {
     let unique: BTreeSet<usize> = task_ids.iter().copied().collect();
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for id in unique {

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use super::error::{Result, SlurmError};
 
 /// A Slurm command line, kept as words so errors can show it as a user would type it.
-pub struct SlurmCommand {
+pub(crate) struct SlurmCommand {
     program: &'static str,
     args: Vec<String>,
 }
@@ -81,7 +81,7 @@ fn quote(word: &str) -> String {
 }
 
 /// Standard error of a finished command, trimmed; its exit status when it printed nothing.
-pub fn stderr_text(output: &Output) -> String {
+pub(crate) fn stderr_text(output: &Output) -> String {
     let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
     if text.is_empty() {
         format!("it exited with {} and printed nothing", output.status)

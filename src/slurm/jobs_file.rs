@@ -126,7 +126,7 @@ impl JobsRecord {
     /// The latest Slurm state of each (stage, plan index) submitted; a point absent from
     /// `states` (Slurm has forgotten its job) is left out. A later submission of the same
     /// point wins over an earlier one.
-    pub fn point_states(&self, states: &TaskStates) -> PointStates {
+    pub(crate) fn point_states(&self, states: &TaskStates) -> PointStates {
         let mut points = BTreeMap::new();
         for submission in &self.submissions {
             // `load` checked every submission's task list.

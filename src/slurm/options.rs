@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Seconds before the time limit at which Slurm sends USR1 (`--signal=B:USR1@120`): time for
 /// the worker to finish its step, write a checkpoint and requeue itself.
-pub const CHECKPOINT_SIGNAL_LEAD_S: u64 = 120;
+pub(crate) const CHECKPOINT_SIGNAL_LEAD_S: u64 = 120;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +39,7 @@ pub struct SlurmOptions {
 impl SlurmOptions {
     /// The options of a batch file's `executor: { kind: slurm, … }` mapping, or what is
     /// wrong with them (an unknown key, a bad value, a time limit too short).
-    pub fn from_executor(value: &serde_yaml::Value) -> Result<Self, String> {
+    pub(crate) fn from_executor(value: &serde_yaml::Value) -> Result<Self, String> {
         let mut value = value.clone();
         if let serde_yaml::Value::Mapping(mapping) = &mut value {
             mapping.remove("kind");

@@ -26,7 +26,7 @@ impl WorkerCommand {
     /// `<this lra> batch worker <batch-dir>`: the absolute path of the running executable, so
     /// compute nodes run the same lra build as the one that planned the batch (and need no
     /// `lra` on their PATH).
-    pub fn lra_batch_worker(batch_dir: &Path) -> Result<Self> {
+    pub(crate) fn lra_batch_worker(batch_dir: &Path) -> Result<Self> {
         let program = std::env::current_exe().map_err(io("the running lra executable"))?;
         Ok(WorkerCommand {
             program,
@@ -59,12 +59,12 @@ impl StageScript<'_> {
     /// Where the array tasks' logs go; sbatch does not create missing folders (a task whose
     /// log folder is missing fails before running anything), so [`write`](Self::write)
     /// creates it.
-    pub fn logs_dir(&self) -> PathBuf {
+    pub(crate) fn logs_dir(&self) -> PathBuf {
         slurm_dir(self.batch_dir).join("logs")
     }
 
     /// The job name Slurm shows in squeue: `<batch>-<stage>`.
-    pub fn job_name(&self) -> String {
+    pub(crate) fn job_name(&self) -> String {
         format!("{}-{}", safe_name(self.batch_name), safe_name(self.stage))
     }
 
@@ -197,7 +197,7 @@ exit "$status"
 }
 
 /// `<batch-dir>/slurm`: the scripts, logs and jobs record of a batch's Slurm submissions.
-pub fn slurm_dir(batch_dir: &Path) -> PathBuf {
+pub(crate) fn slurm_dir(batch_dir: &Path) -> PathBuf {
     batch_dir.join("slurm")
 }
 

@@ -90,15 +90,15 @@ pub struct TaskStatus {
     pub detail: String,
 }
 
-pub type TaskStates = BTreeMap<TaskId, TaskStatus>;
+pub(crate) type TaskStates = BTreeMap<TaskId, TaskStatus>;
 
 /// squeue's format for [`parse_squeue`]: array job id, task id (one per line with `--array`),
 /// state, reason.
-pub const SQUEUE_FORMAT: &str = "%F|%K|%T|%r";
+pub(crate) const SQUEUE_FORMAT: &str = "%F|%K|%T|%r";
 
 /// Reads `squeue --array --noheader --format=%F|%K|%T|%r`. Jobs that are not arrays
 /// (task `N/A`) are not lra's and are skipped.
-pub fn parse_squeue(output: &str) -> Result<TaskStates, String> {
+pub(crate) fn parse_squeue(output: &str) -> Result<TaskStates, String> {
     let mut states = TaskStates::new();
     for line in output.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.trim().split('|').collect();
@@ -146,11 +146,11 @@ fn insert_tasks(
 }
 
 /// sacct's fields for [`parse_sacct`].
-pub const SACCT_FORMAT: &str = "JobID,State,ExitCode";
+pub(crate) const SACCT_FORMAT: &str = "JobID,State,ExitCode";
 
 /// Reads `sacct --noheader --parsable2 --allocations --format=JobID,State,ExitCode`: JobIDs
 /// such as `42_7` or `42_[8-15%4]` (tasks not started yet). Other jobs are skipped.
-pub fn parse_sacct(output: &str) -> Result<TaskStates, String> {
+pub(crate) fn parse_sacct(output: &str) -> Result<TaskStates, String> {
     let mut states = TaskStates::new();
     for line in output.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.trim().split('|').collect();

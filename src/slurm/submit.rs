@@ -27,7 +27,7 @@ pub fn max_array_size() -> Result<usize> {
 }
 
 /// Finds `MaxArraySize = N` in `scontrol show config`.
-pub fn parse_max_array_size(config: &str) -> Result<usize, String> {
+pub(crate) fn parse_max_array_size(config: &str) -> Result<usize, String> {
     let line = config
         .lines()
         .find(|l| l.split_whitespace().next() == Some("MaxArraySize"))
@@ -137,7 +137,7 @@ fn sbatch_command(request: &ArrayRequest, task_ids: &str, offset: usize) -> Slur
 }
 
 /// `sbatch --parsable` prints `<job id>` or `<job id>;<cluster>`.
-pub fn parse_parsable(stdout: &str) -> Result<u64, String> {
+pub(crate) fn parse_parsable(stdout: &str) -> Result<u64, String> {
     let first = stdout.trim().lines().last().unwrap_or("");
     let id = first.split(';').next().unwrap_or("").trim();
     id.parse()

@@ -32,7 +32,7 @@ pub enum SyntaxError {
 impl SyntaxError {
     /// The same error in text that starts `offset` bytes into its file (a value parsed
     /// alone, out of a batch file).
-    pub fn shifted(self, offset: usize) -> Self {
+    pub(crate) fn shifted(self, offset: usize) -> Self {
         let by = |span: Span| Span::new(span.file, span.start + offset, span.end + offset);
         match self {
             SyntaxError::Unexpected {
@@ -71,7 +71,7 @@ impl SyntaxError {
         }
     }
 
-    pub fn to_diagnostic(&self) -> Diagnostic {
+    pub(crate) fn to_diagnostic(&self) -> Diagnostic {
         match self {
             SyntaxError::Unexpected {
                 span,

@@ -85,7 +85,7 @@ impl DataShape {
     }
 
     /// The shape of the task's data with a vocabulary of `vocab` tokens.
-    pub fn with_vocab(x: &ExperimentSpec, role: Role, vocab: usize) -> Self {
+    pub(crate) fn with_vocab(x: &ExperimentSpec, role: Role, vocab: usize) -> Self {
         DataShape {
             input: input_kind(!x.task.is_continuous(), vocab, role),
             n_classes: x.task.n_classes,
@@ -125,7 +125,7 @@ impl ModelConfig {
     }
 
     /// The classifier head's part of [`Self::parameter_count`] (pretraining swaps it).
-    pub fn classifier_parameter_count(&self) -> usize {
+    pub(crate) fn classifier_parameter_count(&self) -> usize {
         let (inputs, d_model, classes) = match self {
             ModelConfig::Transformer(c) => (c.head_inputs(), c.d_model, c.n_classes),
             ModelConfig::Ssm(c) => (c.head_inputs(), c.d_model, c.n_classes),
@@ -292,7 +292,7 @@ pub fn model_config(x: &ExperimentSpec, shape: DataShape) -> ModelConfig {
     })
 }
 
-pub fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {
+pub(crate) fn optimizer_config(phase: &PhaseSpec) -> OptimizerConfig {
     match phase.optimizer {
         spec::Optimizer::AdamW {
             lr,
@@ -327,7 +327,7 @@ pub fn schedule(phase: &PhaseSpec, total_steps: u64) -> Schedule {
 }
 
 /// Optimiser steps of a phase with `steps_per_epoch` batches per epoch.
-pub fn total_steps(phase: &PhaseSpec, steps_per_epoch: usize) -> u64 {
+pub(crate) fn total_steps(phase: &PhaseSpec, steps_per_epoch: usize) -> u64 {
     match phase.budget {
         spec::Budget::Epochs(e) => (e * steps_per_epoch) as u64,
         spec::Budget::Steps(s) => s as u64,

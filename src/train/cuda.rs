@@ -5,9 +5,11 @@
 //! needs the reason in words and what to do, so the error's name is looked up here; the lookup
 //! works on the error's text, so it is compiled and tested in CPU-only builds too.
 
+#[cfg(any(feature = "cuda", test))]
 use super::error::RunError;
 
 /// The first `CUDA_ERROR_…` or `CUBLAS_STATUS_…` name in a rendered CUDA error.
+#[cfg(any(feature = "cuda", test))]
 fn error_name(rendered: &str) -> Option<&str> {
     let start = ["CUDA_ERROR_", "CUBLAS_STATUS_"]
         .iter()
@@ -22,7 +24,8 @@ fn error_name(rendered: &str) -> Option<&str> {
 
 /// The error for a CUDA build that could not open GPU `ordinal`; `rendered` is the device
 /// error in words that hold its name (`Driver(CUDA_ERROR_NO_DEVICE)`).
-pub fn unavailable(ordinal: usize, rendered: &str) -> RunError {
+#[cfg(any(feature = "cuda", test))]
+pub(crate) fn unavailable(ordinal: usize, rendered: &str) -> RunError {
     let name = error_name(rendered);
     let (cause, what_to_do) = match name {
         Some("CUDA_ERROR_NO_DEVICE") => (
@@ -67,7 +70,8 @@ pub fn unavailable(ordinal: usize, rendered: &str) -> RunError {
 }
 
 /// The error for GPU `ordinal` on a machine whose driver shows `count` GPUs.
-pub fn no_such_gpu(ordinal: usize, count: usize) -> RunError {
+#[cfg(any(feature = "cuda", test))]
+pub(crate) fn no_such_gpu(ordinal: usize, count: usize) -> RunError {
     RunError::CudaUnavailable {
         ordinal,
         cause: match count {

@@ -38,7 +38,7 @@ impl Evaluation {
 }
 
 /// Index of the largest value of each row.
-pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
+pub(crate) fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
     values
         .chunks(classes)
         .map(|row| {

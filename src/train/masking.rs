@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 /// Without `span`, each position is masked independently with probability `rate` (Bernoulli).
 /// With `span`, spans of `span` positions start at each position with probability
 /// `rate / span`, so the expected masked fraction stays close to `rate`.
-pub fn bernoulli_mask(
+pub(crate) fn bernoulli_mask(
     length: usize,
     rate: f64,
     span: Option<usize>,
@@ -38,7 +38,7 @@ pub fn bernoulli_mask(
 
 /// Next-token targets: position t predicts position t + 1; the last real position and padding
 /// have no target (`None`).
-pub fn next_positions(length: usize, padded: usize) -> Vec<Option<usize>> {
+pub(crate) fn next_positions(length: usize, padded: usize) -> Vec<Option<usize>> {
     (0..padded)
         .map(|t| (t + 1 < length).then_some(t + 1))
         .collect()

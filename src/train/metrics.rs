@@ -45,7 +45,7 @@ impl MetricsLog {
 
     /// Records the test result in place of any earlier one: a run killed after testing
     /// (while writing its summary) tests again when resumed, and must not log twice.
-    pub fn replace_test(&self, record: &Record) -> Result<()> {
+    pub(crate) fn replace_test(&self, record: &Record) -> Result<()> {
         self.rewrite(|r| r.split != "test")?;
         self.append(record)
     }
@@ -53,7 +53,7 @@ impl MetricsLog {
     /// Keeps the records up to `step` of `phase` (and every other phase's), dropping what a
     /// killed run wrote after its last saved state, so a resumed run's log reads as if it had
     /// never stopped.
-    pub fn truncate_after(&self, phase: &str, step: u64) -> Result<()> {
+    pub(crate) fn truncate_after(&self, phase: &str, step: u64) -> Result<()> {
         self.rewrite(|r| r.phase != phase || r.step <= step)
     }
 

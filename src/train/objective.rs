@@ -13,6 +13,7 @@ use crate::data::{self, Batch, BatchInputs};
 use crate::engine::layers::encoder::{InputData, Inputs};
 use crate::engine::layers::heads::PredictionHead;
 use crate::engine::layers::{Ctx, Rows};
+use crate::engine::losses::masked_l1;
 use crate::engine::models::{Model, SequenceClassifier};
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::ParamStore;
@@ -50,7 +51,7 @@ pub struct Denoiser {
 
 impl Denoiser {
     /// Outputs of the prediction head: the vocabulary, 256 pixel classes, or one value (L1).
-    pub fn outputs(loss: Loss, input: data::InputKind, vocab: usize) -> usize {
+    pub(crate) fn outputs(loss: Loss, input: data::InputKind, vocab: usize) -> usize {
         match (loss, input) {
             (Loss::L1, _) => 1,
             (Loss::Ce, data::InputKind::Continuous { .. }) => 256,
@@ -261,13 +262,7 @@ impl Denoiser {
                         stats.target_squares += y * y;
                     }
                 }
-                let n = d.weights.len();
-                let device = store.device();
-                let targets = device.tensor_from_vec(d.value_targets.clone(), (n,));
-                let weights = device.tensor_from_vec(d.weights.clone(), (n,));
-                // L1 = Σ w·|ŷ − y| / Σ w over the positions that count.
-                let errors = (predictions.reshape_like(&(n,)) - targets).abs() * weights;
-                errors.sum::<(), _>() * (1.0 / weight.max(1.0) as f32)
+                masked_l1(predictions, &d.value_targets, &d.weights)?
             }
         };
         stats.loss = loss.as_vec()[0] as f64 * weight;
@@ -312,7 +307,7 @@ impl Objective {
     }
 
     /// Whether the metrics are MAE and R² rather than accuracy.
-    pub fn is_regression(&self) -> bool {
+    pub(crate) fn is_regression(&self) -> bool {
         matches!(self, Objective::Denoise(d) if d.loss == Loss::L1)
     }
 }

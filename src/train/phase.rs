@@ -33,7 +33,7 @@ use crate::engine::EngineError;
 use crate::spec::{PhaseSpec, Select, Split};
 
 /// What a phase needs from the run around it.
-pub struct PhaseContext<'a> {
+pub(crate) struct PhaseContext<'a> {
     pub name: &'static str,
     pub spec: &'a PhaseSpec,
     pub seed: u64,
@@ -51,7 +51,7 @@ pub struct PhaseContext<'a> {
     pub experiment: &'a str,
 }
 
-pub struct PhaseOutcome {
+pub(crate) struct PhaseOutcome {
     /// The checkpoint `select` chose.
     pub selected: PathBuf,
     pub best: Option<Best>,
@@ -60,7 +60,7 @@ pub struct PhaseOutcome {
 
 /// Trains `model` through the phase `ctx` describes, continuing a killed run's state when
 /// resuming, and returns the checkpoint `select` chose.
-pub fn train_phase<D: EngineDevice>(
+pub(crate) fn train_phase<D: EngineDevice>(
     ctx: &PhaseContext<'_>,
     objective: &Objective,
     model: &Model,

@@ -188,7 +188,7 @@ impl RunDir {
 
     /// Records why the run failed (`failed.json`: the error's first line and code), best
     /// effort: the error itself is what the caller reports.
-    pub fn record_failure(&self, error: &RunError) {
+    pub(crate) fn record_failure(&self, error: &RunError) {
         if !self.path.exists() {
             return;
         }
@@ -202,13 +202,18 @@ impl RunDir {
     }
 
     /// Forgets an earlier failure once the run has finished.
-    pub fn clear_failure(&self) {
+    pub(crate) fn clear_failure(&self) {
         let _ = std::fs::remove_file(self.file(crate::rundir::state::FAILURE_FILE));
     }
 
     /// Records the spec: the source as given and the resolved spec. On resume the resolved
     /// spec must be the one that started the run.
-    pub fn record_spec(&self, source: &str, spec: &ExperimentSpec, resume: bool) -> Result<()> {
+    pub(crate) fn record_spec(
+        &self,
+        source: &str,
+        spec: &ExperimentSpec,
+        resume: bool,
+    ) -> Result<()> {
         let resolved = serde_json::to_string_pretty(spec).unwrap_or_default();
         let existing = self.file("spec.json");
         if resume && existing.exists() {

@@ -8,13 +8,13 @@ use super::objective::Stats;
 use super::rundir::{damaged, RunDir};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Best {
+pub(crate) struct Best {
     pub step: u64,
     pub value: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseState {
+pub(crate) struct PhaseState {
     pub phase: String,
     /// Optimiser steps done.
     pub step: u64,

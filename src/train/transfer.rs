@@ -13,7 +13,7 @@ use crate::spec::ExperimentSpec;
 
 /// Parameters that are not transferred: the pretraining head, and the classifier the
 /// fine-tuning phase trains from its initialisation.
-pub const NOT_TRANSFERRED: [&str; 2] = ["pretrain_head.", "head."];
+pub(crate) const NOT_TRANSFERRED: [&str; 2] = ["pretrain_head.", "head."];
 
 /// The continuous input encoder, whose pretraining copy may have the mask-indicator row.
 const INPUT_ENCODER: &str = "encoder.weight";
@@ -24,7 +24,7 @@ const TRAINING_ONLY: [&str; 2] = ["dropout", "pool"];
 
 /// Refuses a pretrained run whose model differs from `x`'s in a setting that changes what
 /// its weights mean (heads, position kind, layers, …), even where the shapes would fit.
-pub fn require_same_model(source_run: &Path, x: &ExperimentSpec) -> Result<()> {
+pub(crate) fn require_same_model(source_run: &Path, x: &ExperimentSpec) -> Result<()> {
     let path = source_run.join("spec.json");
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let source: Value = serde_json::from_str(&text)

@@ -11,11 +11,11 @@ use crate::estimate::{estimate, human_bytes};
 use crate::spec::{Attention, Device, ExperimentSpec, LayerSpec};
 
 /// An estimate this many times the machine's memory is beyond any error of the estimate.
-pub const FAR_BEYOND: u64 = 4;
+pub(crate) const FAR_BEYOND: u64 = 4;
 
 /// The share of the machine's memory above which a run is warned that it may not fit, in
 /// percent.
-pub const NEAR_PERCENT: u64 = 80;
+pub(crate) const NEAR_PERCENT: u64 = 80;
 
 /// Full attention whose estimated memory exceeds the machine is an error that suggests local
 /// attention; any other run far beyond the machine is an error, and one beyond or near it a

@@ -29,10 +29,10 @@ pub struct Context {
     pub gpus: Option<usize>,
 }
 
-pub type Rule = fn(&ResolvedExperiment, &Context) -> Vec<Diagnostic>;
+pub(crate) type Rule = fn(&ResolvedExperiment, &Context) -> Vec<Diagnostic>;
 
 /// Every rule on the resolved tree, in no particular order (diagnostics are sorted later).
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     name::experiment_name_is_a_relative_path,
     model::heads_divide_d_model,
     model::rotary_needs_even_head_size,

@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::spec::PositionKind;
 
 /// Attention splits d_model evenly across heads.
-pub fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("transformer")) else {
         return vec![];
     };
@@ -36,7 +36,7 @@ pub fn heads_divide_d_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnost
 }
 
 /// Rotary embeddings rotate pairs of features, so each head needs an even size.
-pub fn rotary_needs_even_head_size(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn rotary_needs_even_head_size(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("transformer")) else {
         return vec![];
     };
@@ -64,7 +64,7 @@ pub fn rotary_needs_even_head_size(x: &ResolvedExperiment, _: &Context) -> Vec<D
 }
 
 /// A local window as long as the input is full attention at extra cost.
-pub fn local_window_within_max_len(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn local_window_within_max_len(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let (Some(m), Some(task)) = (x.model(), x.task()) else {
         return vec![];
     };
@@ -87,7 +87,7 @@ pub fn local_window_within_max_len(x: &ResolvedExperiment, _: &Context) -> Vec<D
 }
 
 /// S5 initialises A block-diagonally: the state splits into equal blocks.
-pub fn s5_blocks_divide_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn s5_blocks_divide_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("s5")) else {
         return vec![];
     };
@@ -108,7 +108,7 @@ pub fn s5_blocks_divide_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diag
 
 /// Conjugate symmetry keeps one state of each conjugate pair of a HiPPO-N block, so a block
 /// must hold whole pairs (an odd block has a real eigenvalue without a partner).
-pub fn s5_conj_sym_even_blocks(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn s5_conj_sym_even_blocks(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("s5")) else {
         return vec![];
     };
@@ -145,7 +145,7 @@ pub fn s5_conj_sym_even_blocks(x: &ResolvedExperiment, _: &Context) -> Vec<Diagn
 
 /// HiPPO-LegS's eigenvalues come in conjugate pairs, and S4 and S4D keep one of each pair
 /// (d_state counts both), so a LegS initialisation needs an even state size.
-pub fn legs_even_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn legs_even_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("s4") || m.is_kind("s4d")) else {
         return vec![];
     };
@@ -171,7 +171,7 @@ pub fn legs_even_d_state(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic>
 /// S4's NPLR form A = Λ − P·P* takes Λ, P and B from the HiPPO-LegS matrix (S4, §3.3): the
 /// S4D-Lin and S4D-Inv eigenvalues have no low-rank term to go with them, so they need the
 /// diagonal mode.
-pub fn nplr_needs_legs(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn nplr_needs_legs(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("s4")) else {
         return vec![];
     };
@@ -202,7 +202,7 @@ fn title(word: &str) -> String {
 }
 
 /// LRU samples eigenvalue moduli uniformly on a ring r_min ≤ |λ| ≤ r_max.
-pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.is_kind("lru")) else {
         return vec![];
     };
@@ -216,7 +216,7 @@ pub fn lru_radius_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> 
 }
 
 /// Initial step sizes are sampled log-uniformly in [dt_min, dt_max].
-pub fn dt_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn dt_order(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model().filter(|m| m.get("dt_min").is_some()) else {
         return vec![];
     };
@@ -263,7 +263,7 @@ fn ordered(
 }
 
 /// A causal model's first position has seen one token: pooling it discards the sequence.
-pub fn causal_pool_first(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn causal_pool_first(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(m) = x.model() else {
         return vec![];
     };

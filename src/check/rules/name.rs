@@ -32,7 +32,10 @@ fn unsafe_path(name: &str) -> Option<&'static str> {
 }
 
 /// An experiment's name must be a safe relative path: its runs go to `<out>/<name>/`.
-pub fn experiment_name_is_a_relative_path(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn experiment_name_is_a_relative_path(
+    x: &ResolvedExperiment,
+    _: &Context,
+) -> Vec<Diagnostic> {
     let Some(why) = unsafe_path(&x.name) else {
         return vec![];
     };

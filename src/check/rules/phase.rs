@@ -9,7 +9,7 @@ use crate::spec::{Loss, Metric, Split};
 use crate::syntax::ast::ValueKind;
 
 /// Next-token prediction is trivial for a model that sees the next token.
-pub fn causal_pretraining_needs_causal_model(
+pub(crate) fn causal_pretraining_needs_causal_model(
     x: &ResolvedExperiment,
     _: &Context,
 ) -> Vec<Diagnostic> {
@@ -41,7 +41,10 @@ pub fn causal_pretraining_needs_causal_model(
 }
 
 /// Masked denoising with a causal model sees only the left context of each mask.
-pub fn masked_pretraining_of_causal_model(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn masked_pretraining_of_causal_model(
+    x: &ResolvedExperiment,
+    _: &Context,
+) -> Vec<Diagnostic> {
     let (Some(pretrain), Some(model)) = (x.pretrain(), x.model()) else {
         return vec![];
     };
@@ -57,7 +60,7 @@ pub fn masked_pretraining_of_causal_model(x: &ResolvedExperiment, _: &Context) -
     .help("the paper pairs causal models with `pretrain causal` and bidirectional ones with `pretrain masked`")]
 }
 
-pub fn masked_rate_in_unit_interval(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn masked_rate_in_unit_interval(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(pretrain) = x.pretrain().filter(|p| p.is_kind("masked")) else {
         return vec![];
     };
@@ -77,7 +80,10 @@ pub fn masked_rate_in_unit_interval(x: &ResolvedExperiment, _: &Context) -> Vec<
     )]
 }
 
-pub fn l1_loss_needs_continuous_inputs(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn l1_loss_needs_continuous_inputs(
+    x: &ResolvedExperiment,
+    _: &Context,
+) -> Vec<Diagnostic> {
     let (Some(pretrain), Some(task)) = (x.pretrain(), x.task()) else {
         return vec![];
     };
@@ -106,7 +112,7 @@ fn each_phase(
     x.phases().filter_map(check).collect()
 }
 
-pub fn steps_epochs_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn steps_epochs_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         let (epochs, steps) = (phase.written_span("epochs")?, phase.written_span("steps")?);
         let (first, second) = if epochs.start < steps.start {
@@ -129,7 +135,7 @@ pub fn steps_epochs_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagno
     })
 }
 
-pub fn budget_required(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn budget_required(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         if phase.get("epochs").is_some() || phase.get("steps").is_some() {
             return None;
@@ -159,7 +165,7 @@ pub fn metrics(phase: &RSection) -> Vec<String> {
         .collect()
 }
 
-pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         let ValueKind::Best(metric) = &phase.get("select")?.value else {
             return None;
@@ -184,7 +190,7 @@ pub fn select_metric_known(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
     })
 }
 
-pub fn patience_needs_best(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn patience_needs_best(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         let patience = phase.written_span("patience")?;
         if !matches!(phase.get("select")?.value, ValueKind::Ident(_)) {
@@ -202,7 +208,7 @@ pub fn patience_needs_best(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
     })
 }
 
-pub fn warmup_within_budget(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn warmup_within_budget(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     each_phase(x, |phase| {
         let steps = phase.int("steps")?;
         let schedule = phase.section("schedule")?;

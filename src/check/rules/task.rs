@@ -9,7 +9,7 @@ use crate::spec::Difficulty;
 
 /// The longest input each task has (docs/METHOD.md, "The tasks"); image-like tasks have exactly
 /// this length.
-pub fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
+pub(crate) fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
     match task {
         "listops" => Some(2048),
         "text" => Some(4096),
@@ -20,7 +20,7 @@ pub fn task_length(task: &str, resolution: Option<i64>) -> Option<i64> {
     }
 }
 
-pub fn max_len_within_task(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn max_len_within_task(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(task) = x.task() else {
         return vec![];
     };
@@ -60,7 +60,7 @@ pub fn max_len_within_task(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
 
 /// Retrieval pools each document on its own and compares the two summaries: a summary must
 /// see the whole document.
-pub fn retrieval_two_tower(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn retrieval_two_tower(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let (Some(task), Some(model)) = (x.task(), x.model()) else {
         return vec![];
     };
@@ -76,7 +76,7 @@ pub fn retrieval_two_tower(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnosti
     .help("use `pool mean` (or `pool last` for causal models): each document is pooled over its own length, then compared")]
 }
 
-pub fn train_subset_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn train_subset_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(task) = x.task() else {
         return vec![];
     };
@@ -97,7 +97,7 @@ pub fn train_subset_exclusive(x: &ResolvedExperiment, _: &Context) -> Vec<Diagno
 
 /// A missing data folder is a warning at check time (an error at run time), with the command
 /// that makes it.
-pub fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+pub(crate) fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
     if !context.check_data {
         return vec![];
     }
@@ -130,7 +130,7 @@ pub fn data_folder_exists(x: &ResolvedExperiment, context: &Context) -> Vec<Diag
 }
 
 /// ListOps keeps expressions strictly between the two lengths.
-pub fn generate_lengths_ordered(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn generate_lengths_ordered(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(g) = x.task().and_then(|t| t.section("generate")) else {
         return vec![];
     };
@@ -151,7 +151,7 @@ pub fn generate_lengths_ordered(x: &ResolvedExperiment, _: &Context) -> Vec<Diag
 
 /// Small Pathfinder canvases have no room for long target snakes (the generator would find
 /// none): refuse the pairing here rather than at generation time.
-pub fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
+pub(crate) fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Diagnostic> {
     let Some(task) = x.task().filter(|t| t.is_kind("pathfinder")) else {
         return vec![];
     };
@@ -192,7 +192,7 @@ pub fn pathfinder_difficulty_fits(x: &ResolvedExperiment, _: &Context) -> Vec<Di
     ))]
 }
 
-pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+pub(crate) fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
     let Some(device) = x.root.ident("device") else {
         return vec![];
     };
@@ -209,7 +209,7 @@ pub fn cuda_available(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnost
 
 /// A `cuda` device on a machine whose driver shows no GPU of that index. A warning, not an
 /// error: the spec is fine and runs where the GPU is (a Slurm node, say).
-pub fn gpu_present(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
+pub(crate) fn gpu_present(x: &ResolvedExperiment, context: &Context) -> Vec<Diagnostic> {
     let (Some(device), Some(gpus)) = (x.root.ident("device"), context.gpus) else {
         return vec![];
     };

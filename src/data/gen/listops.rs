@@ -25,7 +25,7 @@ const PER_TASK: usize = 16;
 /// `OP_CODE + index` followed by its number of children, then the children.
 const OP_CODE: u8 = 10;
 /// The most children an operator may have (`max_args`).
-pub const MAX_CHILDREN: usize = 16;
+pub(crate) const MAX_CHILDREN: usize = 16;
 
 /// Writes the tree starting at `codes[*at]` as the reference serialises it (every binary
 /// tuple `( left right )`, left-nested, so `[MAX 2 9 ]` reads `( ( ( [MAX 2 ) 9 ) ] )`), and
@@ -145,7 +145,7 @@ impl ListOpsGen {
 
     /// The longest expression `max_depth` and `max_args` allow: an operator, its `]` and
     /// `max_args` children one level deeper; a digit at the deepest level.
-    pub fn longest_possible(&self) -> usize {
+    pub(crate) fn longest_possible(&self) -> usize {
         (1..self.max_depth).fold(1usize, |below, _| {
             below.saturating_mul(self.max_args).saturating_add(2)
         })

@@ -322,7 +322,7 @@ fn random_orientation(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 /// Draws one image; the generator state of one worker thread (its stencil cache).
-pub struct Painter<'p> {
+pub(crate) struct Painter<'p> {
     params: &'p PathfinderParams,
     stencils: HashMap<(u64, usize), Rc<Stencil>>,
 }
@@ -764,7 +764,7 @@ impl<'p> Painter<'p> {
 }
 
 /// The per-image random stream: image `index` of a run with `seed`.
-pub fn image_rng(seed: u64, index: u64) -> ChaCha8Rng {
+pub(crate) fn image_rng(seed: u64, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
     rng

@@ -4,14 +4,14 @@
 
 /// A row-major grid of real values.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Grid {
+pub(crate) struct Grid {
     pub height: usize,
     pub width: usize,
     pub data: Vec<f32>,
 }
 
 impl Grid {
-    pub fn zeros(height: usize, width: usize) -> Self {
+    pub(crate) fn zeros(height: usize, width: usize) -> Self {
         Grid {
             height,
             width,
@@ -32,7 +32,7 @@ impl Grid {
     }
 
     /// Element-wise maximum with `other` (same shape).
-    pub fn max_with(&mut self, other: &Grid) {
+    pub(crate) fn max_with(&mut self, other: &Grid) {
         for (a, &b) in self.data.iter_mut().zip(&other.data) {
             *a = a.max(b);
         }
@@ -40,7 +40,7 @@ impl Grid {
 }
 
 /// SciPy's `bytescale`: maps [min, max] onto [0, 255], rounding half up.
-pub fn bytescale(values: &[f32]) -> Vec<u8> {
+pub(crate) fn bytescale(values: &[f32]) -> Vec<u8> {
     let min = values.iter().copied().fold(f32::INFINITY, f32::min);
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let range = if max - min == 0.0 { 1.0 } else { max - min };
@@ -97,7 +97,7 @@ fn round_u8(v: f64) -> u8 {
 
 /// PIL's Lanczos resize of an 8-bit image: horizontal pass, then vertical, each rounded to
 /// 8 bits.
-pub fn resize_lanczos(
+pub(crate) fn resize_lanczos(
     src: &[u8],
     height: usize,
     width: usize,
@@ -133,7 +133,7 @@ pub fn resize_lanczos(
 }
 
 /// `scipy.misc.imresize(values, (out_h, out_w), interp='lanczos') / 255`.
-pub fn imresize(values: &Grid, out_h: usize, out_w: usize) -> Grid {
+pub(crate) fn imresize(values: &Grid, out_h: usize, out_w: usize) -> Grid {
     let bytes = bytescale(&values.data);
     let resized = resize_lanczos(&bytes, values.height, values.width, out_h, out_w);
     Grid {
@@ -146,7 +146,7 @@ pub fn imresize(values: &Grid, out_h: usize, out_w: usize) -> Grid {
 /// Draws a line of `width` pixels from `(y0, x0)` to `(y1, x1)` with value 1, like PIL's
 /// `ImageDraw.line`: a one-pixel line is rasterised Bresenham-style, a wider one is the filled
 /// rectangle around the segment.
-pub fn draw_line(grid: &mut Grid, from: (i64, i64), to: (i64, i64), width: usize) {
+pub(crate) fn draw_line(grid: &mut Grid, from: (i64, i64), to: (i64, i64), width: usize) {
     let (y0, x0) = from;
     let (y1, x1) = to;
     if width <= 1 {
@@ -197,7 +197,7 @@ pub fn draw_line(grid: &mut Grid, from: (i64, i64), to: (i64, i64), width: usize
 }
 
 /// Offsets `(dy, dx)` of a disk of `radius` (NumPy `x² + y² <= r²`).
-pub fn disk(radius: i64) -> Vec<(i64, i64)> {
+pub(crate) fn disk(radius: i64) -> Vec<(i64, i64)> {
     let mut offsets = Vec::new();
     for dy in -radius..=radius {
         for dx in -radius..=radius {
@@ -211,7 +211,7 @@ pub fn disk(radius: i64) -> Vec<(i64, i64)> {
 
 /// OpenCV's grey dilation: each pixel becomes the maximum of the pixels at `offsets` from it
 /// (pixels outside the grid are ignored).
-pub fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
+pub(crate) fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
     let mut out = Grid::zeros(grid.height, grid.width);
     let (h, w) = (grid.height as i64, grid.width as i64);
     for y in 0..h {
@@ -230,7 +230,7 @@ pub fn dilate(grid: &Grid, offsets: &[(i64, i64)]) -> Grid {
 }
 
 /// The dilated value at one pixel: the maximum of the pixels at `offsets` from it.
-pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
+pub(crate) fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
     offsets
         .iter()
         .filter(|&&(dy, dx)| grid.contains(y + dy, x + dx))
@@ -242,7 +242,7 @@ pub fn dilated_at(grid: &Grid, y: i64, x: i64, offsets: &[(i64, i64)]) -> f32 {
 /// sources lies inside the grid. OpenCV pads a floating-point image with `-DBL_MAX` when it
 /// dilates (`morphologyDefaultBorderValue`), so such a pixel comes out as `-DBL_MAX`, not 0:
 /// with a one-sided kernel (all offsets below the pixel, say) the bottom row does.
-pub fn dilation_leaves_a_pixel_unreached(
+pub(crate) fn dilation_leaves_a_pixel_unreached(
     height: usize,
     width: usize,
     offsets: &[(i64, i64)],
@@ -270,7 +270,7 @@ pub fn dilation_leaves_a_pixel_unreached(
 
 /// The pixels above a threshold, and those within a border band, as row bitsets: what a
 /// dilation needs to find free pixels without building the dilated grid.
-pub struct Occupancy {
+pub(crate) struct Occupancy {
     height: usize,
     width: usize,
     words: usize,
@@ -301,7 +301,7 @@ impl Occupancy {
 
     /// The pixels whose dilated occupancy is clear, row-major: each kernel offset ORs a
     /// shifted copy of the occupied rows into the blocked set (64 pixels per operation).
-    pub fn free_after_dilation(&self, offsets: &[(i64, i64)]) -> Vec<usize> {
+    pub(crate) fn free_after_dilation(&self, offsets: &[(i64, i64)]) -> Vec<usize> {
         let (h, w, words) = (self.height, self.width, self.words);
         let mut blocked = vec![0u64; h * words];
         for &(dy, dx) in offsets {
@@ -337,7 +337,8 @@ impl Occupancy {
 
 /// The pixels whose value dilated by `offsets` is at most `threshold`, counting pixels within
 /// `border` of an edge as occupied.
-pub fn free_after_dilation(
+#[cfg(test)]
+pub(crate) fn free_after_dilation(
     grid: &Grid,
     border: usize,
     offsets: &[(i64, i64)],

@@ -10,7 +10,7 @@ use crate::engine::ops::EngineDevice;
 pub use crate::spec::Activation;
 
 impl Activation {
-    pub fn apply<D: EngineDevice, T: Tape<f32, D>>(self, x: Seq<D, T>) -> Result<Seq<D, T>> {
+    pub(crate) fn apply<D: EngineDevice, T: Tape<f32, D>>(self, x: Seq<D, T>) -> Result<Seq<D, T>> {
         Ok(match self {
             Activation::Gelu => D::gelu(x)?,
             Activation::Relu => x.relu(),

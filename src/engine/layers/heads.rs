@@ -44,7 +44,7 @@ impl ClassifierHead {
 }
 
 /// The retrieval features of two pooled documents (Conneau et al. 2017's NLI combination).
-pub fn pair_features<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+pub(crate) fn pair_features<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
     u: Rows<D, T>,
     v: Rows<D, T>,
 ) -> Rows<D, T> {

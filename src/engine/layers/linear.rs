@@ -49,7 +49,7 @@ impl Linear {
     }
 
     /// Applies the map to every position of a sequence.
-    pub fn forward_seq<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    pub(crate) fn forward_seq<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,

@@ -25,9 +25,9 @@ use super::ops::EngineDevice;
 use super::params::{BufferId, GroupId, Init, ParamId, ParamStore};
 
 /// Activations of a sequence model: (batch, length, width).
-pub type Seq<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
+pub(crate) type Seq<D, T> = Tensor<(usize, usize, usize), f32, D, T>;
 /// Per-example or per-row activations: (rows, width).
-pub type Rows<D, T> = Tensor<(usize, usize), f32, D, T>;
+pub(crate) type Rows<D, T> = Tensor<(usize, usize), f32, D, T>;
 
 /// What a forward pass needs besides its input.
 pub struct Ctx<'a, D: EngineDevice> {
@@ -80,7 +80,7 @@ impl<'a, D: EngineDevice> Scope<'a, D> {
     }
 
     /// A child scope `prefix.name`.
-    pub fn sub(&mut self, name: impl std::fmt::Display) -> Scope<'_, D> {
+    pub(crate) fn sub(&mut self, name: impl std::fmt::Display) -> Scope<'_, D> {
         let prefix = if self.prefix.is_empty() {
             name.to_string()
         } else {
@@ -92,7 +92,7 @@ impl<'a, D: EngineDevice> Scope<'a, D> {
         }
     }
 
-    pub fn param(
+    pub(crate) fn param(
         &mut self,
         name: &str,
         shape: &[usize],
@@ -108,7 +108,7 @@ impl<'a, D: EngineDevice> Scope<'a, D> {
     }
 
     /// A non-trainable state tensor `prefix.name`, saved with the parameters.
-    pub fn buffer(&mut self, name: &str, values: Vec<f32>) -> Result<BufferId> {
+    pub(crate) fn buffer(&mut self, name: &str, values: Vec<f32>) -> Result<BufferId> {
         let full = if self.prefix.is_empty() {
             name.to_string()
         } else {

@@ -9,7 +9,7 @@ use crate::engine::ops::EngineDevice;
 use crate::engine::params::{BufferId, Init, ParamId, NO_DECAY_GROUP};
 
 /// PyTorch's `nn.LayerNorm` default.
-pub const LAYER_NORM_EPS: f64 = 1e-5;
+pub(crate) const LAYER_NORM_EPS: f64 = 1e-5;
 
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
@@ -45,8 +45,8 @@ impl LayerNorm {
 }
 
 /// PyTorch's `nn.BatchNorm1d` defaults.
-pub const BATCH_NORM_EPS: f64 = 1e-5;
-pub const BATCH_NORM_MOMENTUM: f32 = 0.1;
+pub(crate) const BATCH_NORM_EPS: f64 = 1e-5;
+pub(crate) const BATCH_NORM_MOMENTUM: f32 = 0.1;
 
 /// The language's norm kinds are the engine's.
 pub use crate::spec::NormKind;

@@ -139,7 +139,7 @@ impl Rotary {
         }
     }
 
-    pub fn apply<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    pub(crate) fn apply<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,

@@ -10,7 +10,7 @@ use super::Matrix;
 
 /// Eigenvalues (ascending) and the unitary matrix of eigenvectors (as columns, in the same
 /// order) of the Hermitian matrix `a`: a = V diag(values) V*.
-pub fn eigh(a: &Matrix) -> (Vec<f64>, Matrix) {
+pub(crate) fn eigh(a: &Matrix) -> (Vec<f64>, Matrix) {
     let n = a.n;
     let mut a = a.clone();
     let mut v = Matrix::identity(n);

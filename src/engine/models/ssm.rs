@@ -89,11 +89,11 @@ pub struct SsmConfig {
 
 impl SsmConfig {
     /// Width of the classifier's input (see [`super::classifier::head_inputs`]).
-    pub fn head_inputs(&self) -> usize {
+    pub(crate) fn head_inputs(&self) -> usize {
         super::classifier::head_inputs(self.d_model, self.two_tower)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_model == 0 || self.layers == 0 || self.n_classes == 0 {
             return Err(EngineError::InvalidConfig(
                 "d_model, layers and n_classes must be positive".into(),
@@ -271,7 +271,7 @@ impl SsmModel {
     }
 
     /// The contextual representation of every position, (batch, length, d_model).
-    pub fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    pub(crate) fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         params: &ParamStore<D>,
         inputs: &Inputs<'_>,

@@ -61,21 +61,21 @@ fn default_activation() -> Activation {
 }
 
 impl TransformerConfig {
-    pub fn d_head(&self) -> usize {
+    pub(crate) fn d_head(&self) -> usize {
         self.d_model / self.heads.max(1)
     }
 
     /// Width of the classifier's input (see [`super::classifier::head_inputs`]).
-    pub fn head_inputs(&self) -> usize {
+    pub(crate) fn head_inputs(&self) -> usize {
         super::classifier::head_inputs(self.d_model, self.two_tower)
     }
 
-    pub fn attention_spec(&self) -> AttentionSpec {
+    pub(crate) fn attention_spec(&self) -> AttentionSpec {
         AttentionSpec::new(self.heads, self.attention)
     }
 
     /// The checks the engine relies on (the language's checker reports them to users first).
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(EngineError::InvalidConfig(msg));
         if self.d_model == 0
             || self.layers == 0
@@ -233,7 +233,7 @@ impl Transformer {
     }
 
     /// The contextual representation of every position, (batch, length, d_model).
-    pub fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+    pub(crate) fn encode<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         params: &ParamStore<D>,
         inputs: &Inputs<'_>,

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 type Flat<D> = Tensor<(usize,), f32, D>;
 
 /// The new parameter and its two moments.
-pub type Updated<D> = (Flat<D>, Flat<D>, Flat<D>);
+pub(crate) type Updated<D> = (Flat<D>, Flat<D>, Flat<D>);
 
 /// The scalars of one parameter's update.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,7 +57,7 @@ impl AdamRule {
 }
 
 /// The new (θ, m, v) from dfdx ops on any device.
-pub fn adam_composed<D: Device<f32>>(
+pub(crate) fn adam_composed<D: Device<f32>>(
     theta: Flat<D>,
     grad: Flat<D>,
     m: Flat<D>,
@@ -81,7 +81,7 @@ pub fn adam_composed<D: Device<f32>>(
 }
 
 /// The fused CPU update: one multi-threaded pass over the four buffers.
-pub fn adam_cpu(
+pub(crate) fn adam_cpu(
     theta: Flat<Cpu>,
     grad: Flat<Cpu>,
     m: Flat<Cpu>,

@@ -27,7 +27,7 @@ impl<'a, E> MatRef<'a, E> {
     }
 
     /// Rows `start..start + count` of this matrix, without copying.
-    pub fn row_block(self, start: usize, count: usize) -> Self {
+    pub(crate) fn row_block(self, start: usize, count: usize) -> Self {
         MatRef {
             data: &self.data[(start * self.row_stride).min(self.data.len())..],
             rows: count,

@@ -42,7 +42,7 @@ fn forward<E: KernelFloat>(
 
 /// Weighted softmax cross-entropy of `logits` (rows × classes) against `targets`, fused on the
 /// CPU. `weights` has one entry per row.
-pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
+pub(crate) fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
     logits: Tensor<(usize, usize), E, Cpu, T>,
     targets: &[usize],
     weights: &[E],
@@ -91,7 +91,7 @@ pub fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
 }
 
 /// The same loss from dfdx ops on any device.
-pub fn cross_entropy_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn cross_entropy_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
     logits: Tensor<(usize, usize), E, D, T>,
     targets: &[usize],
     weights: &[E],

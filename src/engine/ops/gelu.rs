@@ -28,7 +28,7 @@ fn gelu_backward<E: KernelFloat>(x: &[E], grad_out: &[E], grad_x: &mut [E]) {
 }
 
 /// Fused GELU on the CPU, multi-threaded over chunks.
-pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
+pub(crate) fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
     x: Tensor<S, E, Cpu, T>,
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
     let x = x.try_contiguous()?;
@@ -50,7 +50,7 @@ pub fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
 
 /// GELU from dfdx ops on any device: ½x + ½|x|·erf(|x|/√2). Using |x| avoids a sign
 /// function: x·erf(x/√2) = |x|·erf(|x|/√2) because erf is odd.
-pub fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn gelu_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
 ) -> Tensor<S, E, D, T> {
     let half = E::from_f64(0.5).unwrap();

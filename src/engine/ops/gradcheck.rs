@@ -8,10 +8,10 @@ use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub type Traced1 = Tensor<(usize,), f64, Cpu, OwnedTape<f64, Cpu>>;
+pub(crate) type Traced1 = Tensor<(usize,), f64, Cpu, OwnedTape<f64, Cpu>>;
 
 /// Random values in [−1, 1), reproducible from `seed`.
-pub fn random_values(n: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn random_values(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
@@ -25,7 +25,7 @@ fn weighted_sum(
 
 /// Asserts that the gradients `f` produces match central differences for every input
 /// coordinate, within `tol · (1 + |numerical|)`.
-pub fn gradcheck<F>(inputs: &[Vec<f64>], f: F, tol: f64)
+pub(crate) fn gradcheck<F>(inputs: &[Vec<f64>], f: F, tol: f64)
 where
     F: Fn(Vec<Traced1>) -> Traced1,
 {
@@ -67,7 +67,7 @@ where
 }
 
 /// Asserts two slices agree within `tol · (1 + |b|)` element-wise.
-pub fn assert_close<E: Into<f64> + Copy>(a: &[E], b: &[E], tol: f64, what: &str) {
+pub(crate) fn assert_close<E: Into<f64> + Copy>(a: &[E], b: &[E], tol: f64, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
         let (x, y) = (x.into(), y.into());

@@ -11,12 +11,12 @@ use super::gelu::erf_of_nonnegative;
 use super::ComposedFloat;
 
 /// μ of eq. 14.
-pub fn laplace_mu() -> f64 {
+pub(crate) fn laplace_mu() -> f64 {
     FRAC_1_SQRT_2
 }
 
 /// σ of eq. 14.
-pub fn laplace_sigma() -> f64 {
+pub(crate) fn laplace_sigma() -> f64 {
     (1.0 / (4.0 * PI)).sqrt()
 }
 
@@ -25,12 +25,12 @@ fn standardised(x: f64) -> f64 {
 }
 
 /// laplace(x) in f64.
-pub fn laplace_value(x: f64) -> f64 {
+pub(crate) fn laplace_value(x: f64) -> f64 {
     0.5 * (1.0 + libm::erf(standardised(x) * FRAC_1_SQRT_2))
 }
 
 /// laplace′(x) = φ((x − μ)/σ)/σ.
-pub fn laplace_slope(x: f64) -> f64 {
+pub(crate) fn laplace_slope(x: f64) -> f64 {
     let z = standardised(x);
     (-0.5 * z * z).exp() / (laplace_sigma() * (2.0 * PI).sqrt())
 }
@@ -38,7 +38,12 @@ pub fn laplace_slope(x: f64) -> f64 {
 /// The Laplace function from dfdx ops on any device: ½ ± ½·erf(|z|/√2) with the sign of
 /// z = (x − μ)/σ chosen by a comparison (erf is odd), erf of a non-negative argument from
 /// [`erf_of_nonnegative`].
-pub fn laplace_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn laplace_composed<
+    S: Shape,
+    E: ComposedFloat,
+    D: Device<E>,
+    T: Tape<E, D> + Merge<T>,
+>(
     x: Tensor<S, E, D, T>,
 ) -> Tensor<S, E, D, T> {
     let c = |v: f64| E::from_f64(v).unwrap();

@@ -94,7 +94,7 @@ fn accumulate<E: KernelFloat>(dst: &mut [E], src: &[E]) {
 }
 
 /// Fused layer norm of `x` (rows × d) with scale `gamma` and shift `beta` (d).
-pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<(usize, usize), E, Cpu, T>,
     gamma: Tensor<(usize,), E, Cpu, T>,
     beta: Tensor<(usize,), E, Cpu, T>,
@@ -134,7 +134,7 @@ pub fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
 }
 
 /// Layer norm from dfdx ops on any device.
-pub fn layer_norm_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn layer_norm_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     x: Tensor<(usize, usize), E, D, T>,
     gamma: Tensor<(usize,), E, D, T>,
     beta: Tensor<(usize,), E, D, T>,

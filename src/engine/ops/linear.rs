@@ -95,7 +95,7 @@ fn parameter_grads<E: KernelFloat>(
 }
 
 /// Fused affine map on the CPU.
-pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<(usize, usize), E, Cpu, T>,
     w: Tensor<(usize, usize), E, Cpu, T>,
     b: Tensor<(usize,), E, Cpu, T>,
@@ -144,7 +144,7 @@ pub fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
 }
 
 /// The same map from dfdx ops on any device.
-pub fn linear_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn linear_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     x: Tensor<(usize, usize), E, D, T>,
     w: Tensor<(usize, usize), E, D, T>,
     b: Tensor<(usize,), E, D, T>,

@@ -96,7 +96,7 @@ impl DropMask {
 
     /// The multiplier d_ij of weight (i, j) of row r: 0 or 1/(1 − p).
     #[inline]
-    pub fn factor(&self, row: usize, i: usize, j: usize) -> f64 {
+    pub(crate) fn factor(&self, row: usize, i: usize, j: usize) -> f64 {
         let index = (row as u64 * self.chunk + i as u64) * self.chunk + j as u64;
         if mix(self.seed ^ index) >> 11 >= self.threshold {
             self.scale
@@ -508,7 +508,7 @@ impl<E: KernelFloat> HostInputs<E> {
 
 /// MEGA's chunked attention on the CPU: q, k (R, C, z), v (R, C, e), bias (2P − 1) →
 /// (R, C, e).
-pub fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     q: Seq3<E, Cpu, T>,
     k: Seq3<E, Cpu, T>,
     v: Seq3<E, Cpu, T>,
@@ -576,7 +576,7 @@ fn tables<E: ComposedFloat>(spec: &ChunkSpec, lengths: &[usize], chunk: usize) -
 }
 
 /// The same attention from dfdx ops on any device; materialises the (R, C, C) scores.
-pub fn mega_attention_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn mega_attention_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     q: Seq3<E, D, T>,
     k: Seq3<E, D, T>,
     v: Seq3<E, D, T>,

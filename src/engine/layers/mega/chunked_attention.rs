@@ -37,7 +37,7 @@ impl ChunkedAttention {
     }
 
     /// The size of the bias table: 2P − 1.
-    pub fn bias_len(&self) -> usize {
+    pub(crate) fn bias_len(&self) -> usize {
         2 * self.positions - 1
     }
 

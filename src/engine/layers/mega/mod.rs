@@ -47,7 +47,7 @@ pub struct MegaConfig {
 }
 
 impl MegaConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if [
             self.d_attin,
             self.d_attout,

@@ -8,7 +8,7 @@ use crate::engine::ops::ssm::{complex_mul, Parts};
 use crate::engine::ops::ComposedFloat;
 
 /// The discrete parameters of one diagonal SSM, per state.
-pub struct Zoh<S: Shape, E: Dtype, D: Storage<E>, T> {
+pub(crate) struct Zoh<S: Shape, E: Dtype, D: Storage<E>, T> {
     /// ζ = ΛΔ, the logarithm of Λ̄ (what the scan and the Vandermonde kernel take).
     pub log_lambda_bar: Parts<S, E, D, T>,
     /// (exp(ΛΔ) − 1)/Λ, the factor that turns B into B̄.
@@ -16,7 +16,12 @@ pub struct Zoh<S: Shape, E: Dtype, D: Storage<E>, T> {
 }
 
 /// ZOH for eigenvalues `lambda` and steps `dt` of the same shape.
-pub fn zero_order_hold<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn zero_order_hold<
+    S: Shape,
+    E: ComposedFloat,
+    D: Device<E>,
+    T: Tape<E, D> + Merge<T>,
+>(
     lambda: Parts<S, E, D, T>,
     dt: Tensor<S, E, D, T>,
 ) -> Zoh<S, E, D, T> {

@@ -51,7 +51,7 @@ impl DlrConfig {
         self.channels * directions(self.bidirectional)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_state == 0 || self.channels == 0 {
             return Err(EngineError::InvalidConfig(
                 "DLR needs d_state > 0 and at least one channel".into(),

@@ -19,7 +19,7 @@ use crate::engine::linalg::hermitian::eigh;
 use crate::engine::linalg::Matrix as Dense;
 
 /// A square matrix as rows.
-pub type Matrix<T> = Vec<Vec<T>>;
+pub(crate) type Matrix<T> = Vec<Vec<T>>;
 
 /// The N×N HiPPO-LegS state matrix A.
 pub fn legs(n: usize) -> Matrix<f64> {
@@ -38,17 +38,17 @@ pub fn legs(n: usize) -> Matrix<f64> {
 }
 
 /// HiPPO-LegS's input vector B: B_n = √(2n+1).
-pub fn legs_input(n: usize) -> Vec<f64> {
+pub(crate) fn legs_input(n: usize) -> Vec<f64> {
     (0..n).map(|k| ((2 * k + 1) as f64).sqrt()).collect()
 }
 
 /// The rank-one correction p with A + p·pᵀ normal: p_n = √(n + ½).
-pub fn legs_low_rank(n: usize) -> Vec<f64> {
+pub(crate) fn legs_low_rank(n: usize) -> Vec<f64> {
     (0..n).map(|k| (k as f64 + 0.5).sqrt()).collect()
 }
 
 /// S = A + p·pᵀ, the normal part of HiPPO-LegS (HiPPO-N).
-pub fn normal_part(n: usize) -> Matrix<f64> {
+pub(crate) fn normal_part(n: usize) -> Matrix<f64> {
     let p = legs_low_rank(n);
     legs(n)
         .into_iter()
@@ -65,7 +65,7 @@ pub fn normal_part(n: usize) -> Matrix<f64> {
 
 /// S = V·diag(Λ)·Vᴴ with V unitary.
 #[derive(Clone, Debug)]
-pub struct Diagonalisation {
+pub(crate) struct Diagonalisation {
     /// Λ, ordered by ascending imaginary part (the order of `eigh`, as the reference S5
     /// `make_DPLR_HiPPO`): the first half are the conjugates of the second half, reversed.
     pub eigenvalues: Vec<Complex64>,
@@ -74,7 +74,7 @@ pub struct Diagonalisation {
 }
 
 /// The eigendecomposition of the N×N HiPPO-N matrix, computed in f64.
-pub fn diagonalise_normal(n: usize) -> Diagonalisation {
+pub(crate) fn diagonalise_normal(n: usize) -> Diagonalisation {
     let s = normal_part(n);
     // The diagonal of S is −½ throughout; the rest is the skew-symmetric K.
     let real = -0.5;
@@ -93,7 +93,7 @@ pub fn diagonalise_normal(n: usize) -> Diagonalisation {
 
 /// The kept half (Im λ > 0) of HiPPO-LegS in its diagonal basis: S4's NPLR initialisation.
 #[derive(Clone, Debug)]
-pub struct LegsNplr {
+pub(crate) struct LegsNplr {
     /// The eigenvalues λ_m = −½ + iω_m, ω_m > 0 ascending (M = N/2).
     pub lambda: Vec<Complex64>,
     /// P̃ = VᴴP (M), real and positive.
@@ -108,7 +108,7 @@ pub struct LegsNplr {
 /// pairs, so only the half with ω > 0 is kept; the other half is implicit everywhere. Each
 /// eigenvector is free up to a phase, fixed here so that P̃ is real and positive, which makes
 /// the result deterministic.
-pub fn legs_nplr(n: usize) -> LegsNplr {
+pub(crate) fn legs_nplr(n: usize) -> LegsNplr {
     assert!(
         n >= 2 && n.is_multiple_of(2),
         "LegS NPLR needs an even state size"

@@ -33,7 +33,7 @@ pub struct LruConfig {
 }
 
 impl LruConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_state == 0 || !(0.0 <= self.r_min && self.r_min < self.r_max && self.r_max < 1.0)
         {
             return Err(EngineError::InvalidConfig(format!(

@@ -69,7 +69,7 @@ impl<K: StateSpace> SsmLayer<K> {
         })
     }
 
-    pub fn output_parameter_count(inputs: usize, width: usize, glu: bool) -> usize {
+    pub(crate) fn output_parameter_count(inputs: usize, width: usize, glu: bool) -> usize {
         Linear::parameter_count(inputs, if glu { 2 * width } else { width })
     }
 }

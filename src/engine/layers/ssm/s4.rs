@@ -99,7 +99,7 @@ impl S4Config {
         self.mode == S4Mode::Nplr
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_state < 2 || self.channels == 0 {
             return Err(EngineError::InvalidConfig(format!(
                 "S4 needs d_state ≥ 2 and at least one channel, got {} and {}",

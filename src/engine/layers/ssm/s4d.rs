@@ -94,7 +94,7 @@ impl S4dConfig {
         self.channels * directions(self.bidirectional)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_state < 2 || self.channels == 0 {
             return Err(EngineError::InvalidConfig(
                 "S4D needs d_state ≥ 2 and at least one channel".into(),

@@ -45,7 +45,7 @@ use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
 
 /// The bound `clip_eigs` puts on Re Λ (the reference's −1e-4).
-pub const MAX_EIGENVALUE_REAL_PART: f64 = -1e-4;
+pub(crate) const MAX_EIGENVALUE_REAL_PART: f64 = -1e-4;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct S5Config {
@@ -70,7 +70,7 @@ impl S5Config {
         }
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.d_state == 0 || self.blocks == 0 || !self.d_state.is_multiple_of(self.blocks) {
             return Err(EngineError::InvalidConfig(format!(
                 "S5 needs blocks dividing d_state, got {} blocks and d_state {}",
@@ -195,7 +195,7 @@ fn output_matrix<D: EngineDevice>(
 }
 
 /// S5's parameters as tensors (layouts in the module documentation).
-pub struct S5Tensors<E: Dtype, D: Storage<E>, T> {
+pub(crate) struct S5Tensors<E: Dtype, D: Storage<E>, T> {
     pub lambda_re: Tensor<(usize,), E, D, T>,
     pub lambda_im: Tensor<(usize,), E, D, T>,
     pub log_dt: Tensor<(usize,), E, D, T>,
@@ -208,7 +208,7 @@ pub struct S5Tensors<E: Dtype, D: Storage<E>, T> {
 /// The S5 SSM on u (batch, length, H) → (batch, length, H), with `scan` the diagonal complex
 /// scan (x_t = λ ⊙ x_{t∓1} + v_t, given v, log λ and the direction). Generic over the element
 /// type so the same code is checked in f64.
-pub fn s5_ssm<E, D, T, F>(
+pub(crate) fn s5_ssm<E, D, T, F>(
     u: Seq3<E, D, T>,
     w: S5Tensors<E, D, T>,
     conj_sym: bool,

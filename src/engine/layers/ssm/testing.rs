@@ -21,7 +21,7 @@ pub fn output<K: StateSpace>(
 
 /// Asserts that a unidirectional layer is causal: changing the input at one step changes the
 /// outputs from that step on and none before it.
-pub fn assert_causal<K: StateSpace>(store: &ParamStore<Cpu>, layer: &K, width: usize) {
+pub(crate) fn assert_causal<K: StateSpace>(store: &ParamStore<Cpu>, layer: &K, width: usize) {
     let (batch, len, step) = (2, 24, 13);
     let shape = (batch, len, width);
     let u: Vec<f32> = (0..batch * len * width)
@@ -60,7 +60,7 @@ pub fn assert_causal<K: StateSpace>(store: &ParamStore<Cpu>, layer: &K, width: u
 
 /// The layer's f32 output equals an f64 reference to 1e-4 relative; `case` names the
 /// configuration in the failure message.
-pub fn assert_matches_reference(y: &[f32], expected: &[f64], case: &str) {
+pub(crate) fn assert_matches_reference(y: &[f32], expected: &[f64], case: &str) {
     assert_eq!(y.len(), expected.len(), "{case}");
     for (i, (a, b)) in y.iter().zip(expected).enumerate() {
         assert!(

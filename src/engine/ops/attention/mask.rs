@@ -37,14 +37,14 @@ impl Visibility {
     }
 
     #[inline]
-    pub fn sees(&self, i: usize, j: usize) -> bool {
+    pub(crate) fn sees(&self, i: usize, j: usize) -> bool {
         j < self.len
             && (!self.causal || j <= i)
             && self.window.is_none_or(|w| (i / w).abs_diff(j / w) <= 1)
     }
 
     /// The smallest key range holding every key visible to some query in `queries`.
-    pub fn key_range(&self, queries: Range<usize>) -> Range<usize> {
+    pub(crate) fn key_range(&self, queries: Range<usize>) -> Range<usize> {
         let (first, last) = (queries.start, queries.end - 1);
         let mut lo = 0;
         let mut hi = self.len;
@@ -59,7 +59,7 @@ impl Visibility {
     }
 
     /// The smallest query range holding every query that sees some key in `keys`.
-    pub fn query_range(&self, keys: Range<usize>) -> Range<usize> {
+    pub(crate) fn query_range(&self, keys: Range<usize>) -> Range<usize> {
         let (first, last) = (keys.start, keys.end - 1);
         if first >= self.len {
             return 0..0;
@@ -77,7 +77,7 @@ impl Visibility {
     }
 
     /// Whether every (query, key) pair of the two ranges is visible, so a block needs no mask.
-    pub fn all_visible(&self, queries: Range<usize>, keys: Range<usize>) -> bool {
+    pub(crate) fn all_visible(&self, queries: Range<usize>, keys: Range<usize>) -> bool {
         let (qi, qo) = (queries.start, queries.end - 1);
         let (kj, ko) = (keys.start, keys.end - 1);
         ko < self.len

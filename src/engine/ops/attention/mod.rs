@@ -40,7 +40,7 @@ impl AttentionSpec {
     }
 }
 
-pub type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+pub(crate) type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 fn check_inputs(
     shape: (usize, usize, usize),

@@ -32,8 +32,8 @@ use rayon::prelude::*;
 use super::host;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
-pub type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
-pub type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
+pub(crate) type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 /// The nodes (a_f, b_f) of the kernel.
 #[derive(Clone, Debug)]
@@ -167,7 +167,7 @@ fn accumulate_parts<E: KernelFloat>(re: &mut [E], im: &mut [E], g: &[Complex64])
 
 /// The fused Cauchy kernel on the CPU: v (S, H, M) and w (H, M) as real and imaginary parts
 /// → r (S, H, 2F) `[Re | Im]`.
-pub fn cauchy_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn cauchy_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     v: (Cube<E, Cpu, T>, Cube<E, Cpu, T>),
     w: (Mat<E, Cpu, T>, Mat<E, Cpu, T>),
     nodes: &Nodes,
@@ -210,7 +210,7 @@ pub fn cauchy_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
 }
 
 /// The Cauchy kernel from dfdx ops: every term (S, H, M, F), then the sum over M.
-pub fn cauchy_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn cauchy_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     v: (Cube<E, D, T>, Cube<E, D, T>),
     w: (Mat<E, D, T>, Mat<E, D, T>),
     nodes: &Nodes,

@@ -24,7 +24,7 @@ pub struct DiagonalParams<E: Dtype, D: Storage<E>, T> {
 }
 
 /// The convolution form on the CPU.
-pub fn diagonal_ssm_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn diagonal_ssm_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
     u: Cube<E, Cpu, T>,
     params: DiagonalParams<E, Cpu, T>,
     bidirectional: bool,
@@ -58,7 +58,7 @@ fn readout<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
 }
 
 /// The recurrent form from dfdx ops (the parallel scan).
-pub fn diagonal_ssm_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn diagonal_ssm_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     u: Cube<E, D, T>,
     params: DiagonalParams<E, D, T>,
     bidirectional: bool,

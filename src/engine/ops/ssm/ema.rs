@@ -118,7 +118,7 @@ fn kernel_backward<E: KernelFloat>(
 }
 
 /// The EMA kernels on the CPU: log q and w (K, H, N) → K (K, H, `len`).
-pub fn ema_kernel_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn ema_kernel_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     params: EmaParams<E, Cpu, T>,
     len: usize,
     bidirectional: bool,
@@ -159,7 +159,7 @@ pub fn ema_kernel_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
 }
 
 /// The convolution form on the CPU: x (B, L, H) → y (B, L, H).
-pub fn ema_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn ema_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
     x: Cube<E, Cpu, T>,
     params: EmaParams<E, Cpu, T>,
     bidirectional: bool,
@@ -172,7 +172,7 @@ pub fn ema_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
 /// The recurrent form from dfdx ops: per kernel, the states s_t = q⊙s_{t−1} + x_t of every
 /// (h, n) by the parallel scan (real decays: ζ = (log q, 0)), read out through w. The
 /// anticausal kernel reads q⊙s_{t+1} of the reversed scan, i.e. lags from 1 on.
-pub fn ema_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn ema_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     x: Cube<E, D, T>,
     params: EmaParams<E, D, T>,
     bidirectional: bool,

@@ -28,7 +28,7 @@ use super::spectrum::{bins, dft_tables};
 use super::Parts;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
-pub type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+pub(crate) type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 /// Sizes of one convolution and the FFT plans for them.
 struct Plan<E: FftNum> {
@@ -254,7 +254,7 @@ fn conv_backward<E: KernelFloat + FftNum>(
 }
 
 /// The fused FFT convolution on the CPU: u (B, L, H), K (C·dirs, H, L) → y (B, L, C·H).
-pub fn long_conv_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn long_conv_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
     u: Cube<E, Cpu, T>,
     k: Cube<E, Cpu, T>,
     bidirectional: bool,
@@ -304,7 +304,7 @@ fn real_dft<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
 
 /// The long convolution from dfdx ops (see the module documentation): u (B, L, H),
 /// K (C·dirs, H, L) → y (B, L, C·H).
-pub fn long_conv_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn long_conv_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     u: Cube<E, D, T>,
     k: Cube<E, D, T>,
     bidirectional: bool,

@@ -47,10 +47,10 @@ pub(crate) fn for_slicing<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D
 }
 
 /// A complex tensor as its (real, imaginary) parts.
-pub type Parts<S, E, D, T> = (Tensor<S, E, D, T>, Tensor<S, E, D, T>);
+pub(crate) type Parts<S, E, D, T> = (Tensor<S, E, D, T>, Tensor<S, E, D, T>);
 
 /// The complex product (a_re + i·a_im)·(b_re + i·b_im) on separate parts.
-pub fn complex_mul<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn complex_mul<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     a: Parts<S, E, D, T>,
     b: Parts<S, E, D, T>,
 ) -> Parts<S, E, D, T> {

@@ -23,7 +23,7 @@ use super::host;
 use super::{complex_mul, exp_complex, for_slicing};
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
-pub type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+pub(crate) type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 /// State j of a `[Re | Im]` row of M states.
 fn state_at<E: KernelFloat>(row: &[E], m: usize, j: usize) -> Complex64 {
@@ -121,7 +121,7 @@ fn scan_block<E: KernelFloat>(
 }
 
 /// The sequential recurrence, parallel over (example, block of states).
-pub fn scan_forward<E: KernelFloat>(
+pub(crate) fn scan_forward<E: KernelFloat>(
     v: &[E],
     log_lambda: &[E],
     shape: (usize, usize, usize),
@@ -214,7 +214,7 @@ fn scan_backward<E: KernelFloat>(
 }
 
 /// The fused recurrence on the CPU: v (batch, length, 2M), log λ (2M,) → x (batch, length, 2M).
-pub fn complex_scan_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn complex_scan_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     v: Seq3<E, Cpu, T>,
     log_lambda: Tensor<(usize,), E, Cpu, T>,
     reverse: bool,
@@ -268,7 +268,7 @@ pub(crate) fn shift_time<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T
 
 /// The parallel scan from dfdx ops: after the round with stride s, x_t holds the sum of
 /// λ^k·v_{t−k} for k < 2s.
-pub fn complex_scan_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn complex_scan_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     v: Seq3<E, D, T>,
     log_lambda: Tensor<(usize,), E, D, T>,
     reverse: bool,

@@ -19,10 +19,10 @@ use realfft::{FftNum, RealFftPlanner};
 use super::{host, Parts};
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
-pub type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
+pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 
 /// The number of bins of the real spectrum of a length-n signal.
-pub fn bins(n: usize) -> usize {
+pub(crate) fn bins(n: usize) -> usize {
     n / 2 + 1
 }
 
@@ -42,7 +42,7 @@ fn real_only(f: usize, n: usize) -> bool {
 }
 
 /// The fused inverse real FFT on the CPU: X (R, F) as real and imaginary parts → x (R, n).
-pub fn inverse_rfft_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn inverse_rfft_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
     spectrum: (Mat<E, Cpu, T>, Mat<E, Cpu, T>),
     n: usize,
 ) -> Result<Mat<E, Cpu, T>, CpuError> {
@@ -138,7 +138,7 @@ pub(crate) fn dft_tables<E: ComposedFloat, D: Device<E>>(
 
 /// The inverse real DFT from dfdx ops: x = Re X · C − Im X · S with the scaled tables (the
 /// sine table vanishes at DC and Nyquist, so their imaginary parts drop out by themselves).
-pub fn inverse_rfft_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+pub(crate) fn inverse_rfft_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     spectrum: (Mat<E, D, T>, Mat<E, D, T>),
     n: usize,
 ) -> Mat<E, D, T> {

@@ -17,10 +17,12 @@ use rayon::prelude::*;
 
 use super::exp_complex;
 use super::host;
-use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
+#[cfg(test)]
+use crate::engine::ops::ComposedFloat;
+use crate::engine::ops::{grad_of, take_grad, KernelFloat};
 
-pub type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
-pub type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
+pub(crate) type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 /// The host values of ζ (H, N) and W (K, H, N), as complex numbers.
 struct Modes {
@@ -117,7 +119,7 @@ fn accumulate_parts<E: KernelFloat>(re: &mut [E], im: &mut [E], g: &[Complex64])
 
 /// The fused kernel generation on the CPU: ζ (H, N) as real and imaginary parts, W (K, H, N)
 /// likewise → K (K, H, `len`).
-pub fn vandermonde_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
+pub(crate) fn vandermonde_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     zeta: (Mat<E, Cpu, T>, Mat<E, Cpu, T>),
     w: (Cube<E, Cpu, T>, Cube<E, Cpu, T>),
     len: usize,
@@ -158,7 +160,8 @@ pub fn vandermonde_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
 }
 
 /// Kernel generation from dfdx ops: exp(l·ζ) for every (h, n, l), then the sum over n.
-pub fn vandermonde_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
+#[cfg(test)]
+pub(crate) fn vandermonde_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
     zeta: (Mat<E, D, T>, Mat<E, D, T>),
     w: (Cube<E, D, T>, Cube<E, D, T>),
     len: usize,

@@ -12,7 +12,7 @@ use num_complex::Complex64;
 use crate::engine::linalg::Matrix;
 
 /// A half-stored vector [x, conj x] at full size.
-pub fn with_conjugates(half: &[Complex64]) -> Vec<Complex64> {
+pub(crate) fn with_conjugates(half: &[Complex64]) -> Vec<Complex64> {
     half.iter()
         .copied()
         .chain(half.iter().map(|x| x.conj()))
@@ -20,13 +20,15 @@ pub fn with_conjugates(half: &[Complex64]) -> Vec<Complex64> {
 }
 
 /// The discrete system (Ā, B̄) at full size.
-pub struct Discrete {
+pub(crate) struct Discrete {
     pub a: Matrix,
+    /// Read by the recurrent oracle of the tests; the kernel needs Ā only.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub b: Vec<Complex64>,
 }
 
 /// Ā and B̄ for the kept halves of λ, P (none for the diagonal mode) and B, and step Δ.
-pub fn bilinear(
+pub(crate) fn bilinear(
     lambda: &[Complex64],
     p: Option<&[Complex64]>,
     b: &[Complex64],
@@ -57,12 +59,12 @@ pub fn bilinear(
 
 /// I − Ā^L: C̃ = C (I − Ā^L) makes the length-L truncated generating function of (Ā, B̄, C)
 /// a rational function that the Cauchy kernel evaluates (S4 Algorithm 1, step 1).
-pub fn truncation(a: &Matrix, len: usize) -> Matrix {
+pub(crate) fn truncation(a: &Matrix, len: usize) -> Matrix {
     Matrix::identity(a.n).add_scaled((-1.0).into(), &a.pow(len))
 }
 
 /// The row vector c·M.
-pub fn row_times(c: &[Complex64], m: &Matrix) -> Vec<Complex64> {
+pub(crate) fn row_times(c: &[Complex64], m: &Matrix) -> Vec<Complex64> {
     (0..m.n)
         .map(|j| c.iter().enumerate().map(|(i, &x)| x * m.at(i, j)).sum())
         .collect()

@@ -15,7 +15,7 @@ use super::S5Config;
 use crate::engine::layers::ssm::hippo::{diagonalise_normal, Diagonalisation, Matrix};
 
 /// One block's kept eigenvalues and eigenvectors.
-pub struct BlockDiagonal {
+pub(crate) struct BlockDiagonal {
     blocks: usize,
     /// Rows of the block (its HiPPO-N size).
     size: usize,
@@ -49,14 +49,14 @@ impl BlockDiagonal {
     }
 
     /// Λ of the whole state: the block's eigenvalues repeated per block.
-    pub fn eigenvalues(&self) -> Vec<Complex64> {
+    pub(crate) fn eigenvalues(&self) -> Vec<Complex64> {
         (0..self.blocks)
             .flat_map(|_| self.eigenvalues.iter().copied())
             .collect()
     }
 
     /// B̃ = Vᴴ·B for a real B (P × H, rows), as (states × H) rows.
-    pub fn project_input(&self, b: &[f64], width: usize) -> Matrix<Complex64> {
+    pub(crate) fn project_input(&self, b: &[f64], width: usize) -> Matrix<Complex64> {
         let (size, kept) = (self.size, self.kept());
         (0..self.blocks * kept)
             .map(|state| {
@@ -73,7 +73,7 @@ impl BlockDiagonal {
     }
 
     /// C̃ = C·V for a complex C (H × P, rows), as (H × states) rows.
-    pub fn project_output(&self, c: &Matrix<Complex64>) -> Matrix<Complex64> {
+    pub(crate) fn project_output(&self, c: &Matrix<Complex64>) -> Matrix<Complex64> {
         let (size, kept) = (self.size, self.kept());
         c.iter()
             .map(|row| {
@@ -91,7 +91,7 @@ impl BlockDiagonal {
 }
 
 /// A complex matrix as the flat `[real parts | imaginary parts]` layout of the parameters.
-pub fn split_parts(m: &Matrix<Complex64>) -> Vec<f32> {
+pub(crate) fn split_parts(m: &Matrix<Complex64>) -> Vec<f32> {
     let re = m.iter().flatten().map(|z| z.re as f32);
     let im = m.iter().flatten().map(|z| z.im as f32);
     re.chain(im).collect()
