@@ -16,6 +16,7 @@ pub mod data;
 pub mod diagnostic;
 pub mod engine;
 pub mod estimate;
+mod reference;
 pub mod report;
 pub mod results;
 pub mod rundir;

@@ -15,7 +15,7 @@ pub(crate) const EPOCH_TIMES_PATH: &str = "experiments/reference/epoch-times.csv
 
 /// One reported time: a whole training epoch of `model` on `task` on one GPU.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct ReportedEpoch {
+pub(crate) struct ReportedEpoch {
     pub source: String,
     pub task: String,
     pub model: String,
@@ -28,7 +28,7 @@ pub struct ReportedEpoch {
 
 /// A row of the file that does not parse or names what lra does not know.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EpochTimesError {
+pub(crate) struct EpochTimesError {
     pub line: usize,
     pub reason: String,
 }
@@ -40,25 +40,17 @@ impl std::fmt::Display for EpochTimesError {
 }
 
 /// The reported times built into lra.
-pub fn builtin() -> Result<Vec<ReportedEpoch>, EpochTimesError> {
+pub(crate) fn builtin() -> Result<Vec<ReportedEpoch>, EpochTimesError> {
     parse(EPOCH_TIMES_CSV)
 }
 
 /// Parses the CSV, checking every task and model name and that each time is positive.
-pub fn parse(text: &str) -> Result<Vec<ReportedEpoch>, EpochTimesError> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut rows = Vec::new();
-    for record in reader.deserialize::<ReportedEpoch>() {
-        let row = record.map_err(|e| EpochTimesError {
-            line: e.position().map_or(0, |p| p.line() as usize),
-            reason: e.to_string(),
-        })?;
-        // The header is line 1.
-        let line = rows.len() + 2;
-        let reason = if TaskKind::from_name(&row.task).is_none() {
+pub(crate) fn parse(text: &str) -> Result<Vec<ReportedEpoch>, EpochTimesError> {
+    crate::reference::read_rows(text, |row: &ReportedEpoch| {
+        if TaskKind::from_name(&row.task).is_none() {
             Some(format!("unknown task `{}`", row.task))
-        } else if ModelKind::from_name(&row.model).is_none() {
-            Some(format!("unknown model kind `{}`", row.model))
+        } else if let Some(reason) = crate::reference::unknown_model(&row.model) {
+            Some(reason)
         } else if !(row.seconds_per_epoch.is_finite() && row.seconds_per_epoch > 0.0) {
             Some(format!(
                 "seconds_per_epoch {} is not a positive number",
@@ -66,17 +58,16 @@ pub fn parse(text: &str) -> Result<Vec<ReportedEpoch>, EpochTimesError> {
             ))
         } else {
             None
-        };
-        if let Some(reason) = reason {
-            return Err(EpochTimesError { line, reason });
         }
-        rows.push(row);
-    }
-    Ok(rows)
+    })
+    .map_err(|bad| EpochTimesError {
+        line: bad.line,
+        reason: bad.reason,
+    })
 }
 
 /// The first reported time for `task` and `model`.
-pub fn reported(
+pub(crate) fn reported(
     rows: &[ReportedEpoch],
     task: TaskKind,
     model: ModelKind,

@@ -57,31 +57,20 @@ impl Published {
             reason,
             tasks: tasks(),
         };
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let mut rows = Vec::new();
-        for record in reader.deserialize::<PublishedRow>() {
-            let row = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                error(line, e.to_string())
-            })?;
-            let line = rows.len() + 2;
+        let rows = crate::reference::read_rows(text, |row: &PublishedRow| {
             if row.task != AVERAGE && TaskKind::from_name(&row.task).is_none() {
-                return Err(error(line, format!("unknown task `{}`", row.task)));
+                Some(format!("unknown task `{}`", row.task))
+            } else if let Some(reason) = crate::reference::unknown_model(&row.model) {
+                Some(reason)
+            } else if !OBJECTIVES.contains(&row.objective.as_str()) {
+                Some(format!("unknown objective `{}`", row.objective))
+            } else if !(0.0..=100.0).contains(&row.value) {
+                Some(format!("{} is not a percentage", row.value))
+            } else {
+                None
             }
-            if crate::spec::ModelKind::from_name(&row.model).is_none() {
-                return Err(error(line, format!("unknown model kind `{}`", row.model)));
-            }
-            if !OBJECTIVES.contains(&row.objective.as_str()) {
-                return Err(error(
-                    line,
-                    format!("unknown objective `{}`", row.objective),
-                ));
-            }
-            if !(0.0..=100.0).contains(&row.value) {
-                return Err(error(line, format!("{} is not a percentage", row.value)));
-            }
-            rows.push(row);
-        }
+        })
+        .map_err(|bad| error(bad.line, bad.reason))?;
         Ok(Published { rows })
     }
 
