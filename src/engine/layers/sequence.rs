@@ -115,12 +115,12 @@ impl<L: SequenceLayer> Residual<L> {
                 let branch = self
                     .layer
                     .forward(self.norm.forward(x.with_empty_tape(), ctx)?, ctx)?;
-                Ok(x + ctx.dropout(branch, self.dropout))
+                D::add(x, ctx.dropout(branch, self.dropout))
             }
             NormPlacement::Post => {
                 let branch = self.layer.forward(x.with_empty_tape(), ctx)?;
                 self.norm
-                    .forward(x + ctx.dropout(branch, self.dropout), ctx)
+                    .forward(D::add(x, ctx.dropout(branch, self.dropout))?, ctx)
             }
         }
     }

@@ -9,9 +9,11 @@ use super::adam::{adam_composed, adam_cpu, AdamRule, Updated};
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
+use super::glu::{glu_composed, glu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
+use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
 use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
@@ -99,6 +101,23 @@ engine_ops! {
 
     fn gelu[S: Shape, T: Tape<f32, Self>](x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>
         = gelu_composed, gelu_cpu;
+
+    /// The gated linear unit a ⊙ σ(b) of rows [a | b] (see [`super::glu`]).
+    fn glu[T: Tape<f32, Self>](y: Mat<Self, T>) -> Mat<Self, T> = glu_composed, glu_cpu;
+
+    /// x + y, the residual connection (see [`super::residual`]).
+    fn add[S: Shape, T: Tape<f32, Self> + Merge<T>](
+        x: Tensor<S, f32, Self, T>,
+        y: Tensor<S, f32, Self, T>,
+    ) -> Tensor<S, f32, Self, T> = add_composed, add_cpu;
+
+    /// y + D·u, the feedthrough of C output channels per input channel: y (rows, C·H),
+    /// u (rows, H), D (C, H) (see [`super::residual`]).
+    fn skip[T: Tape<f32, Self> + Merge<T>](
+        y: Mat<Self, T>,
+        u: Mat<Self, T>,
+        d: Mat<Self, T>,
+    ) -> Mat<Self, T> = skip_composed, skip_cpu;
 
     fn layer_norm[T: Tape<f32, Self> + Merge<T>](
         x: Mat<Self, T>,

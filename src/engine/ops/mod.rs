@@ -10,10 +10,12 @@ pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
 pub mod gelu;
+pub mod glu;
 pub mod laplace;
 pub mod layer_norm;
 pub mod linear;
 pub mod mega_attention;
+pub mod residual;
 pub mod ssm;
 
 mod avx512;
@@ -68,18 +70,51 @@ impl KernelFloat for f64 {
     }
 }
 
-/// A host buffer from the device's allocation cache (returned to it when dropped).
-pub(crate) type HostVec<E> = <Cpu as Storage<E>>::Vec;
+/// The values of a CPU tensor, read in place: the tensor is held (an `Arc` clone of its
+/// buffer, no copy), so a kernel reads its inputs without a serial copy pass and keeps them
+/// alive for its backward pass as cheaply as dfdx's own ops do. Several ops reading one tensor
+/// (the q, k and v projections of one input) share its buffer.
+pub(crate) struct HostVec<E: Unit> {
+    flat: Tensor<(usize,), E, Cpu>,
+}
 
-/// The values of a tensor in row-major order. Callers pass tensors made contiguous first
-/// (`try_contiguous` is free for a contiguous tensor), so a plain copy of the buffer is right.
-/// The copy comes from the device's allocation cache: the ops keep it for their backward pass
-/// and drop the tensor, whose buffer then goes to the cache, so the two recycle each other
-/// instead of doubling the memory.
-pub(crate) fn host<S: Shape, E: Unit, T>(t: &Tensor<S, E, Cpu, T>) -> Result<HostVec<E>, CpuError> {
-    let mut buf = t.device().try_alloc_len(t.shape().num_elements())?;
-    t.copy_into(&mut buf[..]);
-    Ok(buf)
+impl<E: Unit> std::ops::Deref for HostVec<E> {
+    type Target = [E];
+
+    fn deref(&self) -> &[E] {
+        let n = self.flat.shape().0;
+        if n == 0 {
+            return &[];
+        }
+        // dfdx's `Index` on a CPU tensor returns a reference into its buffer, bounds-checked
+        // by the buffer's own indexing; a one-axis contiguous tensor keeps element i at offset i.
+        let first: *const E = &self.flat[[0]];
+        let last: *const E = &self.flat[[n - 1]];
+        // SAFETY: both pointers come from the same buffer (one `Vec` behind the tensor's
+        // `Arc`), so `offset_from` is defined; their distance being n − 1 means the n elements
+        // from `first` are that buffer's, initialised, and alive while `self` is borrowed (the
+        // tensor holds the buffer; nothing writes to a buffer shared by two handles, since
+        // dfdx clones on write).
+        unsafe {
+            assert_eq!(
+                last.offset_from(first),
+                (n - 1) as isize,
+                "a held tensor is laid out contiguously"
+            );
+            std::slice::from_raw_parts(first, n)
+        }
+    }
+}
+
+/// The values of a tensor in row-major order, held in place (see [`HostVec`]). Callers pass
+/// tensors made contiguous first (`try_contiguous` is free for a contiguous tensor); a
+/// reshape of a contiguous tensor shares its buffer.
+pub(crate) fn host<S: Shape, E: Dtype, T>(
+    t: &Tensor<S, E, Cpu, T>,
+) -> Result<HostVec<E>, CpuError> {
+    let n = t.shape().num_elements();
+    let flat = t.retaped::<NoneTape>().try_reshape_like(&(n,))?;
+    Ok(HostVec { flat })
 }
 
 /// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of

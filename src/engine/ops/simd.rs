@@ -124,6 +124,14 @@ fn gelu_backward_f32_body(x: &[f32], g: &[f32], gx: &mut [f32]) {
     }
 }
 
+/// out = σ(x) = 1/(1 + e^{−x}); exp_f32 clamps, so both tails stay finite (0 and 1).
+#[inline(always)]
+fn sigmoid_f32_body(x: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = 1.0 / (1.0 + exp_f32(-x));
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     #[target_feature(enable = "avx2,fma")]
@@ -158,6 +166,11 @@ mod avx512 {
     pub(super) use super::exp512::exp_shift_sum;
 
     #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn sigmoid(x: &[f32], out: &mut [f32]) {
+        super::sigmoid_f32_body(x, out)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn softmax_grad(ds: &mut [f32], p: &[f32], delta: f32) {
         super::softmax_grad_f32_body(ds, p, delta)
     }
@@ -185,6 +198,8 @@ pub trait RowOps: Sized {
     fn gelu_forward(x: &[Self], out: &mut [Self]);
     /// gx += g·gelu'(x).
     fn gelu_backward(x: &[Self], g: &[Self], gx: &mut [Self]);
+    /// out = σ(x), the logistic function.
+    fn sigmoid(x: &[Self], out: &mut [Self]);
     /// A faster matrix product for this type and CPU, if there is one; false when the caller
     /// must do the product itself.
     fn fast_gemm(
@@ -200,6 +215,15 @@ pub trait RowOps: Sized {
 }
 
 impl RowOps for f32 {
+    fn sigmoid(x: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
+            return unsafe { avx512::sigmoid(x, out) };
+        }
+        sigmoid_f32_body(x, out)
+    }
+
     fn gelu_forward(x: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if has_avx512() {
@@ -268,6 +292,12 @@ impl RowOps for f32 {
 }
 
 impl RowOps for f64 {
+    fn sigmoid(x: &[f64], out: &mut [f64]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = 1.0 / (1.0 + (-x).exp());
+        }
+    }
+
     fn gelu_forward(x: &[f64], out: &mut [f64]) {
         for (o, &x) in out.iter_mut().zip(x) {
             *o = 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
@@ -343,6 +373,22 @@ mod tests {
                 x[i]
             );
         }
+    }
+
+    #[test]
+    fn fast_sigmoid_matches_f64_and_saturates() {
+        let x: Vec<f32> = (0..203).map(|i| (i as f32 - 101.0) * 0.9).collect();
+        let mut out = vec![0.0f32; x.len()];
+        f32::sigmoid(&x, &mut out);
+        for (&x, &s) in x.iter().zip(&out) {
+            let want = 1.0 / (1.0 + (-(x as f64)).exp());
+            assert!(
+                (s as f64 - want).abs() <= 2e-7 * want + 1e-38,
+                "σ({x}) = {s}"
+            );
+        }
+        assert!((0.0..1e-30).contains(&out[0]));
+        assert_eq!(*out.last().unwrap(), 1.0);
     }
 
     #[test]

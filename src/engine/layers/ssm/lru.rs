@@ -208,25 +208,18 @@ impl StateSpace for Lru {
         let shape = *u.shape();
         let rows = (shape.0 * shape.1, shape.2);
         let u = u.reshape_like(&rows);
-        let mut y = u.with_empty_tape()
-            * ctx
-                .params
-                .vector::<T>(self.d)
-                .broadcast_like::<_, Axis<0>>(&rows);
-        // The last direction consumes u, so u's own tape (its reshape's backward) joins y's.
-        let mut u = Some(u);
-        let last = self.directions.len() - 1;
-        for (i, direction) in self.directions.iter().enumerate() {
-            let input = match i == last {
-                true => u.take().expect("u is kept for the last direction"),
-                false => u
-                    .as_ref()
-                    .expect("u is kept for the last direction")
-                    .with_empty_tape(),
-            };
-            y = y + direction.forward(input, shape, ctx)?;
+        let mut y = None;
+        for direction in &self.directions {
+            let out = direction.forward(u.with_empty_tape(), shape, ctx)?;
+            y = Some(match y {
+                None => out,
+                Some(y) => D::add(y, out)?,
+            });
         }
-        Ok(y.reshape_like(&shape))
+        let y = y.expect("an LRU has one direction at least");
+        // y + D·u; u's own tape (its reshape's backward) joins y's here.
+        let d = ctx.params.vector::<T>(self.d).reshape_like(&(1, shape.2));
+        Ok(D::skip(y, u, d)?.reshape_like(&shape))
     }
 }
 

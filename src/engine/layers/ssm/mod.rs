@@ -86,10 +86,9 @@ impl<K: StateSpace> SequenceLayer for SsmLayer<K> {
         if !self.glu {
             return Ok(y);
         }
-        let width = y.shape().2 / 2;
-        let y = for_slicing(y);
-        let gate = y.with_empty_tape().slice((.., .., width..)).sigmoid();
-        Ok(y.slice((.., .., ..width)) * gate)
+        let (batch, len, double) = *y.shape();
+        let gated = D::glu(y.reshape_like(&(batch * len, double)))?;
+        Ok(gated.reshape_like(&(batch, len, double / 2)))
     }
 }
 
@@ -277,16 +276,20 @@ pub(crate) fn add_skip<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
     u: Seq<D, T>,
     d: ParamId,
     ctx: &Ctx<'_, D>,
-) -> Seq<D, T> {
+) -> Result<Seq<D, T>> {
     let (batch, len, width) = *u.shape();
-    let channels = y.shape().2 / width;
-    let expanded = (batch, len, channels, width);
-    let skip = u.broadcast_like::<_, Axis<2>>(&expanded)
-        * ctx
-            .params
-            .matrix::<T>(d)
-            .broadcast_like::<_, Axes2<0, 1>>(&expanded);
-    y + skip.reshape_like(&(batch, len, channels * width))
+    let outputs = y.shape().2;
+    let rows = batch * len;
+    let d = ctx
+        .params
+        .matrix::<T>(d)
+        .reshape_like(&(outputs / width, width));
+    let y = D::skip(
+        y.reshape_like(&(rows, outputs)),
+        u.reshape_like(&(rows, width)),
+        d,
+    )?;
+    Ok(y.reshape_like(&(batch, len, outputs)))
 }
 
 /// Implements [`StateSpace`] for a diagonal kind (S4D, DLR) with `config.channels`,
@@ -310,7 +313,7 @@ macro_rules! diagonal_state_space {
             ) -> $crate::engine::error::Result<$crate::engine::layers::Seq<D, T>> {
                 let params = self.$discrete::<D, T>(ctx);
                 let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
-                Ok($crate::engine::layers::ssm::add_skip(y, u, self.d, ctx))
+                $crate::engine::layers::ssm::add_skip(y, u, self.d, ctx)
             }
         }
     };

@@ -40,6 +40,7 @@ use super::{
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::ssm::scan::Seq3;
+use crate::engine::ops::ssm::vandermonde::Mat;
 use crate::engine::ops::ssm::{complex_mul, for_slicing};
 use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId, DEFAULT_GROUP};
@@ -206,20 +207,23 @@ pub(crate) struct S5Tensors<E: Dtype, D: Storage<E>, T> {
 }
 
 /// The S5 SSM on u (batch, length, H) → (batch, length, H), with `scan` the diagonal complex
-/// scan (x_t = λ ⊙ x_{t∓1} + v_t, given v, log λ and the direction). Generic over the element
+/// scan (x_t = λ ⊙ x_{t∓1} + v_t, given v, log λ and the direction) and `skip` the
+/// feedthrough y + D·u (given y and u as (rows, H) and D as (1, H)). Generic over the element
 /// type so the same code is checked in f64.
-pub(crate) fn s5_ssm<E, D, T, F>(
+pub(crate) fn s5_ssm<E, D, T, F, G>(
     u: Seq3<E, D, T>,
     w: S5Tensors<E, D, T>,
     conj_sym: bool,
     clip_eigs: bool,
     mut scan: F,
+    skip: G,
 ) -> Result<Seq3<E, D, T>>
 where
     E: ComposedFloat,
     D: Device<E>,
     T: Tape<E, D> + Merge<T>,
     F: FnMut(Seq3<E, D, T>, Tensor<(usize,), E, D, T>, bool) -> Result<Seq3<E, D, T>>,
+    G: FnOnce(Mat<E, D, T>, Mat<E, D, T>, Mat<E, D, T>) -> Result<Mat<E, D, T>>,
 {
     let (batch, len, width) = *u.shape();
     let p = w.log_dt.shape().0;
@@ -281,8 +285,8 @@ where
     };
     let y = states
         .reshape_like(&(batch * len, directions * 2 * p))
-        .matmul(readout)
-        + u * w.d.broadcast_like::<_, Axis<0>>(&rows);
+        .matmul(readout);
+    let y = skip(y, u, w.d.reshape_like(&(1, width)))?;
     Ok(y.reshape_like(&(batch, len, width)))
 }
 
@@ -311,6 +315,7 @@ impl StateSpace for S5 {
             self.config.conj_sym,
             self.config.clip_eigs,
             D::complex_scan,
+            D::skip,
         )
     }
 }

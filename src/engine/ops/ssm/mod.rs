@@ -62,12 +62,10 @@ pub(crate) fn complex_mul<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D
     (re, im)
 }
 
-/// A tensor's values on the host, as a plain vector (the kernels keep what their backward
-/// reads).
-fn host<S: dfdx::prelude::Shape, E: dfdx::prelude::Unit, T>(
+/// A tensor's values on the host, held in place (see [`crate::engine::ops::host`]; the
+/// kernels keep what their backward reads).
+fn host<S: dfdx::prelude::Shape, E: dfdx::prelude::Dtype, T>(
     t: &dfdx::prelude::Tensor<S, E, dfdx::prelude::Cpu, T>,
-) -> Vec<E> {
-    let mut buf = vec![E::default(); t.shape().num_elements()];
-    t.copy_into(&mut buf);
-    buf
+) -> crate::engine::ops::HostVec<E> {
+    crate::engine::ops::host(t).expect("reading a CPU tensor allocates at most a copy of it")
 }
