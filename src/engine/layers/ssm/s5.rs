@@ -258,34 +258,39 @@ where
         .with_empty_tape()
         .matmul(input_map)
         .reshape_like(&(batch, len, 2 * p));
-    let directions = w.c.len();
-    let states = match directions {
-        1 => scan(bu, zeta, false)?,
-        2 => {
-            let forward = scan(bu.with_empty_tape(), zeta.with_empty_tape(), false)?;
-            (forward, scan(bu, zeta, true)?).concat_along(Axis::<2>)
-        }
-        n => {
-            return Err(EngineError::InvalidConfig(format!(
-                "S5 reads out one or two directions, got {n} output matrices"
-            )))
-        }
-    };
-    // [C̃₁ C̃₂] over the concatenated states; 2·Re(·) under conjugate symmetry.
-    let mut maps = w.c.into_iter().map(|c| readout_map(c, width, p));
-    let first = maps.next().expect("one direction at least");
-    let readout = match maps.next() {
-        Some(second) => (first, second).concat_along(Axis::<0>),
-        None => first,
-    };
-    let readout = if conj_sym {
-        readout * E::from_f64(2.0).expect("2 is representable")
-    } else {
-        readout
-    };
-    let y = states
-        .reshape_like(&(batch * len, directions * 2 * p))
-        .matmul(readout);
+    if !(1..=2).contains(&w.c.len()) {
+        return Err(EngineError::InvalidConfig(format!(
+            "S5 reads out one or two directions, got {} output matrices",
+            w.c.len()
+        )));
+    }
+    // Each direction's states read out by its own C̃ (2·Re(·) under conjugate symmetry) and
+    // summed: the product with [C̃₁ C̃₂] over the concatenated states, without the concat.
+    let scale = E::from_f64(if conj_sym { 2.0 } else { 1.0 }).expect("2 is representable");
+    let mut y: Option<Mat<E, D, T>> = None;
+    let last = w.c.len() - 1;
+    // The last direction takes bu and ζ themselves, so their tapes join the output's.
+    let mut inputs = Some((bu, zeta));
+    for (i, c) in w.c.into_iter().enumerate() {
+        let (v, z) = match i == last {
+            true => inputs
+                .take()
+                .expect("the inputs are kept for the last direction"),
+            false => {
+                let (bu, zeta) = inputs
+                    .as_ref()
+                    .expect("the inputs are kept for the last direction");
+                (bu.with_empty_tape(), zeta.with_empty_tape())
+            }
+        };
+        let states = scan(v, z, i == 1)?.reshape_like(&(batch * len, 2 * p));
+        let out = states.matmul(readout_map(c, width, p) * scale);
+        y = Some(match y {
+            None => out,
+            Some(y) => y + out,
+        });
+    }
+    let y = y.expect("one direction at least");
     let y = skip(y, u, w.d.reshape_like(&(1, width)))?;
     Ok(y.reshape_like(&(batch, len, width)))
 }
