@@ -198,3 +198,53 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    fn thread_cpu() -> f64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    }
+
+    #[test]
+    #[ignore]
+    fn shapes() {
+        // (m, n, k, a transposed)
+        for &(m, n, k, at, name) in &[
+            (128usize, 512usize, 128usize, false, "linear fwd up"),
+            (128, 128, 512, false, "linear fwd down / dx up"),
+            (128, 128, 128, false, "linear fwd qkvo"),
+            (128, 512, 4096, true, "dW up"),
+            (512, 128, 4096, true, "dW down"),
+            (64, 128, 32, false, "attn S=QK^T"),
+            (64, 32, 128, false, "attn PV / dQ"),
+            (128, 32, 64, true, "attn dV / dK"),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37) % 11) as f32 * 0.1).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 13) % 7) as f32 * 0.1).collect();
+            let mut c = vec![0f32; m * n];
+            let lhs = if at {
+                MatRef::rows(&a, k, m, m).t()
+            } else {
+                MatRef::rows(&a, m, k, k)
+            };
+            let reps = (2e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
+            gemm(&mut c, n, lhs, MatRef::rows(&b, k, n, n), 1.0, false);
+            let t0 = thread_cpu();
+            for _ in 0..reps {
+                gemm(&mut c, n, lhs, MatRef::rows(&b, k, n, n), 1.0, true);
+            }
+            let dt = thread_cpu() - t0;
+            println!(
+                "{name:28} {m}x{n}x{k}: {:.1} GFLOP/s",
+                2.0 * (m * n * k * reps) as f64 / dt / 1e9
+            );
+        }
+    }
+}

@@ -23,37 +23,46 @@ fn transpose<E: Copy + Default>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
     t
 }
 
-/// out (rows × n) (+)= x (rows × k) · w (k × n), parallel over row blocks.
+/// How a product's destination rows start.
+enum Start<'a, E> {
+    /// Add to what is there (a gradient being accumulated).
+    Accumulate,
+    /// Start every row from this one (the bias).
+    Rows(&'a [E]),
+}
+
+/// out (rows × n) = start + x (rows × k) · w (k × n), parallel over row blocks. Each task
+/// prepares its own rows, so no pass over the output is serial (and fresh pages are first
+/// touched by the threads that fill them).
 fn rows_times<E: KernelFloat>(
     out: &mut [E],
     x: &[E],
     w: &[E],
-    k: usize,
-    n: usize,
-    accumulate: bool,
+    (k, n): (usize, usize),
+    start: Start<'_, E>,
 ) {
     out.par_chunks_mut(ROWS_PER_TASK * n)
         .zip(x.par_chunks(ROWS_PER_TASK * k))
         .for_each(|(out, x)| {
-            let rows = x.len() / k;
+            if let Start::Rows(init) = start {
+                for row in out.chunks_exact_mut(n) {
+                    row.copy_from_slice(init);
+                }
+            }
             gemm(
                 out,
                 n,
-                MatRef::rows(x, rows, k, k),
+                MatRef::rows(x, x.len() / k, k, k),
                 MatRef::rows(w, k, n, n),
                 E::one(),
-                accumulate,
+                true,
             );
         });
 }
 
 fn forward<E: KernelFloat>(x: &[E], w: &[E], b: &[E], inputs: usize, outputs: usize) -> Vec<E> {
-    let rows = x.len() / inputs;
-    let mut out: Vec<E> = Vec::with_capacity(rows * outputs);
-    for _ in 0..rows {
-        out.extend_from_slice(b);
-    }
-    rows_times(&mut out, x, w, inputs, outputs, true);
+    let mut out: Vec<E> = vec![E::zero(); x.len() / inputs * outputs];
+    rows_times(&mut out, x, w, (inputs, outputs), Start::Rows(b));
     out
 }
 
@@ -130,9 +139,8 @@ pub(crate) fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             grad_of!(grads, &x),
             &g,
             &transpose(&w_host, inputs, outputs),
-            outputs,
-            inputs,
-            true,
+            (outputs, inputs),
+            Start::Accumulate,
         );
         let (dw, db) = parameter_grads(&x_host, &g, inputs, outputs);
         let add = |dst: &mut [E], src: &[E]| dst.iter_mut().zip(src).for_each(|(a, &d)| *a += d);
