@@ -54,6 +54,18 @@ impl<'a, E> MatRef<'a, E> {
     }
 }
 
+/// The transpose of a row-major `rows × cols` matrix, as a row-major `cols × rows` one (so it
+/// can be the right operand of [`gemm`], whose AVX-512 path needs unit column stride there).
+pub(crate) fn transpose<E: Copy + Default>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
+    let mut t = vec![E::default(); m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
 /// `dst = scale · a · b` (or `dst += scale · a · b` when `accumulate`), with `dst` row-major
 /// `a.rows × b.cols`, rows `dst_row_stride` apart.
 pub(crate) fn gemm<E: KernelFloat>(

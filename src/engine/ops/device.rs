@@ -15,7 +15,10 @@ use super::linear::{linear_composed, linear_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
-use super::ssm::diagonal::{diagonal_ssm_composed, diagonal_ssm_cpu, DiagonalParams};
+use super::ssm::diagonal::{
+    diagonal_ssm_composed, diagonal_ssm_cpu, shared_diagonal_ssm_composed, shared_diagonal_ssm_cpu,
+    DiagonalParams, SharedDiagonalParams,
+};
 use super::ssm::ema::{ema_composed, ema_cpu, EmaParams};
 use super::ssm::long_conv::{long_conv_composed, long_conv_cpu};
 use super::ssm::scan::{complex_scan_composed, complex_scan_cpu};
@@ -164,6 +167,13 @@ engine_ops! {
         params: DiagonalParams<f32, Self, T>,
         bidirectional: bool,
     ) -> Seq3<f32, Self, T> = diagonal_ssm_composed, diagonal_ssm_cpu;
+
+    /// A diagonal SSM whose λ all channels share, DLR's (see [`super::ssm::diagonal`]).
+    fn shared_diagonal_ssm[T: Tape<f32, Self> + Merge<T>](
+        u: Seq3<f32, Self, T>,
+        params: SharedDiagonalParams<f32, Self, T>,
+        bidirectional: bool,
+    ) -> Seq3<f32, Self, T> = shared_diagonal_ssm_composed, shared_diagonal_ssm_cpu;
 
     /// MEGA's damped EMA over a sequence (see [`super::ssm::ema`]).
     fn ema[T: Tape<f32, Self> + Merge<T>](

@@ -7,21 +7,11 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::blas::{gemm, MatRef};
+use super::blas::{gemm, transpose, MatRef};
 use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Rows of x per parallel task in the row-parallel products.
 const ROWS_PER_TASK: usize = 128;
-
-fn transpose<E: Copy + Default>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
-    let mut t = vec![E::default(); m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
-}
 
 /// How a product's destination rows start.
 enum Start<'a, E> {

@@ -6,13 +6,13 @@
 //!   x_k = λ ⊙ x_{k−1} + u_k,   y_k = Re(W x_k) + D u_k,
 //!
 //! with N complex states (no conjugate pairing, so the real part is taken, not 2·Re). As a
-//! convolution its kernel is K_l = Re Σ_n W_n λ_n^l, computed by the diagonal-SSM path of S4D
-//! (the Vandermonde kernel, then the FFT convolution): that path computes 2·Re Σ_n W'_n λ_n^l
-//! for the recurrence above, so it is given W' = W/2.
+//! convolution its kernel is K_l = Re Σ_n W_n λ_n^l, then the FFT convolution.
 //!
 //! λ is learned directly, in log form log λ = −ρ² + i·θ (the reference's `Lambda_log_neg_re`
 //! and `Lambda_im`), which keeps |λ| ≤ 1 for any ρ. It is shared by the H channels, as in the
-//! reference; W and D are per channel.
+//! reference; W and D are per channel. Sharing makes the kernel one N × L Vandermonde matrix
+//! and a matrix product ([`crate::engine::ops::ssm::shared_vandermonde`]) on the CPU; the
+//! composed form (GPUs) runs S4D's per-channel recurrence with λ broadcast.
 //!
 //! Initialisation (the reference's `Lambda_init: omega`): log λ_n = −½Δ_n + 2πi·n/N with Δ_n
 //! log-uniform in [dt_min, dt_max], i.e. slowly decaying rotations spread evenly over the
@@ -30,7 +30,7 @@ use super::{
 };
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope};
-use crate::engine::ops::ssm::diagonal::DiagonalParams;
+use crate::engine::ops::ssm::diagonal::SharedDiagonalParams;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId};
 
@@ -118,27 +118,23 @@ impl Dlr {
         })
     }
 
-    /// log λ broadcast to every channel, and W/2 (see the module documentation).
+    /// log λ (shared by the channels) and W.
     fn recurrence<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
         &self,
         ctx: &Ctx<'_, D>,
-    ) -> DiagonalParams<f32, D, T> {
+    ) -> SharedDiagonalParams<f32, D, T> {
         let p = ctx.params;
         let (h, n) = (self.width, self.config.d_state);
         let log_re = p.vector::<T>(self.lambda_rho).square().negate();
         let log_im = p.vector::<T>(self.lambda_theta);
-        let (w_re, w_im) = complex_parts(ctx, self.w, (self.config.kernels(), h, n));
-        DiagonalParams {
-            zeta: (
-                log_re.broadcast_like::<_, Axis<0>>(&(h, n)),
-                log_im.broadcast_like::<_, Axis<0>>(&(h, n)),
-            ),
-            w: (w_re * 0.5, w_im * 0.5),
+        SharedDiagonalParams {
+            zeta: (log_re, log_im),
+            w: complex_parts(ctx, self.w, (self.config.kernels(), h, n)),
         }
     }
 }
 
-super::diagonal_state_space!(Dlr, recurrence);
+super::diagonal_state_space!(Dlr, recurrence, shared_diagonal_ssm);
 
 #[cfg(test)]
 mod tests;

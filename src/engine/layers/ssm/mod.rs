@@ -295,9 +295,14 @@ pub(crate) fn add_skip<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
 /// Implements [`StateSpace`] for a diagonal kind (S4D, DLR) with `config.channels`,
 /// `config.bidirectional`, `width`, the skip `d`, and a method (`$discrete`) giving its
 /// discrete parameters: the output is u through the Vandermonde-kernel convolution, plus the
-/// skip D·u. The kinds differ only in how their parameters become (ζ, W).
+/// skip D·u. The kinds differ only in how their parameters become (ζ, W), and in the engine op
+/// (`$op`) that runs them: `diagonal_ssm` (per-channel λ, the default) or
+/// `shared_diagonal_ssm` (one λ for every channel).
 macro_rules! diagonal_state_space {
     ($kind:ty, $discrete:ident) => {
+        $crate::engine::layers::ssm::diagonal_state_space!($kind, $discrete, diagonal_ssm);
+    };
+    ($kind:ty, $discrete:ident, $op:ident) => {
         impl $crate::engine::layers::ssm::StateSpace for $kind {
             fn output_width(&self) -> usize {
                 self.config.channels * self.width
@@ -312,7 +317,7 @@ macro_rules! diagonal_state_space {
                 ctx: &$crate::engine::layers::Ctx<'_, D>,
             ) -> $crate::engine::error::Result<$crate::engine::layers::Seq<D, T>> {
                 let params = self.$discrete::<D, T>(ctx);
-                let y = D::diagonal_ssm(u.with_empty_tape(), params, self.config.bidirectional)?;
+                let y = D::$op(u.with_empty_tape(), params, self.config.bidirectional)?;
                 $crate::engine::layers::ssm::add_skip(y, u, self.d, ctx)
             }
         }

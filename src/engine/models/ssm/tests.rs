@@ -20,6 +20,16 @@ fn s4d(bidirectional: bool) -> SsmKind {
     })
 }
 
+fn dlr(bidirectional: bool) -> SsmKind {
+    SsmKind::Dlr(DlrConfig {
+        d_state: 8,
+        dt_min: 1e-3,
+        dt_max: 1e-1,
+        channels: 1,
+        bidirectional,
+    })
+}
+
 fn lru(bidirectional: bool) -> SsmKind {
     SsmKind::Lru(LruConfig {
         d_state: 8,
@@ -384,9 +394,16 @@ fn mega_fused_and_composed_forms_agree_with_gradients() {
 
 #[test]
 fn diagonal_kinds_fused_and_composed_forms_agree_with_gradients() {
-    // The Vandermonde convolution (S4D) and the sequential complex scan (LRU, S5) against
-    // their composed forms (materialised kernel, parallel scan).
-    for kind in [s4d(true), s4d(false), lru(true), s5(false)] {
+    // The Vandermonde convolutions (S4D, and DLR's with one λ for every channel) and the
+    // sequential complex scan (LRU, S5) against their composed forms (parallel scans).
+    for kind in [
+        s4d(true),
+        s4d(false),
+        dlr(true),
+        dlr(false),
+        lru(true),
+        s5(false),
+    ] {
         assert_fused_and_composed_agree(kind);
     }
 }

@@ -7,6 +7,11 @@
 //! Two forms compute it: the convolution form (CPU: [`vandermonde_cpu`] then
 //! [`long_conv_cpu`], O(L log L)) and the recurrent form (composed: the parallel scan over
 //! every (h, n), O(L·H·N) memory per round). Each is the other's oracle.
+//!
+//! DLR's SSM ([`SharedDiagonalParams`]) is the special case of one λ shared by every channel
+//! and N unpaired states, y_t = Re Σ_n W_n x_t,n: on the CPU its kernel comes from
+//! [`shared_vandermonde_cpu`] (one Vandermonde matrix for all channels); the composed form
+//! broadcasts λ to every channel and halves W (2·Re Σ W/2 = Re Σ W), then runs the scan above.
 
 use dfdx::prelude::*;
 use realfft::FftNum;
@@ -14,6 +19,7 @@ use realfft::FftNum;
 use super::for_slicing;
 use super::long_conv::long_conv_cpu;
 use super::scan::{complex_scan_composed, shift_time};
+use super::shared_vandermonde::{shared_vandermonde_cpu, Vector};
 use super::vandermonde::{vandermonde_cpu, Cube, Mat};
 use crate::engine::ops::{ComposedFloat, KernelFloat};
 
@@ -32,6 +38,49 @@ pub(crate) fn diagonal_ssm_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<
     let len = u.shape().1;
     let kernel = vandermonde_cpu(params.zeta, params.w, len)?;
     long_conv_cpu(u, kernel, bidirectional)
+}
+
+/// DLR's discrete parameters: ζ = (Re, Im) of log λ (N), shared by the channels, and W =
+/// (Re, Im) of the output weights (C·dirs, H, N), with the kernel K_l = Re Σ_n W_n λ_n^l.
+pub struct SharedDiagonalParams<E: Dtype, D: Storage<E>, T> {
+    pub zeta: (Vector<E, D, T>, Vector<E, D, T>),
+    pub w: (Cube<E, D, T>, Cube<E, D, T>),
+}
+
+/// The convolution form with a shared λ on the CPU.
+pub(crate) fn shared_diagonal_ssm_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+    u: Cube<E, Cpu, T>,
+    params: SharedDiagonalParams<E, Cpu, T>,
+    bidirectional: bool,
+) -> Result<Cube<E, Cpu, T>, CpuError> {
+    let len = u.shape().1;
+    let kernel = shared_vandermonde_cpu(params.zeta, params.w, len)?;
+    long_conv_cpu(u, kernel, bidirectional)
+}
+
+/// The recurrent form with a shared λ: ζ broadcast to every channel, and W/2 since the
+/// per-channel form computes 2·Re Σ_n W_n x_n.
+pub(crate) fn shared_diagonal_ssm_composed<
+    E: ComposedFloat,
+    D: Device<E>,
+    T: Tape<E, D> + Merge<T>,
+>(
+    u: Cube<E, D, T>,
+    params: SharedDiagonalParams<E, D, T>,
+    bidirectional: bool,
+) -> Cube<E, D, T> {
+    let hn = (u.shape().2, params.zeta.0.shape().0);
+    let (zeta_re, zeta_im) = params.zeta;
+    let (w_re, w_im) = params.w;
+    let half = E::from_f64(0.5).unwrap();
+    let params = DiagonalParams {
+        zeta: (
+            zeta_re.broadcast_like::<_, Axis<0>>(&hn),
+            zeta_im.broadcast_like::<_, Axis<0>>(&hn),
+        ),
+        w: (w_re * half, w_im * half),
+    };
+    diagonal_ssm_composed(u, params, bidirectional)
 }
 
 /// 2·Re Σ_n W[c, h, n]·x[b, t, h, n] for states x (B, L, 2·H·N) `[Re | Im]` → (B, L, C·H).

@@ -8,6 +8,8 @@
 //!   recurrent form of S4D); sequential CPU kernel, parallel (Hillis–Steele) composed form.
 //! - [`vandermonde`]: the convolution kernel K_l = 2·Re Σ_n W_n λ_n^l of a diagonal SSM
 //!   (S4D's Vandermonde product).
+//! - [`shared_vandermonde`]: DLR's kernel K_l = Re Σ_n W_n λ_n^l with one λ shared by every
+//!   channel: one N × L Vandermonde matrix, then a real matrix product.
 //! - [`cauchy`]: S4's Cauchy kernel Σ_m v_m/(a_f − b_f·w_m) (+ the conjugate half), the
 //!   kernel generating function of a diagonal-plus-low-rank SSM at the roots of unity.
 //! - [`spectrum`]: a real kernel from its spectrum (the inverse real FFT), for S4.
@@ -22,17 +24,34 @@ pub mod diagonal;
 pub mod ema;
 pub mod long_conv;
 pub mod scan;
+pub mod shared_vandermonde;
 pub mod spectrum;
 pub mod vandermonde;
 
 use dfdx::prelude::*;
 use num_complex::Complex64;
 
-use crate::engine::ops::ComposedFloat;
+use crate::engine::ops::{ComposedFloat, KernelFloat};
 
 /// λ = exp(ζ) for each (Re ζ, Im ζ), in f64 so long powers stay accurate.
 pub(crate) fn exp_complex(re: f64, im: f64) -> Complex64 {
     Complex64::from_polar(re.exp(), im)
+}
+
+/// Complex numbers in f64 from their real and imaginary parts.
+pub(crate) fn complex<E: KernelFloat>(re: &[E], im: &[E]) -> Vec<Complex64> {
+    re.iter()
+        .zip(im)
+        .map(|(r, i)| Complex64::new(r.to_f64().unwrap(), i.to_f64().unwrap()))
+        .collect()
+}
+
+/// Adds complex gradients `g` (∂L/∂Re + i·∂L/∂Im) into the gradients of the two parts.
+pub(crate) fn accumulate_parts<E: KernelFloat>(re: &mut [E], im: &mut [E], g: &[Complex64]) {
+    for ((r, i), g) in re.iter_mut().zip(im.iter_mut()).zip(g) {
+        *r += E::of(g.re);
+        *i += E::of(g.im);
+    }
 }
 
 /// A copy of `x` that only slices will consume. dfdx 0.13's `slice` backward *assigns* the

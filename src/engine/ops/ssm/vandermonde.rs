@@ -15,8 +15,7 @@ use dfdx::prelude::*;
 use num_complex::Complex64;
 use rayon::prelude::*;
 
-use super::exp_complex;
-use super::host;
+use super::{accumulate_parts, complex, exp_complex, host};
 #[cfg(test)]
 use crate::engine::ops::ComposedFloat;
 use crate::engine::ops::{grad_of, take_grad, KernelFloat};
@@ -30,13 +29,6 @@ struct Modes {
     w: Vec<Complex64>,
     /// (K, H, N).
     dims: (usize, usize, usize),
-}
-
-fn complex<E: KernelFloat>(re: &[E], im: &[E]) -> Vec<Complex64> {
-    re.iter()
-        .zip(im)
-        .map(|(r, i)| Complex64::new(r.to_f64().unwrap(), i.to_f64().unwrap()))
-        .collect()
 }
 
 impl Modes {
@@ -108,13 +100,6 @@ fn kernel_backward<E: KernelFloat>(
         }
     }
     (grad_w, grad_zeta)
-}
-
-fn accumulate_parts<E: KernelFloat>(re: &mut [E], im: &mut [E], g: &[Complex64]) {
-    for ((r, i), g) in re.iter_mut().zip(im.iter_mut()).zip(g) {
-        *r += E::of(g.re);
-        *i += E::of(g.im);
-    }
 }
 
 /// The fused kernel generation on the CPU: ζ (H, N) as real and imaginary parts, W (K, H, N)
