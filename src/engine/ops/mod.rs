@@ -9,11 +9,15 @@
 pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
+pub mod gated_residual;
 pub mod gelu;
 pub mod laplace;
 pub mod layer_norm;
 pub mod linear;
 pub mod mega_attention;
+pub mod mega_gates;
+pub mod pointwise;
+pub mod silu;
 pub mod ssm;
 
 mod avx512;
