@@ -8,6 +8,7 @@ use dfdx::prelude::*;
 use super::adam::{adam_composed, adam_cpu, AdamRule, Updated};
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
+use super::ema_output::{ema_output_composed, ema_output_cpu};
 use super::gated_residual::{gated_residual_composed, gated_residual_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
@@ -175,6 +176,13 @@ engine_ops! {
         params: EmaParams<f32, Self, T>,
         bidirectional: bool,
     ) -> Seq3<f32, Self, T> = ema_composed, ema_cpu;
+
+    /// The output of MEGA's EMA layer, SiLU(EMA(x) + ω⊙x) (see [`super::ema_output`]).
+    fn ema_output[T: Tape<f32, Self> + Merge<T>](
+        ema: Seq3<f32, Self, T>,
+        x: Seq3<f32, Self, T>,
+        omega: Tensor<(usize,), f32, Self, T>,
+    ) -> Seq3<f32, Self, T> = ema_output_composed, ema_output_cpu;
 
     /// S4's Cauchy kernel (see [`super::ssm::cauchy`]): v (S, H, M), w (H, M) as parts →
     /// (S, H, 2F) `[Re | Im]`.

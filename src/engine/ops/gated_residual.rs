@@ -14,6 +14,15 @@ use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 /// Elements per parallel task.
 const CHUNK: usize = 4096;
 
+/// dst[i] += f(i), in parallel.
+fn accumulate<E: KernelFloat>(dst: &mut [E], f: impl Fn(usize) -> E + Sync) {
+    dst.par_chunks_mut(CHUNK).enumerate().for_each(|(c, d)| {
+        for (i, d) in d.iter_mut().enumerate() {
+            *d += f(c * CHUNK + i);
+        }
+    });
+}
+
 /// X + φ⊙(Ĥ − X) on the CPU: x, φ and Ĥ of one shape.
 pub(crate) fn gated_residual_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<S, E, Cpu, T>,
@@ -50,16 +59,9 @@ pub(crate) fn gated_residual_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Mer
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
         // Each input's gradient through its own borrow: one parallel pass per input.
-        let each = |dst: &mut [E], f: &(dyn Fn(usize) -> E + Sync)| {
-            dst.par_chunks_mut(CHUNK).enumerate().for_each(|(c, d)| {
-                for (i, d) in d.iter_mut().enumerate() {
-                    *d += f(c * CHUNK + i);
-                }
-            });
-        };
-        each(grad_of!(grads, &x), &|i| g[i] * (E::one() - phi[i]));
-        each(grad_of!(grads, &gate), &|i| g[i] * (h[i] - xs[i]));
-        each(grad_of!(grads, &candidate), &|i| g[i] * phi[i]);
+        accumulate(grad_of!(grads, &x), |i| g[i] * (E::one() - phi[i]));
+        accumulate(grad_of!(grads, &gate), |i| g[i] * (h[i] - xs[i]));
+        accumulate(grad_of!(grads, &candidate), |i| g[i] * phi[i]);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -9,6 +9,7 @@
 pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
+pub mod ema_output;
 pub mod gated_residual;
 pub mod gelu;
 pub mod laplace;
