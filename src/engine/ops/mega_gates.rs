@@ -54,7 +54,7 @@ struct Layout {
 impl Layout {
     fn of(model: usize, width: usize, scale: usize, offset: usize) -> Self {
         assert!(
-            scale == offset && scale % 2 == 0,
+            scale == offset && scale.is_multiple_of(2),
             "mega gates: κ and μ are both (2, z), got {scale} and {offset} values"
         );
         let z = scale / 2;
