@@ -14,7 +14,7 @@ impl Activation {
         Ok(match self {
             Activation::Gelu => D::gelu(x)?,
             Activation::Relu => x.relu(),
-            Activation::Silu => x.with_empty_tape().sigmoid() * x,
+            Activation::Silu => D::silu(x)?,
             Activation::None => x,
         })
     }

@@ -8,12 +8,16 @@ use dfdx::prelude::*;
 use super::adam::{adam_composed, adam_cpu, AdamRule, Updated};
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
+use super::ema_output::{ema_output_composed, ema_output_cpu};
+use super::gated_residual::{gated_residual_composed, gated_residual_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::glu::{glu_composed, glu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
+use super::mega_gates::{mega_gates_composed, mega_gates_cpu, MegaGates};
 use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
+use super::silu::{silu_composed, silu_cpu};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
 use super::ssm::diagonal::{
     diagonal_ssm_composed, diagonal_ssm_cpu, shared_diagonal_ssm_composed, shared_diagonal_ssm_cpu,
@@ -122,6 +126,10 @@ engine_ops! {
         d: Mat<Self, T>,
     ) -> Mat<Self, T> = skip_composed, skip_cpu;
 
+    /// SiLU, x·σ(x) (see [`super::silu`]).
+    fn silu[S: Shape, T: Tape<f32, Self>](x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>
+        = silu_composed, silu_cpu;
+
     fn layer_norm[T: Tape<f32, Self> + Merge<T>](
         x: Mat<Self, T>,
         gamma: Tensor<(usize,), f32, Self, T>,
@@ -147,6 +155,22 @@ engine_ops! {
         spec: &ChunkSpec,
         lengths: &[usize],
     ) -> Seq3<f32, Self, T> = mega_attention_composed, mega_attention_cpu;
+
+    /// MEGA's gates, Q and K from the projection of the EMA output (see
+    /// [`super::mega_gates`]): M (B, L, d + z + v + d), κ, μ (2z) → φ, Q, K, γ, M_h.
+    fn mega_gates[T: Tape<f32, Self> + Merge<T>](
+        mixed: Seq3<f32, Self, T>,
+        scale: Tensor<(usize,), f32, Self, T>,
+        offset: Tensor<(usize,), f32, Self, T>,
+        model: usize,
+    ) -> MegaGates<f32, Self, T> = mega_gates_composed, mega_gates_cpu;
+
+    /// MEGA's gated residual X + φ⊙(Ĥ − X) (see [`super::gated_residual`]).
+    fn gated_residual[S: Shape, T: Tape<f32, Self> + Merge<T>](
+        x: Tensor<S, f32, Self, T>,
+        gate: Tensor<S, f32, Self, T>,
+        candidate: Tensor<S, f32, Self, T>,
+    ) -> Tensor<S, f32, Self, T> = gated_residual_composed, gated_residual_cpu;
 
     fn cross_entropy[T: Tape<f32, Self>](
         logits: Mat<Self, T>,
@@ -181,6 +205,13 @@ engine_ops! {
         params: EmaParams<f32, Self, T>,
         bidirectional: bool,
     ) -> Seq3<f32, Self, T> = ema_composed, ema_cpu;
+
+    /// The output of MEGA's EMA layer, SiLU(EMA(x) + ω⊙x) (see [`super::ema_output`]).
+    fn ema_output[T: Tape<f32, Self> + Merge<T>](
+        ema: Seq3<f32, Self, T>,
+        x: Seq3<f32, Self, T>,
+        omega: Tensor<(usize,), f32, Self, T>,
+    ) -> Seq3<f32, Self, T> = ema_output_composed, ema_output_cpu;
 
     /// S4's Cauchy kernel (see [`super::ssm::cauchy`]): v (S, H, M), w (H, M) as parts →
     /// (S, H, 2F) `[Re | Im]`.

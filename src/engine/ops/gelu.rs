@@ -5,47 +5,15 @@
 use std::f64::consts::FRAC_1_SQRT_2;
 
 use dfdx::prelude::*;
-use rayon::prelude::*;
 
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::pointwise::{pointwise_cpu, Pointwise};
+use super::{ComposedFloat, KernelFloat};
 
-const CHUNK: usize = 4096;
-
-fn gelu_forward<E: KernelFloat>(x: &[E]) -> Vec<E> {
-    let mut out = vec![E::zero(); x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| E::gelu_forward(x, o));
-    out
-}
-
-/// Accumulates ∂L/∂x = g · (Φ(x) + x·φ(x)) into `grad_x`.
-fn gelu_backward<E: KernelFloat>(x: &[E], grad_out: &[E], grad_x: &mut [E]) {
-    grad_x
-        .par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(grad_out.par_chunks(CHUNK)))
-        .for_each(|(gx, (x, g))| E::gelu_backward(x, g, gx));
-}
-
-/// Fused GELU on the CPU, multi-threaded over chunks.
+/// Fused GELU on the CPU (see [`super::pointwise`]).
 pub(crate) fn gelu_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
     x: Tensor<S, E, Cpu, T>,
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
-    let x = x.try_contiguous()?;
-    let (x, mut tape) = x.split_tape();
-    // Backward reads x: keep its host copy and only the tensor's ghost (no second copy).
-    let x_host = host(&x)?;
-    let out = x
-        .device()
-        .try_tensor_from_vec(gelu_forward(&x_host), *x.shape())?;
-    let out_ghost = out.ghost();
-    let x = x.ghost();
-    tape.add_backward_op(move |grads| {
-        let g = take_grad!(grads, &out_ghost);
-        gelu_backward(&x_host, &g, grad_of!(grads, &x));
-        Ok(())
-    });
-    Ok(out.put_tape(tape))
+    pointwise_cpu(Pointwise::Gelu, x)
 }
 
 /// GELU from dfdx ops on any device: ½x + ½|x|·erf(|x|/√2). Using |x| avoids a sign

@@ -9,6 +9,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::simd::Pointwise;
 use super::ssm::for_slicing;
 use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
@@ -24,7 +25,7 @@ fn forward<E: KernelFloat>(y: &[E], width: usize) -> Vec<E> {
         .with_min_len(ROWS_PER_TASK)
         .for_each(|(out, row)| {
             let (a, b) = row.split_at(width);
-            E::sigmoid(b, out);
+            E::pointwise_forward(Pointwise::Sigmoid, b, out);
             out.iter_mut().zip(a).for_each(|(o, &a)| *o *= a);
         });
     out
@@ -40,7 +41,7 @@ fn backward<E: KernelFloat>(y: &[E], g: &[E], grad_y: &mut [E], width: usize) {
             || vec![E::zero(); width],
             |gate, (grad_row, (row, g))| {
                 let (a, b) = row.split_at(width);
-                E::sigmoid(b, gate);
+                E::pointwise_forward(Pointwise::Sigmoid, b, gate);
                 let (grad_a, grad_b) = grad_row.split_at_mut(width);
                 for j in 0..width {
                     let s = gate[j];

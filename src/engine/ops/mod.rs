@@ -9,13 +9,18 @@
 pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
+pub mod ema_output;
+pub mod gated_residual;
 pub mod gelu;
 pub mod glu;
 pub mod laplace;
 pub mod layer_norm;
 pub mod linear;
 pub mod mega_attention;
+pub mod mega_gates;
+pub mod pointwise;
 pub mod residual;
+pub mod silu;
 pub mod ssm;
 
 mod avx512;

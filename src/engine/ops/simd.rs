@@ -106,29 +106,57 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π).
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-/// gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2).
+/// The point-wise functions with fused kernels: their values and derivatives in f32 and f64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pointwise {
+    /// gelu(x) = x·Φ(x), exact (erf) form.
+    Gelu,
+    /// silu(x) = x·σ(x) (MEGA's φ_silu).
+    Silu,
+    /// σ(x) = 1/(1 + e⁻ˣ).
+    Sigmoid,
+}
+
+/// σ(x); e⁻ˣ is clamped to [e⁻⁸⁷, e⁸⁸], so σ is exactly 1 above x = 87 and ≈ 6·10⁻³⁹
+/// (not 0) far below, which no gate can tell apart from 0.
 #[inline(always)]
-fn gelu_forward_f32_body(x: &[f32], out: &mut [f32]) {
-    for (o, &x) in out.iter_mut().zip(x) {
-        *o = 0.5 * x * erfc_f32(-x * FRAC_1_SQRT_2);
+fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// out = f(x). Each arm is its own loop, so the match is outside the vectorised code.
+#[inline(always)]
+fn forward_f32_body(f: Pointwise, x: &[f32], out: &mut [f32]) {
+    let pairs = out.iter_mut().zip(x);
+    match f {
+        // gelu(x) = x·Φ(x), Φ(x) = ½·erfc(−x/√2).
+        Pointwise::Gelu => pairs.for_each(|(o, &x)| *o = 0.5 * x * erfc_f32(-x * FRAC_1_SQRT_2)),
+        Pointwise::Silu => pairs.for_each(|(o, &x)| *o = x * sigmoid_f32(x)),
+        Pointwise::Sigmoid => pairs.for_each(|(o, &x)| *o = sigmoid_f32(x)),
     }
 }
 
-/// gx += g·(Φ(x) + x·φ(x)), φ(x) = e^{−x²/2}/√(2π).
+/// gx += g·f′(x).
 #[inline(always)]
-fn gelu_backward_f32_body(x: &[f32], g: &[f32], gx: &mut [f32]) {
-    for ((d, &x), &g) in gx.iter_mut().zip(x).zip(g) {
-        let cdf = 0.5 * erfc_f32(-x * FRAC_1_SQRT_2);
-        let pdf = FRAC_1_SQRT_2PI * exp_f32(-0.5 * x * x);
-        *d += g * (cdf + x * pdf);
-    }
-}
-
-/// out = σ(x) = 1/(1 + e^{−x}); exp_f32 clamps, so both tails stay finite (0 and 1).
-#[inline(always)]
-fn sigmoid_f32_body(x: &[f32], out: &mut [f32]) {
-    for (o, &x) in out.iter_mut().zip(x) {
-        *o = 1.0 / (1.0 + exp_f32(-x));
+fn backward_f32_body(f: Pointwise, x: &[f32], g: &[f32], gx: &mut [f32]) {
+    let triples = gx.iter_mut().zip(x).zip(g);
+    match f {
+        // gelu′(x) = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π).
+        Pointwise::Gelu => triples.for_each(|((d, &x), &g)| {
+            let cdf = 0.5 * erfc_f32(-x * FRAC_1_SQRT_2);
+            let pdf = FRAC_1_SQRT_2PI * exp_f32(-0.5 * x * x);
+            *d += g * (cdf + x * pdf);
+        }),
+        // silu′(x) = σ(x)·(1 + x·(1 − σ(x))).
+        Pointwise::Silu => triples.for_each(|((d, &x), &g)| {
+            let s = sigmoid_f32(x);
+            *d += g * s * (1.0 + x * (1.0 - s));
+        }),
+        // σ′(x) = σ(x)·(1 − σ(x)).
+        Pointwise::Sigmoid => triples.for_each(|((d, &x), &g)| {
+            let s = sigmoid_f32(x);
+            *d += g * s * (1.0 - s);
+        }),
     }
 }
 
@@ -153,22 +181,19 @@ mod avx2 {
 /// The same bodies compiled for AVX-512: twice the lanes per instruction.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::Pointwise;
+
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn gelu_forward(x: &[f32], out: &mut [f32]) {
-        super::gelu_forward_f32_body(x, out)
+    pub(super) unsafe fn forward(f: Pointwise, x: &[f32], out: &mut [f32]) {
+        super::forward_f32_body(f, x, out)
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
-        super::gelu_backward_f32_body(x, g, gx)
+    pub(super) unsafe fn backward(f: Pointwise, x: &[f32], g: &[f32], gx: &mut [f32]) {
+        super::backward_f32_body(f, x, g, gx)
     }
 
     pub(super) use super::exp512::exp_shift_sum;
-
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn sigmoid(x: &[f32], out: &mut [f32]) {
-        super::sigmoid_f32_body(x, out)
-    }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn softmax_grad(ds: &mut [f32], p: &[f32], delta: f32) {
@@ -194,12 +219,10 @@ pub trait RowOps: Sized {
     fn row_max(row: &[Self], init: Self) -> Self;
     /// dsᵢ ← pᵢ·(dsᵢ − delta) (the softmax Jacobian-vector product).
     fn softmax_grad(ds: &mut [Self], p: &[Self], delta: Self);
-    /// out = gelu(x), exact (erf) form.
-    fn gelu_forward(x: &[Self], out: &mut [Self]);
-    /// gx += g·gelu'(x).
-    fn gelu_backward(x: &[Self], g: &[Self], gx: &mut [Self]);
-    /// out = σ(x), the logistic function.
-    fn sigmoid(x: &[Self], out: &mut [Self]);
+    /// out = f(x).
+    fn pointwise_forward(f: Pointwise, x: &[Self], out: &mut [Self]);
+    /// gx += g·f′(x).
+    fn pointwise_backward(f: Pointwise, x: &[Self], g: &[Self], gx: &mut [Self]);
     /// A faster matrix product for this type and CPU, if there is one; false when the caller
     /// must do the product itself.
     fn fast_gemm(
@@ -215,31 +238,22 @@ pub trait RowOps: Sized {
 }
 
 impl RowOps for f32 {
-    fn sigmoid(x: &[f32], out: &mut [f32]) {
+    fn pointwise_forward(f: Pointwise, x: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if has_avx512() {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
-            return unsafe { avx512::sigmoid(x, out) };
+            return unsafe { avx512::forward(f, x, out) };
         }
-        sigmoid_f32_body(x, out)
+        forward_f32_body(f, x, out)
     }
 
-    fn gelu_forward(x: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
-            return unsafe { avx512::gelu_forward(x, out) };
-        }
-        gelu_forward_f32_body(x, out)
-    }
-
-    fn gelu_backward(x: &[f32], g: &[f32], gx: &mut [f32]) {
+    fn pointwise_backward(f: Pointwise, x: &[f32], g: &[f32], gx: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if has_avx512() {
             // SAFETY: as above.
-            return unsafe { avx512::gelu_backward(x, g, gx) };
+            return unsafe { avx512::backward(f, x, g, gx) };
         }
-        gelu_backward_f32_body(x, g, gx)
+        backward_f32_body(f, x, g, gx)
     }
 
     fn fast_gemm(
@@ -291,24 +305,35 @@ impl RowOps for f32 {
     }
 }
 
+fn sigmoid_f64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Φ(x) = ½(1 + erf(x/√2)).
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
+}
+
 impl RowOps for f64 {
-    fn sigmoid(x: &[f64], out: &mut [f64]) {
+    fn pointwise_forward(f: Pointwise, x: &[f64], out: &mut [f64]) {
         for (o, &x) in out.iter_mut().zip(x) {
-            *o = 1.0 / (1.0 + (-x).exp());
+            *o = match f {
+                Pointwise::Gelu => x * normal_cdf(x),
+                Pointwise::Silu => x * sigmoid_f64(x),
+                Pointwise::Sigmoid => sigmoid_f64(x),
+            };
         }
     }
 
-    fn gelu_forward(x: &[f64], out: &mut [f64]) {
-        for (o, &x) in out.iter_mut().zip(x) {
-            *o = 0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
-        }
-    }
-
-    fn gelu_backward(x: &[f64], g: &[f64], gx: &mut [f64]) {
+    fn pointwise_backward(f: Pointwise, x: &[f64], g: &[f64], gx: &mut [f64]) {
         let inv_sqrt_2pi = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
         for ((d, &x), &g) in gx.iter_mut().zip(x).zip(g) {
-            let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
-            *d += g * (cdf + x * inv_sqrt_2pi * (-0.5 * x * x).exp());
+            let s = sigmoid_f64(x);
+            *d += g * match f {
+                Pointwise::Gelu => normal_cdf(x) + x * inv_sqrt_2pi * (-0.5 * x * x).exp(),
+                Pointwise::Silu => s * (1.0 + x * (1.0 - s)),
+                Pointwise::Sigmoid => s * (1.0 - s),
+            };
         }
     }
 
@@ -351,44 +376,39 @@ mod tests {
 
     #[test]
     fn fast_gelu_matches_the_erf_form() {
+        fast_matches_f64(Pointwise::Gelu);
+    }
+
+    #[test]
+    fn fast_silu_and_sigmoid_match_f64() {
+        fast_matches_f64(Pointwise::Silu);
+        fast_matches_f64(Pointwise::Sigmoid);
+    }
+
+    /// The f32 kernels of `f` (value and derivative) against the f64 ones on [−8, 8].
+    fn fast_matches_f64(f: Pointwise) {
         let x: Vec<f32> = (-800..=800).map(|i| i as f32 * 0.01).collect();
         let mut fast = vec![0.0; x.len()];
-        f32::gelu_forward(&x, &mut fast);
+        f32::pointwise_forward(f, &x, &mut fast);
         let mut grad = vec![0.0; x.len()];
-        f32::gelu_backward(&x, &vec![1.0; x.len()], &mut grad);
+        f32::pointwise_backward(f, &x, &vec![1.0; x.len()], &mut grad);
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let mut exact = vec![0.0; x.len()];
-        f64::gelu_forward(&x64, &mut exact);
+        f64::pointwise_forward(f, &x64, &mut exact);
         let mut exact_grad = vec![0.0; x.len()];
-        f64::gelu_backward(&x64, &vec![1.0; x.len()], &mut exact_grad);
+        f64::pointwise_backward(f, &x64, &vec![1.0; x.len()], &mut exact_grad);
         for i in 0..x.len() {
             assert!(
                 (fast[i] as f64 - exact[i]).abs() < 1e-6 * (1.0 + exact[i].abs()),
-                "gelu({})",
+                "{f:?}({})",
                 x[i]
             );
             assert!(
                 (grad[i] as f64 - exact_grad[i]).abs() < 1e-6,
-                "gelu'({})",
+                "{f:?}'({})",
                 x[i]
             );
         }
-    }
-
-    #[test]
-    fn fast_sigmoid_matches_f64_and_saturates() {
-        let x: Vec<f32> = (0..203).map(|i| (i as f32 - 101.0) * 0.9).collect();
-        let mut out = vec![0.0f32; x.len()];
-        f32::sigmoid(&x, &mut out);
-        for (&x, &s) in x.iter().zip(&out) {
-            let want = 1.0 / (1.0 + (-(x as f64)).exp());
-            assert!(
-                (s as f64 - want).abs() <= 2e-7 * want + 1e-38,
-                "σ({x}) = {s}"
-            );
-        }
-        assert!((0.0..1e-30).contains(&out[0]));
-        assert_eq!(*out.last().unwrap(), 1.0);
     }
 
     #[test]

@@ -15,7 +15,6 @@
 use dfdx::prelude::*;
 
 use crate::engine::error::Result;
-use crate::engine::layers::activation::Activation;
 use crate::engine::layers::ssm::{param_with, zero_padding};
 use crate::engine::layers::{Ctx, Scope, Seq};
 use crate::engine::ops::ssm::ema::EmaParams;
@@ -105,10 +104,6 @@ impl MultiHeadEma {
             EmaParams { log_q, w },
             self.bidirectional,
         )?;
-        let omega = ctx
-            .params
-            .vector::<T>(self.omega)
-            .broadcast_like::<_, Axes2<0, 1>>(x.shape());
-        Activation::Silu.apply(ema + x * omega)
+        D::ema_output(ema, x, ctx.params.vector::<T>(self.omega))
     }
 }

@@ -27,7 +27,6 @@ use crate::engine::layers::linear::Linear;
 use crate::engine::layers::norm::{Norm, NormKind};
 use crate::engine::layers::sequence::{NormPlacement, SequenceLayer};
 use crate::engine::layers::{Ctx, Scope, Seq};
-use crate::engine::ops::ssm::for_slicing;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{GroupId, Init, ParamId, NO_DECAY_GROUP};
 
@@ -134,23 +133,6 @@ impl GatedAttention {
             + 4 * z
             + bias_len
     }
-
-    /// Q and K from Z: κ_q⊙Z + μ_q and κ_k⊙Z + μ_k.
-    fn queries_and_keys<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
-        &self,
-        shared: Seq<D, T>,
-        ctx: &Ctx<'_, D>,
-    ) -> (Seq<D, T>, Seq<D, T>) {
-        let z = self.widths.shared;
-        let shape = *shared.shape();
-        let scale = for_slicing(ctx.params.flat::<T>(self.qk_scale));
-        let offset = for_slicing(ctx.params.flat::<T>(self.qk_offset));
-        let row = |t: Tensor<(usize,), f32, D, T>| t.broadcast_like::<_, Axes2<0, 1>>(&shape);
-        let q = shared.with_empty_tape() * row(scale.with_empty_tape().slice((..z,)))
-            + row(offset.with_empty_tape().slice((..z,)));
-        let k = shared * row(scale.slice((z..,))) + row(offset.slice((z..,)));
-        (q, k)
-    }
 }
 
 impl SequenceLayer for GatedAttention {
@@ -159,12 +141,6 @@ impl SequenceLayer for GatedAttention {
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let GatedWidths {
-            model: d,
-            shared: z,
-            value: v,
-            ..
-        } = self.widths;
         let input = match self.placement {
             NormPlacement::Pre => self.norm.forward(x.with_empty_tape(), ctx)?,
             NormPlacement::Post => x.with_empty_tape(),
@@ -172,20 +148,22 @@ impl SequenceLayer for GatedAttention {
         let silu = Activation::Silu;
         let values = silu.apply(self.value.forward_seq(input.with_empty_tape(), ctx)?)?;
         let smoothed = ctx.dropout(self.ema.forward(input, ctx)?, self.dropout);
-        let mixed = for_slicing(self.mixed.forward_seq(smoothed, ctx)?);
-        let update = mixed.with_empty_tape().slice((.., .., ..d)).sigmoid();
-        let shared_and_reset =
-            for_slicing(silu.apply(mixed.with_empty_tape().slice((.., .., d..d + z + v)))?);
-        let projected = mixed.slice((.., .., d + z + v..));
-        let shared = shared_and_reset.with_empty_tape().slice((.., .., ..z));
-        let reset = shared_and_reset.slice((.., .., z..));
-        let (q, k) = self.queries_and_keys(shared, ctx);
+        let mixed = self.mixed.forward_seq(smoothed, ctx)?;
+        // φ, Q, K, γ and X′W_h from the one projection, in one pass (one fused op on the CPU).
+        let gates = D::mega_gates(
+            mixed,
+            ctx.params.flat::<T>(self.qk_scale),
+            ctx.params.flat::<T>(self.qk_offset),
+            self.widths.model,
+        )?;
         let bias = ctx.params.vector::<T>(self.rel_pos_bias);
-        let attended = self.attention.forward(q, k, values, bias, ctx)?;
-        let candidate = silu.apply(projected + self.output.forward_seq(attended * reset, ctx)?)?;
+        let attended = self
+            .attention
+            .forward(gates.q, gates.k, values, bias, ctx)?;
+        let candidate =
+            silu.apply(gates.projected + self.output.forward_seq(attended * gates.reset, ctx)?)?;
         let candidate = ctx.dropout(candidate, self.dropout);
-        let gated = update * (candidate - x.with_empty_tape());
-        let y = x + gated;
+        let y = D::gated_residual(x, gates.update, candidate)?;
         match self.placement {
             NormPlacement::Pre => Ok(y),
             NormPlacement::Post => self.norm.forward(y, ctx),
