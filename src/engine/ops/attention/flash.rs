@@ -238,6 +238,7 @@ pub(crate) fn forward<E: KernelFloat>(
         .for_each_init(
             || Workspace::new(&dims),
             |ws, (bh, (out, lse))| {
+                out.fill(E::zero()); // written before it is read: see `backward`
                 let (b, h) = (bh / dims.heads, bh % dims.heads);
                 let vis = Visibility::new(spec, lengths[b], dims.seq);
                 dims.pack_transposed(k, b, h, &mut ws.k_t);
@@ -348,6 +349,12 @@ pub(crate) fn backward<E: KernelFloat>(
         .for_each_init(
             || Workspace::new(&dims),
             |ws, (bh, ((dq, dk), dv))| {
+                // Written before the products add into them: a fresh zeroed allocation maps
+                // the shared zero page, and a read-then-write would take a copy-on-write fault
+                // (with a TLB flush on every core) per page.
+                for grad in [&mut *dq, &mut *dk, &mut *dv] {
+                    grad.fill(E::zero());
+                }
                 let (b, h) = (bh / dims.heads, bh % dims.heads);
                 let vis = Visibility::new(spec, lengths[b], dims.seq);
                 dims.pack_transposed(k, b, h, &mut ws.k_t);
