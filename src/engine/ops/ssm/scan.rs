@@ -79,12 +79,17 @@ fn scatter<E: KernelFloat>(
         .for_each(|(b, example)| {
             for ((_, states), block) in tasks.iter().zip(blocks).filter(|((tb, _), _)| *tb == b) {
                 let w = states.len();
-                for t in 0..len {
-                    for (k, j) in states.clone().enumerate() {
-                        for (to, from) in [(j, k), (m + j, w + k)] {
-                            let value = block[t * 2 * w + from];
-                            let slot = &mut example[t * 2 * m + to];
-                            *slot = if add { *slot + value } else { value };
+                for (t, values) in block.chunks_exact(2 * w).enumerate() {
+                    let row = &mut example[t * 2 * m..(t + 1) * 2 * m];
+                    for (part, part_values) in values.chunks_exact(w).enumerate() {
+                        let slots = &mut row[part * m + states.start..part * m + states.end];
+                        // Not read when copying: `dst` may be fresh zeroed pages, and reading
+                        // one first maps the shared zero page, so the write would then take a
+                        // copy-on-write fault (a TLB flush on every core).
+                        if add {
+                            slots.iter_mut().zip(part_values).for_each(|(s, &v)| *s += v);
+                        } else {
+                            slots.copy_from_slice(part_values);
                         }
                     }
                 }
