@@ -58,7 +58,7 @@ pub(crate) fn cross_entropy_cpu<E: KernelFloat, T: Tape<E, Cpu>>(
     let z = host(&logits)?;
     let (lse, loss) = forward(&z, classes, targets, weights);
     let out = logits.device().try_tensor_from_vec(vec![loss], ())?;
-    // The backward pass needs the logits: keep the host copy and only the tensor's ghost.
+    // The backward pass needs the logits: hold their values (no copy) and only the tensor's ghost.
     let logits = logits.ghost();
     let out_ghost = out.ghost();
     let targets = targets.to_vec();

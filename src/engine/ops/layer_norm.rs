@@ -6,13 +6,13 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_of, host, take_grad, ComposedFloat, HostVec, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
 const ROWS_PER_TASK: usize = 64;
 
 struct Saved<E: Unit> {
-    x: HostVec<E>,
+    x: HostValues<E>,
     mean: Vec<E>,
     rstd: Vec<E>,
 }
@@ -112,7 +112,7 @@ pub(crate) fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (gamma, tg) = gamma.try_contiguous()?.split_tape();
     let (beta, tb) = beta.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tg).merge(tb);
-    // Backward reads x and γ: keep their host copies and only the tensors' ghosts.
+    // Backward reads x and γ: hold their values (no copy) and only the tensors' ghosts.
     let (x_host, gamma_host) = (host(&x)?, host(&gamma)?);
     let (out, mean, rstd) = forward(&x_host, &gamma_host, &host(&beta)?, E::of(eps));
     let out = x.device().try_tensor_from_vec(out, *x.shape())?;

@@ -117,7 +117,7 @@ pub(crate) fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (w, tw) = w.try_contiguous()?.split_tape();
     let (b, tb) = b.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tw).merge(tb);
-    // Backward reads x and W: keep their host copies and only the tensors' ghosts.
+    // Backward reads x and W: hold their values (no copy) and only the tensors' ghosts.
     let (x_host, w_host) = (host(&x)?, host(&w)?);
     let out = forward(&x_host, &w_host, &host(&b)?, inputs, outputs);
     let out = x.device().try_tensor_from_vec(out, (rows, outputs))?;

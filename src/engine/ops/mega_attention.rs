@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::blas::{gemm, MatRef};
 use super::laplace::{laplace_composed, laplace_slope, laplace_value};
-use super::{grad_of, host, take_grad, ComposedFloat, HostVec, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
 
 /// Query rows per block of scores.
 const BLOCK_Q: usize = 64;
@@ -483,10 +483,10 @@ struct HostInputs<E: Unit> {
     g: Geometry,
     spec: ChunkSpec,
     lengths: Vec<usize>,
-    q: HostVec<E>,
-    k: HostVec<E>,
-    v: HostVec<E>,
-    bias: HostVec<E>,
+    q: HostValues<E>,
+    k: HostValues<E>,
+    v: HostValues<E>,
+    bias: HostValues<E>,
 }
 
 impl<E: KernelFloat> HostInputs<E> {

@@ -11,7 +11,7 @@
 //! κ and μ are (2, z) tables, the row of Q then the row of K. The op has five outputs: the
 //! first carries the tape and the others an empty one, and one backward closure fills M's
 //! gradient from all five (dfdx runs backward closures in creation order, so it runs after
-//! every consumer of every output). The CPU kernel makes one host copy of M, the only thing
+//! every consumer of every output). The CPU kernel holds M (in place, no copy), the only thing
 //! its backward keeps, where the composed form (the CUDA path and the oracle) slices M five
 //! times and keeps σ(M_φ), SiLU's and the affine maps' inputs besides.
 //!

@@ -79,11 +79,11 @@ impl KernelFloat for f64 {
 /// buffer, no copy), so a kernel reads its inputs without a serial copy pass and keeps them
 /// alive for its backward pass as cheaply as dfdx's own ops do. Several ops reading one tensor
 /// (the q, k and v projections of one input) share its buffer.
-pub(crate) struct HostVec<E: Unit> {
+pub(crate) struct HostValues<E: Unit> {
     flat: Tensor<(usize,), E, Cpu>,
 }
 
-impl<E: Unit> std::ops::Deref for HostVec<E> {
+impl<E: Unit> std::ops::Deref for HostValues<E> {
     type Target = [E];
 
     fn deref(&self) -> &[E] {
@@ -111,15 +111,15 @@ impl<E: Unit> std::ops::Deref for HostVec<E> {
     }
 }
 
-/// The values of a tensor in row-major order, held in place (see [`HostVec`]). Callers pass
+/// The values of a tensor in row-major order, held in place (see [`HostValues`]). Callers pass
 /// tensors made contiguous first (`try_contiguous` is free for a contiguous tensor); a
 /// reshape of a contiguous tensor shares its buffer.
 pub(crate) fn host<S: Shape, E: Dtype, T>(
     t: &Tensor<S, E, Cpu, T>,
-) -> Result<HostVec<E>, CpuError> {
+) -> Result<HostValues<E>, CpuError> {
     let n = t.shape().num_elements();
     let flat = t.retaped::<NoneTape>().try_reshape_like(&(n,))?;
-    Ok(HostVec { flat })
+    Ok(HostValues { flat })
 }
 
 /// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of

@@ -1,5 +1,5 @@
 //! The fused point-wise op: y = f(x) for one of the [`Pointwise`] functions, multi-threaded
-//! over chunks, keeping only a host copy of x for the backward pass ∂x = ∂y·f′(x). dfdx's
+//! over chunks, holding only x (in place, no copy) for the backward pass ∂x = ∂y·f′(x). dfdx's
 //! composed forms (e.g. SiLU as `sigmoid(x) * x`) run serially and keep x, σ(x) and the
 //! product alive until the backward pass; this keeps one tensor.
 
@@ -35,7 +35,7 @@ pub(crate) fn pointwise_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
     let x = x.try_contiguous()?;
     let (x, mut tape) = x.split_tape();
-    // Backward reads x: keep its host copy and only the tensor's ghost (no second copy).
+    // Backward reads x: hold its values (no copy) and only the tensor's ghost.
     let x_host = host(&x)?;
     let out = x
         .device()

@@ -79,7 +79,7 @@ pub fn attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (k, tk) = k.try_contiguous()?.split_tape();
     let (v, tv) = v.try_contiguous()?.split_tape();
     let mut tape = tq.merge(tk).merge(tv);
-    // Backward reads q, k, v: keep their host copies and only the tensors' ghosts.
+    // Backward reads q, k, v: hold their values (no copy) and only the tensors' ghosts.
     let (qh, kh, vh) = (host(&q)?, host(&k)?, host(&v)?);
     let fwd = flash::forward(&qh, &kh, &vh, dims, spec, lengths);
     let out = q.device().try_tensor_from_vec(fwd.out, shape)?;

@@ -85,6 +85,6 @@ pub(crate) fn complex_mul<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D
 /// kernels keep what their backward reads).
 fn host<S: dfdx::prelude::Shape, E: dfdx::prelude::Dtype, T>(
     t: &dfdx::prelude::Tensor<S, E, dfdx::prelude::Cpu, T>,
-) -> crate::engine::ops::HostVec<E> {
+) -> crate::engine::ops::HostValues<E> {
     crate::engine::ops::host(t).expect("reading a CPU tensor allocates at most a copy of it")
 }

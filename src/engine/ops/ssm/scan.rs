@@ -87,7 +87,10 @@ fn scatter<E: KernelFloat>(
                         // one first maps the shared zero page, so the write would then take a
                         // copy-on-write fault (a TLB flush on every core).
                         if add {
-                            slots.iter_mut().zip(part_values).for_each(|(s, &v)| *s += v);
+                            slots
+                                .iter_mut()
+                                .zip(part_values)
+                                .for_each(|(s, &v)| *s += v);
                         } else {
                             slots.copy_from_slice(part_values);
                         }
