@@ -243,11 +243,8 @@ pub(crate) fn shared_vandermonde_composed<
 ) -> Cube<E, D, T> {
     let (k, h, n) = *w.0.shape();
     let dev = w.0.device().clone();
-    let steps: Vec<E> = (0..len).map(|l| E::from_usize(l).unwrap()).collect();
     let nl = (n, len);
-    let steps = dev
-        .tensor_from_vec(steps, (len,))
-        .broadcast_like::<_, Axis<0>>(&nl);
+    let steps = super::vandermonde::time_steps(&dev, len).broadcast_like::<_, Axis<0>>(&nl);
     let exponent_re = zeta.0.broadcast_like::<_, Axis<1>>(&nl) * steps.clone();
     let angle = zeta.1.broadcast_like::<_, Axis<1>>(&nl) * steps;
     let magnitude = exponent_re.exp();

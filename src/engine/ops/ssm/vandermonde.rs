@@ -144,6 +144,17 @@ pub(crate) fn vandermonde_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     Ok(out.put_tape(tape))
 }
 
+/// The time steps 0, 1, …, len − 1 as a tensor: the exponents of the composed Vandermonde
+/// forms.
+#[cfg(test)]
+pub(crate) fn time_steps<E: ComposedFloat, D: Device<E>>(
+    dev: &D,
+    len: usize,
+) -> Tensor<(usize,), E, D> {
+    let steps: Vec<E> = (0..len).map(|l| E::from_usize(l).unwrap()).collect();
+    dev.tensor_from_vec(steps, (len,))
+}
+
 /// Kernel generation from dfdx ops: exp(l·ζ) for every (h, n, l), then the sum over n.
 #[cfg(test)]
 pub(crate) fn vandermonde_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D> + Merge<T>>(
@@ -152,12 +163,8 @@ pub(crate) fn vandermonde_composed<E: ComposedFloat, D: Device<E>, T: Tape<E, D>
     len: usize,
 ) -> Cube<E, D, T> {
     let (k, h, n) = *w.0.shape();
-    let dev = w.0.device().clone();
-    let steps: Vec<E> = (0..len).map(|l| E::from_usize(l).unwrap()).collect();
     let hnl = (h, n, len);
-    let steps = dev
-        .tensor_from_vec(steps, (len,))
-        .broadcast_like::<_, Axes2<0, 1>>(&hnl);
+    let steps = time_steps(w.0.device(), len).broadcast_like::<_, Axes2<0, 1>>(&hnl);
     let exponent_re = zeta.0.broadcast_like::<_, Axis<2>>(&hnl) * steps.clone();
     let angle = zeta.1.broadcast_like::<_, Axis<2>>(&hnl) * steps;
     let magnitude = exponent_re.exp();
