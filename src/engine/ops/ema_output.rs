@@ -12,14 +12,10 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::silu::silu_composed;
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Positions per parallel task.
 const ROWS_PER_TASK: usize = 64;
-
-fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {
-    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
-}
 
 /// SiLU(ema + ω⊙x) on the CPU: ema, x (B, L, H), ω (H).
 pub(crate) fn ema_output_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(

@@ -6,7 +6,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
+use super::{add_into, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
 const ROWS_PER_TASK: usize = 64;
@@ -87,12 +87,6 @@ fn backward<E: KernelFloat>(
         })
 }
 
-fn accumulate<E: KernelFloat>(dst: &mut [E], src: &[E]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += s;
-    }
-}
-
 /// Fused layer norm of `x` (rows × d) with scale `gamma` and shift `beta` (d).
 pub(crate) fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<(usize, usize), E, Cpu, T>,
@@ -126,8 +120,8 @@ pub(crate) fn layer_norm_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             rstd,
         };
         let (dgamma, dbeta) = backward(&saved, &gamma_host, &g, grad_of!(grads, &x));
-        accumulate(grad_of!(grads, &gamma), &dgamma);
-        accumulate(grad_of!(grads, &beta), &dbeta);
+        add_into(grad_of!(grads, &gamma), &dgamma);
+        add_into(grad_of!(grads, &beta), &dbeta);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blas::{gemm, transpose, MatRef};
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Rows of x per parallel task in the row-parallel products.
 const ROWS_PER_TASK: usize = 128;
@@ -133,9 +133,8 @@ pub(crate) fn linear_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             Start::Accumulate,
         );
         let (dw, db) = parameter_grads(&x_host, &g, inputs, outputs);
-        let add = |dst: &mut [E], src: &[E]| dst.iter_mut().zip(src).for_each(|(a, &d)| *a += d);
-        add(grad_of!(grads, &w), &dw);
-        add(grad_of!(grads, &b), &db);
+        add_into(grad_of!(grads, &w), &dw);
+        add_into(grad_of!(grads, &b), &db);
         Ok(())
     });
     Ok(out.put_tape(tape))

@@ -42,7 +42,9 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::blas::{gemm, MatRef};
 use super::laplace::{laplace_composed, laplace_slope, laplace_value};
-use super::{grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
+use super::{
+    add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat,
+};
 
 /// Query rows per block of scores.
 const BLOCK_Q: usize = 64;
@@ -542,17 +544,13 @@ pub(crate) fn mega_attention_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
         let parts = inputs.problem().backward(&lse, &grad_out);
         // Each gradient is added through its own borrow (q and k could be one tensor).
         for (t, part) in [&q, &k].into_iter().zip(&parts) {
-            add_into(grad_of!(grads, t), part);
+            add_into_parallel(grad_of!(grads, t), part);
         }
-        add_into(grad_of!(grads, &v), &parts[2]);
+        add_into_parallel(grad_of!(grads, &v), &parts[2]);
         add_into(grad_of!(grads, &bias), &parts[3]);
         Ok(())
     });
     Ok(out.put_tape(tape))
-}
-
-fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {
-    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
 }
 
 /// Per (row, query, key) tables of the composed version, row-major (R, C, C): which keys each

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::ssm::for_slicing;
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 /// Positions per parallel task.
 const ROWS_PER_TASK: usize = 64;
@@ -158,10 +158,6 @@ fn backward_block<'a, E: KernelFloat>(
             .for_each(|(d, &g)| *d += g);
     }
     (d_scale, d_offset)
-}
-
-fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {
-    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
 }
 
 /// MEGA's gates on the CPU: M (B, L, d + z + v + d), κ and μ (2z) → φ, Q, K, γ, M_h.

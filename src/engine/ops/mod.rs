@@ -122,6 +122,25 @@ pub(crate) fn host<S: Shape, E: Dtype, T>(
     Ok(HostValues { flat })
 }
 
+/// dst += src, element-wise, on the calling thread: for small buffers (parameter gradients)
+/// and inside tasks that are already parallel.
+pub(crate) fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// Elements per parallel task of [`add_into_parallel`].
+const ADD_CHUNK: usize = 16 * 1024;
+
+/// dst += src over parallel chunks: for whole activations and their gradients.
+pub(crate) fn add_into_parallel<E: KernelFloat>(dst: &mut [E], src: &[E]) {
+    use rayon::prelude::*;
+    dst.par_chunks_mut(ADD_CHUNK)
+        .zip(src.par_chunks(ADD_CHUNK))
+        .for_each(|(d, s)| add_into(d, s));
+}
+
 /// Moves the gradient of `$t` (a tensor or its `ghost()`, which keeps no data alive) out of
 /// `$grads`, allocating zeros if nothing flowed into it, so a backward closure can read it
 /// while it writes the inputs' gradients. (dfdx's own two-borrow helpers are crate-private,

@@ -13,7 +13,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, KernelFloat};
 
 type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 
@@ -21,13 +21,6 @@ type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 const CHUNK: usize = 16 * 1024;
 /// Rows per parallel task of the skip.
 const ROWS_PER_TASK: usize = 64;
-
-/// dst += src, in parallel.
-fn accumulate<E: KernelFloat>(dst: &mut [E], src: &[E]) {
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
-}
 
 /// Fused x + y on the CPU, any shape.
 pub(crate) fn add_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
@@ -57,8 +50,8 @@ pub(crate) fn add_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (x, y) = (x.ghost(), y.ghost());
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
-        accumulate(grad_of!(grads, &x), &g);
-        accumulate(grad_of!(grads, &y), &g);
+        add_into_parallel(grad_of!(grads, &x), &g);
+        add_into_parallel(grad_of!(grads, &y), &g);
         Ok(())
     });
     Ok(out.put_tape(tape))
@@ -110,7 +103,7 @@ pub(crate) fn skip_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (y, u, d) = (y.ghost(), u.ghost(), d.ghost());
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
-        accumulate(grad_of!(grads, &y), &g);
+        add_into_parallel(grad_of!(grads, &y), &g);
         grad_of!(grads, &u)
             .par_chunks_mut(width)
             .zip(g.par_chunks(outputs))
@@ -136,13 +129,10 @@ pub(crate) fn skip_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 dd
             })
             .reduce(zero, |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, &b)| *a += b);
+                add_into(&mut a, &b);
                 a
             });
-        grad_of!(grads, &d)
-            .iter_mut()
-            .zip(&dd)
-            .for_each(|(a, &b)| *a += b);
+        add_into(grad_of!(grads, &d), &dd);
         Ok(())
     });
     Ok(out.put_tape(tape))
