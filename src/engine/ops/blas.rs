@@ -35,6 +35,15 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
+    /// Columns `start..start + count` of this matrix, without copying.
+    pub(crate) fn col_block(self, start: usize, count: usize) -> Self {
+        MatRef {
+            data: &self.data[(start * self.col_stride).min(self.data.len())..],
+            cols: count,
+            ..self
+        }
+    }
+
     /// The transpose of a row-major matrix, without copying.
     pub fn t(self) -> Self {
         MatRef {

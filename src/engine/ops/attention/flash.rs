@@ -58,14 +58,59 @@ impl Dims {
         )
     }
 
-    /// Writes head `h` of example `b`, transposed to d_head × seq, into `dst`.
+    /// Copies head `h` of example `b` into `dst` as a contiguous seq × d_head matrix and views
+    /// it. In place its rows lie d_model apart, so a block of 128 key rows falls on a sixteenth
+    /// of the L1 cache's sets and is evicted while the next row tile streams it again.
+    fn pack<'a, E: Copy>(&self, src: &[E], b: usize, h: usize, dst: &'a mut [E]) -> MatRef<'a, E> {
+        let (d, dh) = (self.d_model(), self.d_head);
+        for (i, row) in dst.chunks_exact_mut(dh).enumerate() {
+            let at = (b * self.seq + i) * d + h * dh;
+            row.copy_from_slice(&src[at..at + dh]);
+        }
+        MatRef::rows(dst, self.seq, dh, dh)
+    }
+
+    /// Row stride of a packed transposed head: at least `seq`, an odd number of 64-byte cache
+    /// lines for f32, so the d_head rows a block product streams map to distinct L1 sets (at
+    /// a stride of 4 KiB they would all share one set and miss on every pass).
+    fn transposed_stride(&self) -> usize {
+        let lines = self.seq.div_ceil(16);
+        16 * (lines | 1)
+    }
+
+    /// Writes head `h` of example `b`, transposed to d_head × seq with rows
+    /// [`Self::transposed_stride`] apart, into `dst`.
     fn pack_transposed<E: Copy>(&self, src: &[E], b: usize, h: usize, dst: &mut [E]) {
-        let d = self.d_model();
+        let (d, stride) = (self.d_model(), self.transposed_stride());
         for i in 0..self.seq {
             let at = (b * self.seq + i) * d + h * self.d_head;
             for (c, &x) in src[at..at + self.d_head].iter().enumerate() {
-                dst[c * self.seq + i] = x;
+                dst[c * stride + i] = x;
             }
+        }
+    }
+
+    /// Packs head `h` of example `b`: Q, K and V contiguous, Kᵀ transposed (and Vᵀ when
+    /// `transpose_v`, as the backward pass needs), and views them.
+    fn pack_head<'a, E: Copy>(
+        &self,
+        [q, k, v]: [&[E]; 3],
+        b: usize,
+        h: usize,
+        packed: &'a mut PackedHead<E>,
+        transpose_v: bool,
+    ) -> HeadViews<'a, E> {
+        self.pack_transposed(k, b, h, &mut packed.k_t);
+        if transpose_v {
+            self.pack_transposed(v, b, h, &mut packed.v_t);
+        }
+        let stride = self.transposed_stride();
+        HeadViews {
+            q: self.pack(q, b, h, &mut packed.q),
+            k: self.pack(k, b, h, &mut packed.k),
+            v: self.pack(v, b, h, &mut packed.v),
+            k_t: MatRef::rows(&packed.k_t, self.d_head, self.seq, stride),
+            v_t: MatRef::rows(&packed.v_t, self.d_head, self.seq, stride),
         }
     }
 
@@ -98,10 +143,17 @@ pub(crate) struct ForwardOut<E> {
     pub lse: Vec<E>,
 }
 
-/// Scratch memory of one thread, reused across the heads it processes.
-struct Workspace<E> {
+/// One head's inputs, packed by the thread that processes it (see [`Dims::pack`]).
+struct PackedHead<E> {
+    q: Vec<E>,
+    k: Vec<E>,
+    v: Vec<E>,
     k_t: Vec<E>,
     v_t: Vec<E>,
+}
+
+/// Block scratch of one thread.
+struct Scratch<E> {
     scores: Vec<E>,
     grad_scores: Vec<E>,
     row_max: Vec<E>,
@@ -109,17 +161,34 @@ struct Workspace<E> {
     delta: Vec<E>,
 }
 
+/// Memory of one thread, reused across the heads it processes.
+struct Workspace<E> {
+    packed: PackedHead<E>,
+    /// dO, packed like Q in the backward pass.
+    grad_out: Vec<E>,
+    scratch: Scratch<E>,
+}
+
 impl<E: KernelFloat> Workspace<E> {
     fn new(dims: &Dims) -> Self {
         let zeros = |n| vec![E::zero(); n];
+        let transposed = dims.d_head * dims.transposed_stride();
         Workspace {
-            k_t: zeros(dims.head_len()),
-            v_t: zeros(dims.head_len()),
-            scores: zeros(BLOCK_Q * BLOCK_K),
-            grad_scores: zeros(BLOCK_Q * BLOCK_K),
-            row_max: zeros(BLOCK_Q),
-            row_sum: zeros(BLOCK_Q),
-            delta: zeros(dims.seq),
+            packed: PackedHead {
+                q: zeros(dims.head_len()),
+                k: zeros(dims.head_len()),
+                v: zeros(dims.head_len()),
+                k_t: zeros(transposed),
+                v_t: zeros(transposed),
+            },
+            grad_out: zeros(dims.head_len()),
+            scratch: Scratch {
+                scores: zeros(BLOCK_Q * BLOCK_K),
+                grad_scores: zeros(BLOCK_Q * BLOCK_K),
+                row_max: zeros(BLOCK_Q),
+                row_sum: zeros(BLOCK_Q),
+                delta: zeros(dims.seq),
+            },
         }
     }
 }
@@ -146,9 +215,9 @@ struct HeadViews<'a, E> {
     q: MatRef<'a, E>,
     k: MatRef<'a, E>,
     v: MatRef<'a, E>,
-    /// Kᵀ and Vᵀ (d_head × seq, row-major).
-    k_t: &'a [E],
-    v_t: &'a [E],
+    /// Kᵀ and Vᵀ (d_head × seq, rows [`Dims::transposed_stride`] apart).
+    k_t: MatRef<'a, E>,
+    v_t: MatRef<'a, E>,
 }
 
 /// Alg. 1 for one head; `out` (seq × d_head) starts at zero.
@@ -156,7 +225,7 @@ fn forward_head<E: KernelFloat>(
     x: &HeadViews<'_, E>,
     vis: &Visibility,
     scale: E,
-    ws: &mut Workspace<E>,
+    ws: &mut Scratch<E>,
     out: &mut [E],
     lse: &mut [E],
 ) {
@@ -171,14 +240,7 @@ fn forward_head<E: KernelFloat>(
         for kb in blocks(vis.key_range(qb.clone()), BLOCK_K) {
             let nk = kb.len();
             let s = &mut ws.scores[..nq * nk];
-            gemm(
-                s,
-                nk,
-                q_blk,
-                MatRef::rows(&x.k_t[kb.start..], dh, nk, seq),
-                scale,
-                false,
-            );
+            gemm(s, nk, q_blk, x.k_t.col_block(kb.start, nk), scale, false);
             if !vis.all_visible(qb.clone(), kb.clone()) {
                 mask_scores(s, vis, &qb, &kb);
             }
@@ -241,17 +303,8 @@ pub(crate) fn forward<E: KernelFloat>(
                 out.fill(E::zero()); // written before it is read: see `backward`
                 let (b, h) = (bh / dims.heads, bh % dims.heads);
                 let vis = Visibility::new(spec, lengths[b], dims.seq);
-                dims.pack_transposed(k, b, h, &mut ws.k_t);
-                let (k_t, v_t) = (std::mem::take(&mut ws.k_t), std::mem::take(&mut ws.v_t));
-                let views = HeadViews {
-                    q: dims.head(q, b, h),
-                    k: dims.head(k, b, h),
-                    v: dims.head(v, b, h),
-                    k_t: &k_t,
-                    v_t: &v_t,
-                };
-                forward_head(&views, &vis, scale, ws, out, lse);
-                (ws.k_t, ws.v_t) = (k_t, v_t);
+                let views = dims.pack_head([q, k, v], b, h, &mut ws.packed, false);
+                forward_head(&views, &vis, scale, &mut ws.scratch, out, lse);
             },
         );
     let mut out = vec![E::zero(); q.len()];
@@ -272,7 +325,7 @@ fn backward_head<E: KernelFloat>(
     g: &HeadGrads<'_, E>,
     vis: &Visibility,
     scale: E,
-    ws: &mut Workspace<E>,
+    ws: &mut Scratch<E>,
     [dq, dk, dv]: [&mut [E]; 3],
 ) {
     let (seq, dh) = (vis.seq, x.q.cols);
@@ -287,8 +340,8 @@ fn backward_head<E: KernelFloat>(
     for kb in blocks(0..seq, BLOCK_K) {
         let nk = kb.len();
         let k_blk = x.k.row_block(kb.start, nk);
-        let k_t_blk = MatRef::rows(&x.k_t[kb.start..], dh, nk, seq);
-        let v_t_blk = MatRef::rows(&x.v_t[kb.start..], dh, nk, seq);
+        let k_t_blk = x.k_t.col_block(kb.start, nk);
+        let v_t_blk = x.v_t.col_block(kb.start, nk);
         for qb in blocks(vis.query_range(kb.clone()), BLOCK_Q) {
             let nq = qb.len();
             let p = &mut ws.scores[..nq * nk];
@@ -357,23 +410,13 @@ pub(crate) fn backward<E: KernelFloat>(
                 }
                 let (b, h) = (bh / dims.heads, bh % dims.heads);
                 let vis = Visibility::new(spec, lengths[b], dims.seq);
-                dims.pack_transposed(k, b, h, &mut ws.k_t);
-                dims.pack_transposed(v, b, h, &mut ws.v_t);
-                let (k_t, v_t) = (std::mem::take(&mut ws.k_t), std::mem::take(&mut ws.v_t));
-                let views = HeadViews {
-                    q: dims.head(q, b, h),
-                    k: dims.head(k, b, h),
-                    v: dims.head(v, b, h),
-                    k_t: &k_t,
-                    v_t: &v_t,
-                };
                 let grads = HeadGrads {
                     out: dims.head(out, b, h),
-                    grad_out: dims.head(grad_out, b, h),
+                    grad_out: dims.pack(grad_out, b, h, &mut ws.grad_out),
                     lse: &lse[bh * dims.seq..(bh + 1) * dims.seq],
                 };
-                backward_head(&views, &grads, &vis, scale, ws, [dq, dk, dv]);
-                (ws.k_t, ws.v_t) = (k_t, v_t);
+                let views = dims.pack_head([q, k, v], b, h, &mut ws.packed, true);
+                backward_head(&views, &grads, &vis, scale, &mut ws.scratch, [dq, dk, dv]);
             },
         );
     [dq, dk, dv]
