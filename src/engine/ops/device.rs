@@ -13,7 +13,7 @@ use super::gated_residual::{gated_residual_composed, gated_residual_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::glu::{glu_composed, glu_cpu};
 use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
-use super::linear::{linear_composed, linear_cpu};
+use super::linear::{linear_composed, linear_cpu, matmul_composed, matmul_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::mega_gates::{mega_gates_composed, mega_gates_cpu, MegaGates};
 use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
@@ -105,6 +105,10 @@ engine_ops! {
         w: Mat<Self, T>,
         b: Tensor<(usize,), f32, Self, T>,
     ) -> Mat<Self, T> = linear_composed, linear_cpu;
+
+    /// x·W, the affine map's kernels without the bias (see [`super::linear`]).
+    fn matmul[T: Tape<f32, Self> + Merge<T>](x: Mat<Self, T>, w: Mat<Self, T>) -> Mat<Self, T>
+        = matmul_composed, matmul_cpu;
 
     fn gelu[S: Shape, T: Tape<f32, Self>](x: Tensor<S, f32, Self, T>) -> Tensor<S, f32, Self, T>
         = gelu_composed, gelu_cpu;

@@ -13,6 +13,7 @@ pub mod ema_output;
 pub mod gated_residual;
 pub mod gelu;
 pub mod glu;
+pub(crate) mod kernels;
 pub mod laplace;
 pub mod layer_norm;
 pub mod linear;

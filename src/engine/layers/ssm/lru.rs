@@ -151,9 +151,9 @@ impl LruDirection {
             .broadcast_like::<_, Axes2<0, 2>>(&(2, n, width));
         let b = p.flat::<T>(self.b).reshape_like(&(2, n, width)) * gamma;
         let b = b.reshape_like(&(2 * n, width)).permute::<_, Axes2<1, 0>>();
-        let bu = u.matmul(b).reshape_like(&(batch, len, 2 * n));
+        let bu = D::matmul(u, b)?.reshape_like(&(batch, len, 2 * n));
         let x = D::complex_scan(bu, zeta, self.reverse)?.reshape_like(&(batch * len, 2 * n));
-        Ok(x.matmul(readout_map(p.flat::<T>(self.c), width, n)))
+        D::matmul(x, readout_map(p.flat::<T>(self.c), width, n))
     }
 }
 

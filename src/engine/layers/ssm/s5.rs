@@ -39,6 +39,7 @@ use super::{
 };
 use crate::engine::error::{EngineError, Result};
 use crate::engine::layers::{Ctx, Scope, Seq};
+use crate::engine::ops::kernels::{Engine, Kernels};
 use crate::engine::ops::ssm::scan::Seq3;
 use crate::engine::ops::ssm::vandermonde::Mat;
 use crate::engine::ops::ssm::{complex_mul, for_slicing};
@@ -206,24 +207,20 @@ pub(crate) struct S5Tensors<E: Dtype, D: Storage<E>, T> {
     pub d: Tensor<(usize,), E, D, T>,
 }
 
-/// The S5 SSM on u (batch, length, H) → (batch, length, H), with `scan` the diagonal complex
-/// scan (x_t = λ ⊙ x_{t∓1} + v_t, given v, log λ and the direction) and `skip` the
-/// feedthrough y + D·u (given y and u as (rows, H) and D as (1, H)). Generic over the element
-/// type so the same code is checked in f64.
-pub(crate) fn s5_ssm<E, D, T, F, G>(
+/// The S5 SSM on u (batch, length, H) → (batch, length, H), running `kernels`' scan, skip
+/// (y + D·u), products and sums. Generic over the element type so the same code is checked
+/// in f64.
+pub(crate) fn s5_ssm<E, D, T>(
     u: Seq3<E, D, T>,
     w: S5Tensors<E, D, T>,
     conj_sym: bool,
     clip_eigs: bool,
-    mut scan: F,
-    skip: G,
+    kernels: &impl Kernels<E, D, T>,
 ) -> Result<Seq3<E, D, T>>
 where
     E: ComposedFloat,
     D: Device<E>,
     T: Tape<E, D> + Merge<T>,
-    F: FnMut(Seq3<E, D, T>, Tensor<(usize,), E, D, T>, bool) -> Result<Seq3<E, D, T>>,
-    G: FnOnce(Mat<E, D, T>, Mat<E, D, T>, Mat<E, D, T>) -> Result<Mat<E, D, T>>,
 {
     let (batch, len, width) = *u.shape();
     let p = w.log_dt.shape().0;
@@ -254,9 +251,8 @@ where
         .concat_along(Axis::<0>)
         .permute::<_, Axes2<1, 0>>();
     let u = u.reshape_like(&rows);
-    let bu = u
-        .with_empty_tape()
-        .matmul(input_map)
+    let bu = kernels
+        .matmul(u.with_empty_tape(), input_map)?
         .reshape_like(&(batch, len, 2 * p));
     if !(1..=2).contains(&w.c.len()) {
         return Err(EngineError::InvalidConfig(format!(
@@ -283,15 +279,17 @@ where
                 (bu.with_empty_tape(), zeta.with_empty_tape())
             }
         };
-        let states = scan(v, z, i == 1)?.reshape_like(&(batch * len, 2 * p));
-        let out = states.matmul(readout_map(c, width, p) * scale);
+        let states = kernels
+            .complex_scan(v, z, i == 1)?
+            .reshape_like(&(batch * len, 2 * p));
+        let out = kernels.matmul(states, readout_map(c, width, p) * scale)?;
         y = Some(match y {
             None => out,
-            Some(y) => y + out,
+            Some(y) => kernels.add(y, out)?,
         });
     }
     let y = y.expect("one direction at least");
-    let y = skip(y, u, w.d.reshape_like(&(1, width)))?;
+    let y = kernels.skip(y, u, w.d.reshape_like(&(1, width)))?;
     Ok(y.reshape_like(&(batch, len, width)))
 }
 
@@ -319,8 +317,7 @@ impl StateSpace for S5 {
             weights,
             self.config.conj_sym,
             self.config.clip_eigs,
-            D::complex_scan,
-            D::skip,
+            &Engine,
         )
     }
 }

@@ -9,8 +9,7 @@ use super::*;
 use crate::engine::layers::ssm::hippo::diagonalise_normal;
 use crate::engine::layers::ssm::testing::output;
 use crate::engine::ops::gradcheck::{assert_close, gradcheck, random_values};
-use crate::engine::ops::residual::{skip_composed, skip_cpu};
-use crate::engine::ops::ssm::scan::{complex_scan_composed, complex_scan_cpu};
+use crate::engine::ops::kernels::{Composed, CpuKernels};
 use crate::engine::params::ParamStore;
 
 const H: usize = 3;
@@ -152,8 +151,7 @@ fn the_parallel_scan_equals_the_sequential_recurrence_in_f64() {
             w.tensors::<NoneTape>(&dev),
             conj_sym,
             clip_eigs,
-            |v, z, r| Ok(complex_scan_composed(v, z, r)),
-            |y, u, d| Ok(skip_composed(y, u, d)),
+            &Composed,
         )
         .unwrap();
         assert_close(&parallel.as_vec(), &expected, 1e-10, "parallel scan");
@@ -162,8 +160,7 @@ fn the_parallel_scan_equals_the_sequential_recurrence_in_f64() {
             w.tensors::<NoneTape>(&dev),
             conj_sym,
             clip_eigs,
-            |v, z, r| complex_scan_cpu(v, z, r).map_err(EngineError::device),
-            |y, u, d| skip_cpu(y, u, d).map_err(EngineError::device),
+            &CpuKernels,
         )
         .unwrap();
         assert_close(&sequential.as_vec(), &expected, 1e-10, "CPU kernel");
@@ -223,22 +220,11 @@ fn gradient_matches_finite_differences() {
                         c,
                         d,
                     };
-                    s5_ssm(
-                        u,
-                        weights,
-                        true,
-                        true,
-                        |v, z, r| match parallel {
-                            true => Ok(complex_scan_composed(v, z, r)),
-                            false => complex_scan_cpu(v, z, r).map_err(EngineError::device),
-                        },
-                        |y, u, d| match parallel {
-                            true => Ok(skip_composed(y, u, d)),
-                            false => skip_cpu(y, u, d).map_err(EngineError::device),
-                        },
-                    )
-                    .unwrap()
-                    .reshape_like(&(batch * len * width,))
+                    let y = match parallel {
+                        true => s5_ssm(u, weights, true, true, &Composed),
+                        false => s5_ssm(u, weights, true, true, &CpuKernels),
+                    };
+                    y.unwrap().reshape_like(&(batch * len * width,))
                 },
                 1e-6,
             );
