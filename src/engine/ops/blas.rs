@@ -63,6 +63,14 @@ impl<'a, E> MatRef<'a, E> {
     }
 }
 
+/// A row stride for a packed matrix whose rows hold `len` elements of 4 bytes: at least `len`,
+/// and an odd number of 64-byte cache lines, so that consecutive rows (the rows a block
+/// product streams through one register tile) map to distinct L1 sets. At a power-of-two
+/// stride such as 1,024 elements (4 KiB) every row would share one set and miss on each pass.
+pub(crate) fn padded_stride(len: usize) -> usize {
+    16 * (len.div_ceil(16) | 1)
+}
+
 /// The transpose of a row-major `rows × cols` matrix, as a row-major `cols × rows` one (so it
 /// can be the right operand of [`gemm`], whose AVX-512 path needs unit column stride there).
 pub(crate) fn transpose<E: Copy + Default>(m: &[E], rows: usize, cols: usize) -> Vec<E> {

@@ -40,7 +40,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::attention::Seq3;
-use super::blas::{gemm, MatRef};
+use super::blas::{gemm, padded_stride, MatRef};
 use super::laplace::{laplace_composed, laplace_slope, laplace_value};
 use super::{
     add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat,
@@ -188,8 +188,8 @@ impl<E: KernelFloat> Workspace<E> {
     fn new(g: &Geometry) -> Self {
         let zeros = |n| vec![E::zero(); n];
         Workspace {
-            k_t: zeros(g.z * g.chunk),
-            v_t: zeros(g.e * g.chunk),
+            k_t: zeros(g.z * padded_stride(g.chunk)),
+            v_t: zeros(g.e * padded_stride(g.chunk)),
             scores: zeros(BLOCK_Q * g.chunk),
             weights: zeros(BLOCK_Q * g.chunk),
             grads: zeros(BLOCK_Q * g.chunk),
@@ -198,11 +198,12 @@ impl<E: KernelFloat> Workspace<E> {
 }
 
 /// Writes the first `len` rows of a row-major (C × width) matrix, transposed, into `dst`
-/// (width × C).
+/// (width × C, rows [`padded_stride`]`(C)` apart).
 fn pack_transposed<E: Copy>(src: &[E], len: usize, width: usize, chunk: usize, dst: &mut [E]) {
+    let stride = padded_stride(chunk);
     for (j, row) in src.chunks_exact(width).take(len).enumerate() {
         for (c, &x) in row.iter().enumerate() {
-            dst[c * chunk + j] = x;
+            dst[c * stride + j] = x;
         }
     }
 }
@@ -232,7 +233,7 @@ impl<E: KernelFloat> RowProblem<'_, E> {
             s,
             nk,
             MatRef::rows(&self.q[queries.start * g.z..], nq, g.z, g.z),
-            MatRef::rows(k_t, g.z, nk, g.chunk),
+            MatRef::rows(k_t, g.z, nk, padded_stride(g.chunk)),
             E::one(),
             false,
         );
@@ -327,7 +328,7 @@ impl<E: KernelFloat> RowProblem<'_, E> {
                 gs,
                 nk,
                 grad_blk,
-                MatRef::rows(&ws.v_t, g.e, nk, g.chunk),
+                MatRef::rows(&ws.v_t, g.e, nk, padded_stride(g.chunk)),
                 E::one(),
                 false,
             );

@@ -21,7 +21,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::mask::{AttentionSpec, Visibility};
-use crate::engine::ops::blas::{gemm, MatRef};
+use crate::engine::ops::blas::{gemm, padded_stride, MatRef};
 use crate::engine::ops::KernelFloat;
 
 /// Query rows per block.
@@ -70,12 +70,9 @@ impl Dims {
         MatRef::rows(dst, self.seq, dh, dh)
     }
 
-    /// Row stride of a packed transposed head: at least `seq`, an odd number of 64-byte cache
-    /// lines for f32, so the d_head rows a block product streams map to distinct L1 sets (at
-    /// a stride of 4 KiB they would all share one set and miss on every pass).
+    /// Row stride of a packed transposed head (see [`padded_stride`]).
     fn transposed_stride(&self) -> usize {
-        let lines = self.seq.div_ceil(16);
-        16 * (lines | 1)
+        padded_stride(self.seq)
     }
 
     /// Writes head `h` of example `b`, transposed to d_head × seq with rows
