@@ -13,6 +13,7 @@ use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::silu::silu_composed;
 use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Positions per parallel task.
 const ROWS_PER_TASK: usize = 64;
@@ -38,9 +39,9 @@ pub(crate) fn ema_output_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (xs, w) = (host(&x)?, host(&omega)?);
     // A = EMA(x) + ω⊙x, kept for the backward pass.
     let ema_values = host(&ema)?;
-    let mut pre = vec![E::zero(); ema_values.len()];
+    let mut pre = zeroed(ema_values.len());
     let task = ROWS_PER_TASK * width.max(1);
-    let mut out = vec![E::zero(); pre.len()];
+    let mut out = zeroed(pre.len());
     out.par_chunks_mut(task)
         .zip(pre.par_chunks_mut(task))
         .zip(ema_values.par_chunks(task).zip(xs.par_chunks(task)))
@@ -61,7 +62,7 @@ pub(crate) fn ema_output_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (ema, x, omega) = (ema.ghost(), x.ghost(), omega.ghost());
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_ghost);
-        let mut da = vec![E::zero(); pre.len()];
+        let mut da = zeroed(pre.len());
         da.par_chunks_mut(task)
             .zip(pre.par_chunks(task).zip(g.par_chunks(task)))
             .for_each(|(d, (a, g))| E::pointwise_backward(Pointwise::Silu, a, g, d));

@@ -10,6 +10,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Elements per parallel task.
 const CHUNK: usize = 4096;
@@ -44,7 +45,7 @@ pub(crate) fn gated_residual_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Mer
     let (candidate, tc) = candidate.try_contiguous()?.split_tape();
     let mut tape = tx.merge(tg).merge(tc);
     let (xs, phi, h) = (host(&x)?, host(&gate)?, host(&candidate)?);
-    let mut out = vec![E::zero(); xs.len()];
+    let mut out = zeroed(xs.len());
     out.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK))
         .zip(phi.par_chunks(CHUNK).zip(h.par_chunks(CHUNK)))

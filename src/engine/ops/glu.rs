@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::simd::Pointwise;
 use super::ssm::for_slicing;
 use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 
@@ -19,7 +20,7 @@ type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 const ROWS_PER_TASK: usize = 64;
 
 fn forward<E: KernelFloat>(y: &[E], width: usize) -> Vec<E> {
-    let mut out = vec![E::zero(); y.len() / 2];
+    let mut out = zeroed(y.len() / 2);
     out.par_chunks_mut(width)
         .zip(y.par_chunks(2 * width))
         .with_min_len(ROWS_PER_TASK)

@@ -7,6 +7,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::{add_into, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
 const ROWS_PER_TASK: usize = 64;
@@ -20,7 +21,7 @@ struct Saved<E: Unit> {
 fn forward<E: KernelFloat>(x: &[E], gamma: &[E], beta: &[E], eps: E) -> (Vec<E>, Vec<E>, Vec<E>) {
     let d = gamma.len();
     let rows = x.len() / d;
-    let mut out = vec![E::zero(); x.len()];
+    let mut out = zeroed(x.len());
     let mut mean = vec![E::zero(); rows];
     let mut rstd = vec![E::zero(); rows];
     let n = E::of(d as f64);

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::blas::{gemm, transpose, MatRef};
 use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Rows of x per parallel task in the row-parallel products.
 const ROWS_PER_TASK: usize = 128;
@@ -126,7 +127,7 @@ fn affine_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let mut tape = tx.merge(tw);
     // Backward reads x and W: hold their values (no copy) and only the tensors' ghosts.
     let (x_host, w_host) = (host(&x)?, host(&w)?);
-    let mut out: Vec<E> = vec![E::zero(); rows * outputs];
+    let mut out: Vec<E> = zeroed(rows * outputs);
     let bias = match b {
         Some(b) => {
             assert_eq!(

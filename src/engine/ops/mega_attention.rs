@@ -45,6 +45,7 @@ use super::laplace::{laplace_composed, laplace_slope, laplace_value};
 use super::{
     add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat,
 };
+use crate::engine::ops::zeroed;
 
 /// Query rows per block of scores.
 const BLOCK_Q: usize = 64;
@@ -431,7 +432,7 @@ impl<'a, E: KernelFloat> Problem<'a, E> {
     /// The output (R, C, e) and the per-position log-sum-exp (R, C).
     fn forward(&self) -> (Vec<E>, Vec<E>) {
         let g = self.g;
-        let mut out = vec![E::zero(); g.rows * g.chunk * g.e];
+        let mut out = zeroed(g.rows * g.chunk * g.e);
         let mut lse = vec![E::zero(); g.rows * g.chunk];
         out.par_chunks_mut((g.chunk * g.e).max(1))
             .zip(lse.par_chunks_mut(g.chunk.max(1)))
@@ -447,9 +448,9 @@ impl<'a, E: KernelFloat> Problem<'a, E> {
     fn backward(&self, lse: &[E], grad_out: &[E]) -> [Vec<E>; 4] {
         let g = self.g;
         let (qk, vs) = (g.chunk * g.z, g.chunk * g.e);
-        let mut dq = vec![E::zero(); g.rows * qk];
-        let mut dk = vec![E::zero(); g.rows * qk];
-        let mut dv = vec![E::zero(); g.rows * vs];
+        let mut dq = zeroed(g.rows * qk);
+        let mut dk = zeroed(g.rows * qk);
+        let mut dv = zeroed(g.rows * vs);
         let n_bias = 2 * g.positions - 1;
         let dbias = dq
             .par_chunks_mut(qk.max(1))

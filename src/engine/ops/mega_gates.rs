@@ -28,6 +28,7 @@ use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::ssm::for_slicing;
 use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Positions per parallel task.
 const ROWS_PER_TASK: usize = 64;
@@ -182,7 +183,7 @@ pub(crate) fn mega_gates_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
         l.reset.len(),
         l.projected.len(),
     ];
-    let mut outs = widths.map(|w| vec![E::zero(); positions * w]);
+    let mut outs = widths.map(|w| zeroed(positions * w));
     {
         let [update, q, k, reset, projected] = &mut outs;
         let task = |w: usize| ROWS_PER_TASK * w;

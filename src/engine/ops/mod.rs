@@ -123,6 +123,21 @@ pub(crate) fn host<S: Shape, E: Dtype, T>(
     Ok(HostValues { flat })
 }
 
+/// Buffers below this many elements are zeroed on the calling thread.
+const PARALLEL_ZEROING: usize = 1 << 15;
+
+/// A zeroed buffer of `n` elements for an op's output or gradient, filled by the thread pool
+/// when large: `vec![0; n]` is a serial memset on the calling thread whenever the allocator
+/// reuses memory, and the other cores wait for it between two parallel kernels.
+pub(crate) fn zeroed<E: KernelFloat>(n: usize) -> Vec<E> {
+    if n < PARALLEL_ZEROING {
+        return vec![E::zero(); n];
+    }
+    let mut v = Vec::with_capacity(n);
+    rayon::iter::ParallelExtend::par_extend(&mut v, rayon::iter::repeat_n(E::zero(), n));
+    v
+}
+
 /// dst += src, element-wise, on the calling thread: for small buffers (parameter gradients)
 /// and inside tasks that are already parallel.
 pub(crate) fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {

@@ -8,12 +8,13 @@ use rayon::prelude::*;
 
 pub use super::simd::Pointwise;
 use super::{grad_of, host, take_grad, KernelFloat};
+use crate::engine::ops::zeroed;
 
 /// Elements per parallel task.
 const CHUNK: usize = 4096;
 
 fn forward<E: KernelFloat>(f: Pointwise, x: &[E]) -> Vec<E> {
-    let mut out = vec![E::zero(); x.len()];
+    let mut out = zeroed(x.len());
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, x)| E::pointwise_forward(f, x, o));

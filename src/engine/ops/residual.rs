@@ -14,6 +14,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::{add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use crate::engine::ops::zeroed;
 
 type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 
@@ -36,7 +37,7 @@ pub(crate) fn add_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (y, ty) = y.try_contiguous()?.split_tape();
     let mut tape = tx.merge(ty);
     let (xs, ys) = (host(&x)?, host(&y)?);
-    let mut sum = vec![E::zero(); xs.len()];
+    let mut sum = zeroed(xs.len());
     sum.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK).zip(ys.par_chunks(CHUNK)))
         .for_each(|(s, (x, y))| {
@@ -85,7 +86,7 @@ pub(crate) fn skip_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let mut tape = ty.merge(tu).merge(td);
     let (u_host, d_host) = (host(&u)?, host(&d)?);
     let y_host = host(&y)?;
-    let mut out = vec![E::zero(); y_host.len()];
+    let mut out = zeroed(y_host.len());
     out.par_chunks_mut(outputs)
         .zip(y_host.par_chunks(outputs).zip(u_host.par_chunks(width)))
         .with_min_len(ROWS_PER_TASK)

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::mask::{AttentionSpec, Visibility};
 use crate::engine::ops::blas::{gemm, padded_stride, MatRef};
+use crate::engine::ops::zeroed;
 use crate::engine::ops::KernelFloat;
 
 /// Query rows per block.
@@ -288,7 +289,7 @@ pub(crate) fn forward<E: KernelFloat>(
     lengths: &[usize],
 ) -> ForwardOut<E> {
     let scale = E::of(1.0 / (dims.d_head as f64).sqrt());
-    let mut heads = vec![E::zero(); q.len()];
+    let mut heads = zeroed(q.len());
     let mut lse = vec![E::zero(); dims.batch * dims.heads * dims.seq];
     heads
         .par_chunks_mut(dims.head_len())
@@ -304,7 +305,7 @@ pub(crate) fn forward<E: KernelFloat>(
                 forward_head(&views, &vis, scale, &mut ws.scratch, out, lse);
             },
         );
-    let mut out = vec![E::zero(); q.len()];
+    let mut out = zeroed(q.len());
     dims.scatter_heads(&mut out, &heads, false);
     ForwardOut { out, lse }
 }
@@ -387,11 +388,7 @@ pub(crate) fn backward<E: KernelFloat>(
 ) -> [Vec<E>; 3] {
     let scale = E::of(1.0 / (dims.d_head as f64).sqrt());
     let hl = dims.head_len();
-    let [mut dq, mut dk, mut dv] = [
-        vec![E::zero(); q.len()],
-        vec![E::zero(); q.len()],
-        vec![E::zero(); q.len()],
-    ];
+    let [mut dq, mut dk, mut dv] = [zeroed(q.len()), zeroed(q.len()), zeroed(q.len())];
     dq.par_chunks_mut(hl)
         .zip(dk.par_chunks_mut(hl))
         .zip(dv.par_chunks_mut(hl))

@@ -30,6 +30,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::host;
+use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
@@ -107,7 +108,7 @@ fn cauchy_forward<E: KernelFloat>(inputs: &Inputs) -> Vec<E> {
             r
         })
         .collect();
-    let mut out = vec![E::zero(); sources * width * 2 * f_len];
+    let mut out = zeroed(sources * width * 2 * f_len);
     for (h, r) in per_channel.iter().enumerate() {
         for s in 0..sources {
             let row = &mut out[(s * width + h) * 2 * f_len..(s * width + h + 1) * 2 * f_len];

@@ -28,6 +28,7 @@ use super::host;
 use super::long_conv::long_conv_cpu;
 use super::scan::{complex_scan_composed, shift_time};
 use super::vandermonde::Cube;
+use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 /// The discrete EMA of each kernel (causal, then anticausal when bidirectional):
@@ -67,7 +68,7 @@ fn kernel_forward<E: KernelFloat>(
     bidirectional: bool,
 ) -> Vec<E> {
     let (kernels, width, dims_n) = dims;
-    let mut out = vec![E::zero(); kernels * width * len];
+    let mut out = zeroed(kernels * width * len);
     out.par_chunks_mut(len.max(1))
         .enumerate()
         .for_each(|(kh, row)| {

@@ -26,6 +26,7 @@ use realfft::{ComplexToReal, FftNum, RealFftPlanner, RealToComplex};
 use super::host;
 use super::spectrum::{bins, dft_tables};
 use super::Parts;
+use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub(crate) type Cube<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
@@ -166,7 +167,7 @@ fn conv_forward<E: KernelFloat + FftNum>(plan: &Plan<E>, u: &[E], k: &[E]) -> (V
             plan.signal(product)
         })
         .collect();
-    let mut y = vec![E::zero(); batch * len * channels * width];
+    let mut y = zeroed(batch * len * channels * width);
     y.par_chunks_mut(channels * width)
         .enumerate()
         .for_each(|(bt, row)| {

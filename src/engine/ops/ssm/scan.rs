@@ -21,6 +21,7 @@ use rayon::prelude::*;
 
 use super::host;
 use super::{complex_mul, exp_complex, for_slicing};
+use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub(crate) type Seq3<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
@@ -146,7 +147,7 @@ pub(crate) fn scan_forward<E: KernelFloat>(
             scan_block(example, &lambda, states.clone(), reverse)
         })
         .collect();
-    let mut out = vec![E::zero(); v.len()];
+    let mut out = zeroed(v.len());
     scatter(&tasks, &blocks, (len, m), &mut out, false);
     out
 }
@@ -162,7 +163,7 @@ fn backward_block<E: KernelFloat>(
 ) -> (Vec<E>, Vec<Complex64>) {
     let (m, w) = (lambda.len(), states.len());
     let len = x.len() / (2 * m);
-    let mut grad_v = vec![E::zero(); len * 2 * w];
+    let mut grad_v = zeroed(len * 2 * w);
     let mut adjoint = vec![Complex64::default(); w];
     let mut grad_lambda = vec![Complex64::default(); w];
     // The adjoint runs against the recurrence; x_{t−1} is the state visited before t.

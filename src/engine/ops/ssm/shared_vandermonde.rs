@@ -37,6 +37,7 @@ use rayon::prelude::*;
 use super::vandermonde::Cube;
 use super::{accumulate_parts, complex, exp_complex};
 use crate::engine::ops::blas::{gemm, transpose, MatRef};
+use crate::engine::ops::zeroed;
 #[cfg(test)]
 use crate::engine::ops::ComposedFloat;
 use crate::engine::ops::{grad_of, host, take_grad, KernelFloat};
@@ -78,7 +79,7 @@ fn kernel_forward<E: KernelFloat>(
     len: usize,
 ) -> Vec<E> {
     let rows = w_re.len() / modes;
-    let mut out = vec![E::zero(); rows * len];
+    let mut out = zeroed(rows * len);
     let (top, bottom) = s.split_at(modes * len);
     out.par_chunks_mut((ROWS_PER_TASK * len).max(1))
         .zip(w_re.par_chunks(ROWS_PER_TASK * modes))

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use realfft::{FftNum, RealFftPlanner};
 
 use super::{host, Parts};
+use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
 pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
@@ -54,7 +55,7 @@ pub(crate) fn inverse_rfft_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<
     let (re_host, im_host) = (host(&re), host(&im));
     let mut planner = RealFftPlanner::<E>::new();
     let inverse = planner.plan_fft_inverse(n);
-    let mut out = vec![E::zero(); rows * n];
+    let mut out = zeroed(rows * n);
     out.par_chunks_mut(n).enumerate().for_each(|(r, signal)| {
         let mut bins: Vec<Complex<E>> = (0..f_len)
             .map(|f| {

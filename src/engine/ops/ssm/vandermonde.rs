@@ -16,6 +16,7 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 
 use super::{accumulate_parts, complex, exp_complex, host};
+use crate::engine::ops::zeroed;
 #[cfg(test)]
 use crate::engine::ops::ComposedFloat;
 use crate::engine::ops::{grad_of, take_grad, KernelFloat};
@@ -49,7 +50,7 @@ impl Modes {
 
 fn kernel_forward<E: KernelFloat>(modes: &Modes, len: usize) -> Vec<E> {
     let (k, h, n_modes) = modes.dims;
-    let mut out = vec![E::zero(); k * h * len];
+    let mut out = zeroed(k * h * len);
     out.par_chunks_mut(len.max(1))
         .enumerate()
         .for_each(|(kh, row)| {
