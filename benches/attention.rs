@@ -23,6 +23,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    lra::engine::allocator::retain_freed_memory();
     let seq: usize = arg("--seq").and_then(|s| s.parse().ok()).unwrap_or(1024);
     let threads: usize = arg("--threads").and_then(|s| s.parse().ok()).unwrap_or(2);
     let causal = std::env::args().any(|a| a == "--causal");

@@ -188,6 +188,7 @@ fn bench_on<D: EngineDevice>(dev: D, name: &str, threads: usize, steps: usize) {
 }
 
 fn main() {
+    lra::engine::allocator::retain_freed_memory();
     let threads = common::number("--threads", 2);
     let steps = common::number("--steps", 10);
     let kinds: Vec<String> = std::env::args()

@@ -35,6 +35,7 @@ const VOCAB: usize = 256;
 const CLASSES: usize = 10;
 
 fn main() {
+    lra::engine::allocator::retain_freed_memory();
     let steps = common::number("--steps", 5);
     let threads = common::number("--threads", 2);
     let attention = match common::arg("--attention").as_deref() {

@@ -81,6 +81,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    lra::engine::allocator::retain_freed_memory();
     restore_default_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {

@@ -59,6 +59,7 @@
 //! # }
 //! ```
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod error;
 pub mod layers;
