@@ -12,7 +12,9 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::silu::silu_composed;
-use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{
+    add_into, add_into_parallel, grad_of, host, summed, take_grad, ComposedFloat, KernelFloat,
+};
 use crate::engine::ops::zeroed;
 
 /// Positions per parallel task.
@@ -68,10 +70,7 @@ pub(crate) fn ema_output_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             .for_each(|(d, (a, g))| E::pointwise_backward(Pointwise::Silu, a, g, d));
         drop(g);
         // ∂EMA = ∂A.
-        grad_of!(grads, &ema)
-            .par_chunks_mut(task)
-            .zip(da.par_chunks(task))
-            .for_each(|(d, a)| add_into(d, a));
+        add_into_parallel(grad_of!(grads, &ema), &da);
         let zeros = || vec![E::zero(); width];
         let d_omega = grad_of!(grads, &x)
             .par_chunks_mut(task)
@@ -89,10 +88,7 @@ pub(crate) fn ema_output_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 }
                 d_omega
             })
-            .reduce(zeros, |mut a, b| {
-                add_into(&mut a, &b);
-                a
-            });
+            .reduce(zeros, summed);
         add_into(grad_of!(grads, &omega), &d_omega);
         Ok(())
     });

@@ -6,7 +6,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{add_into, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat};
+use super::{
+    add_into, grad_of, host, summed_pairs, take_grad, ComposedFloat, HostValues, KernelFloat,
+};
 use crate::engine::ops::zeroed;
 
 /// Rows per parallel task, so each task amortises its partial sums for γ and β.
@@ -79,13 +81,7 @@ fn backward<E: KernelFloat>(
                 (dgamma, dbeta)
             },
         )
-        .reduce(zero, |(mut ga, mut ba), (gb, bb)| {
-            for i in 0..d {
-                ga[i] += gb[i];
-                ba[i] += bb[i];
-            }
-            (ga, ba)
-        })
+        .reduce(zero, summed_pairs)
 }
 
 /// Fused layer norm of `x` (rows × d) with scale `gamma` and shift `beta` (d).

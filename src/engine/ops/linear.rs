@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::blas::{gemm, transpose, MatRef};
-use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, grad_of, host, summed_pairs, take_grad, ComposedFloat, KernelFloat};
 use crate::engine::ops::zeroed;
 
 /// Rows of x per parallel task in the row-parallel products.
@@ -55,18 +55,20 @@ fn rows_times<E: KernelFloat>(
         });
 }
 
-/// (xᵀ·∂y, Σ_rows ∂y): the weight and bias gradients, one partial per thread over its rows.
+/// (xᵀ·∂y, Σ_rows ∂y): the weight and bias gradients, one partial per thread over its rows;
+/// the bias part stays empty without a bias (the plain product).
 fn parameter_grads<E: KernelFloat>(
     x: &[E],
     g: &[E],
-    inputs: usize,
-    outputs: usize,
+    (inputs, outputs): (usize, usize),
+    with_bias: bool,
 ) -> (Vec<E>, Vec<E>) {
     let rows = x.len() / inputs;
     let per_task = rows
         .div_ceil(rayon::current_num_threads())
         .max(ROWS_PER_TASK);
-    let zero = || (vec![E::zero(); inputs * outputs], vec![E::zero(); outputs]);
+    let bias_len = if with_bias { outputs } else { 0 };
+    let zero = || (vec![E::zero(); inputs * outputs], vec![E::zero(); bias_len]);
     x.par_chunks(per_task * inputs)
         .zip(g.par_chunks(per_task * outputs))
         .map(|(x, g)| {
@@ -80,16 +82,14 @@ fn parameter_grads<E: KernelFloat>(
                 E::one(),
                 false,
             );
-            for row in g.chunks_exact(outputs) {
-                db.iter_mut().zip(row).for_each(|(a, &d)| *a += d);
+            if with_bias {
+                for row in g.chunks_exact(outputs) {
+                    add_into(&mut db, row);
+                }
             }
             (dw, db)
         })
-        .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
-            dw.iter_mut().zip(&dw2).for_each(|(a, &b)| *a += b);
-            db.iter_mut().zip(&db2).for_each(|(a, &b)| *a += b);
-            (dw, db)
-        })
+        .reduce(zero, summed_pairs)
 }
 
 /// Fused affine map on the CPU.
@@ -171,7 +171,7 @@ fn affine_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
             (outputs, inputs),
             Start::Accumulate,
         );
-        let (dw, db) = parameter_grads(&x_host, &g, inputs, outputs);
+        let (dw, db) = parameter_grads(&x_host, &g, (inputs, outputs), bias.is_some());
         add_into(grad_of!(grads, &w), &dw);
         if let Some(b) = &bias {
             add_into(grad_of!(grads, b), &db);

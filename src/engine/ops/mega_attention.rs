@@ -43,7 +43,8 @@ use super::attention::Seq3;
 use super::blas::{gemm, padded_stride, MatRef};
 use super::laplace::{laplace_composed, laplace_slope, laplace_value};
 use super::{
-    add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, HostValues, KernelFloat,
+    add_into, add_into_parallel, grad_of, host, summed, take_grad, ComposedFloat, HostValues,
+    KernelFloat,
 };
 use crate::engine::ops::zeroed;
 
@@ -471,13 +472,7 @@ impl<'a, E: KernelFloat> Problem<'a, E> {
                 },
             )
             .map(|(_, dbias)| dbias)
-            .reduce(
-                || vec![E::zero(); n_bias],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
-                    a
-                },
-            );
+            .reduce(|| vec![E::zero(); n_bias], summed);
         [dq, dk, dv, dbias]
     }
 }

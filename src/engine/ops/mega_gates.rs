@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use super::attention::Seq3;
 use super::pointwise::Pointwise;
 use super::ssm::for_slicing;
-use super::{add_into, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{add_into, grad_of, host, summed_pairs, take_grad, ComposedFloat, KernelFloat};
 use crate::engine::ops::zeroed;
 
 /// Positions per parallel task.
@@ -235,11 +235,7 @@ pub(crate) fn mega_gates_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 let grads = [block(0), block(1), block(2), block(3), block(4)];
                 backward_block(&l, &scale_host, m, grads, dm)
             })
-            .reduce(zeros, |(mut s, mut o), (s2, o2)| {
-                add_into(&mut s, &s2);
-                add_into(&mut o, &o2);
-                (s, o)
-            });
+            .reduce(zeros, summed_pairs);
         add_into(grad_of!(grads, &scale), &d_scale);
         add_into(grad_of!(grads, &offset), &d_offset);
         Ok(())

@@ -146,6 +146,21 @@ pub(crate) fn add_into<E: KernelFloat>(dst: &mut [E], src: &[E]) {
     }
 }
 
+/// The sum of two per-task partials (parameter gradients, reduction terms): the `reduce`
+/// step after a parallel `fold` or `map`, as `.reduce(zeros, summed)`.
+pub(crate) fn summed<E: KernelFloat>(mut a: Vec<E>, b: Vec<E>) -> Vec<E> {
+    add_into(&mut a, &b);
+    a
+}
+
+/// [`summed`] for pairs of partials.
+pub(crate) fn summed_pairs<E: KernelFloat>(
+    (a0, a1): (Vec<E>, Vec<E>),
+    (b0, b1): (Vec<E>, Vec<E>),
+) -> (Vec<E>, Vec<E>) {
+    (summed(a0, b0), summed(a1, b1))
+}
+
 /// Elements per parallel task of [`add_into_parallel`].
 const ADD_CHUNK: usize = 16 * 1024;
 

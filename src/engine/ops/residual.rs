@@ -13,7 +13,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{add_into, add_into_parallel, grad_of, host, take_grad, ComposedFloat, KernelFloat};
+use super::{
+    add_into, add_into_parallel, grad_of, host, summed, take_grad, ComposedFloat, KernelFloat,
+};
 use crate::engine::ops::zeroed;
 
 type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
@@ -129,10 +131,7 @@ pub(crate) fn skip_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
                 }
                 dd
             })
-            .reduce(zero, |mut a, b| {
-                add_into(&mut a, &b);
-                a
-            });
+            .reduce(zero, summed);
         add_into(grad_of!(grads, &d), &dd);
         Ok(())
     });
