@@ -7,6 +7,7 @@ use super::activation::Activation;
 use super::linear::Linear;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::Result;
+use crate::engine::ops::projection::Fusion;
 use crate::engine::ops::EngineDevice;
 
 #[derive(Clone, Debug)]
@@ -42,7 +43,16 @@ impl FeedForward {
         x: Seq<D, T>,
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
-        let hidden = self.activation.apply(self.up.forward_seq(x, ctx)?)?;
+        let hidden = self.up.forward_seq(x, ctx)?;
+        if !ctx.drops(self.dropout) {
+            // The activation as the second product's prologue.
+            let fusion = Fusion {
+                activation: self.activation.pointwise(),
+                glu: false,
+            };
+            return self.down.project_seq(hidden, fusion, ctx);
+        }
+        let hidden = self.activation.apply(hidden)?;
         self.down
             .forward_seq(ctx.dropout(hidden, self.dropout), ctx)
     }

@@ -5,6 +5,7 @@ use dfdx::prelude::*;
 
 use super::{Ctx, Rows, Scope, Seq};
 use crate::engine::error::Result;
+use crate::engine::ops::projection::Fusion;
 use crate::engine::ops::EngineDevice;
 use crate::engine::params::{Init, ParamId, DEFAULT_GROUP, NO_DECAY_GROUP};
 
@@ -59,5 +60,22 @@ impl Linear {
         Ok(self
             .forward(rows, ctx)?
             .reshape_like(&(batch, seq, self.outputs)))
+    }
+
+    /// glu(f(x)·W + b), or f(x)·W + b, at every position of a sequence, as one fused op
+    /// (see [`crate::engine::ops::projection`]).
+    pub(crate) fn project_seq<D: EngineDevice, T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Seq<D, T>,
+        fusion: Fusion,
+        ctx: &Ctx<'_, D>,
+    ) -> Result<Seq<D, T>> {
+        let (batch, seq, _) = *x.shape();
+        let rows = x.reshape_like(&(batch * seq, self.inputs));
+        let w = ctx.params.matrix::<T>(self.weight);
+        let b = ctx.params.vector::<T>(self.bias);
+        let y = D::projection(rows, w, b, fusion)?;
+        let width = y.shape().1;
+        Ok(y.reshape_like(&(batch, seq, width)))
     }
 }

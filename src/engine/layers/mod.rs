@@ -52,12 +52,17 @@ impl<'a, D: EngineDevice> Ctx<'a, D> {
     }
 
     /// Dropout with probability `p` in training, the identity otherwise.
+    /// Whether dropout with probability `p` changes anything: only in training, and p > 0.
+    pub fn drops(&self, p: f32) -> bool {
+        self.train && p > 0.0
+    }
+
     pub fn dropout<S: Shape, T: Tape<f32, D>>(
         &self,
         x: Tensor<S, f32, D, T>,
         p: f32,
     ) -> Tensor<S, f32, D, T> {
-        if self.train && p > 0.0 {
+        if self.drops(p) {
             x.dropout(p)
         } else {
             x

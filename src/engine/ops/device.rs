@@ -16,6 +16,7 @@ use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu, matmul_composed, matmul_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::mega_gates::{mega_gates_composed, mega_gates_cpu, MegaGates};
+use super::projection::{projection_composed, projection_cpu, Fusion};
 use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
 use super::silu::{silu_composed, silu_cpu};
 use super::ssm::cauchy::{cauchy_composed, cauchy_cpu, Nodes};
@@ -105,6 +106,15 @@ engine_ops! {
         w: Mat<Self, T>,
         b: Tensor<(usize,), f32, Self, T>,
     ) -> Mat<Self, T> = linear_composed, linear_cpu;
+
+    /// glu(f(x)·W + b), or f(x)·W + b: a layer's output projection with the element-wise
+    /// ops around it fused (see [`super::projection`]).
+    fn projection[T: Tape<f32, Self> + Merge<T>](
+        x: Mat<Self, T>,
+        w: Mat<Self, T>,
+        b: Tensor<(usize,), f32, Self, T>,
+        fusion: Fusion,
+    ) -> Mat<Self, T> = projection_composed, projection_cpu;
 
     /// x·W, the affine map's kernels without the bias (see [`super::linear`]).
     fn matmul[T: Tape<f32, Self> + Merge<T>](x: Mat<Self, T>, w: Mat<Self, T>) -> Mat<Self, T>

@@ -19,16 +19,38 @@ type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 64;
 
+/// out = a ⊙ σ(b) for one input row [a | b] (out has the width of a).
+pub(crate) fn glu_row<E: KernelFloat>(row: &[E], out: &mut [E]) {
+    let (a, b) = row.split_at(out.len());
+    E::pointwise_forward(Pointwise::Sigmoid, b, out);
+    out.iter_mut().zip(a).for_each(|(o, &a)| *o *= a);
+}
+
+/// grad_row += ∂L/∂[a | b] for one input row [a | b] and g = ∂L/∂out; `gate` is a scratch
+/// row of the width of a, for σ(b).
+pub(crate) fn glu_row_backward<E: KernelFloat>(
+    row: &[E],
+    g: &[E],
+    grad_row: &mut [E],
+    gate: &mut [E],
+) {
+    let width = gate.len();
+    let (a, b) = row.split_at(width);
+    E::pointwise_forward(Pointwise::Sigmoid, b, gate);
+    let (grad_a, grad_b) = grad_row.split_at_mut(width);
+    for j in 0..width {
+        let s = gate[j];
+        grad_a[j] += g[j] * s;
+        grad_b[j] += g[j] * a[j] * s * (E::one() - s);
+    }
+}
+
 fn forward<E: KernelFloat>(y: &[E], width: usize) -> Vec<E> {
     let mut out = zeroed(y.len() / 2);
     out.par_chunks_mut(width)
         .zip(y.par_chunks(2 * width))
         .with_min_len(ROWS_PER_TASK)
-        .for_each(|(out, row)| {
-            let (a, b) = row.split_at(width);
-            E::pointwise_forward(Pointwise::Sigmoid, b, out);
-            out.iter_mut().zip(a).for_each(|(o, &a)| *o *= a);
-        });
+        .for_each(|(out, row)| glu_row(row, out));
     out
 }
 
@@ -40,16 +62,7 @@ fn backward<E: KernelFloat>(y: &[E], g: &[E], grad_y: &mut [E], width: usize) {
         .with_min_len(ROWS_PER_TASK)
         .for_each_init(
             || vec![E::zero(); width],
-            |gate, (grad_row, (row, g))| {
-                let (a, b) = row.split_at(width);
-                E::pointwise_forward(Pointwise::Sigmoid, b, gate);
-                let (grad_a, grad_b) = grad_row.split_at_mut(width);
-                for j in 0..width {
-                    let s = gate[j];
-                    grad_a[j] += g[j] * s;
-                    grad_b[j] += g[j] * a[j] * s * (E::one() - s);
-                }
-            },
+            |gate, (grad_row, (row, g))| glu_row_backward(row, g, grad_row, gate),
         );
 }
 

@@ -16,10 +16,12 @@ pub mod glu;
 pub(crate) mod kernels;
 pub mod laplace;
 pub mod layer_norm;
+pub(crate) mod layout;
 pub mod linear;
 pub mod mega_attention;
 pub mod mega_gates;
 pub mod pointwise;
+pub mod projection;
 pub mod residual;
 pub mod silu;
 pub mod ssm;
@@ -129,7 +131,7 @@ const PARALLEL_ZEROING: usize = 1 << 15;
 /// A zeroed buffer of `n` elements for an op's output or gradient, filled by the thread pool
 /// when large: `vec![0; n]` is a serial memset on the calling thread whenever the allocator
 /// reuses memory, and the other cores wait for it between two parallel kernels.
-pub(crate) fn zeroed<E: KernelFloat>(n: usize) -> Vec<E> {
+pub(crate) fn zeroed<E: num_traits::Zero + Clone + Send + Sync>(n: usize) -> Vec<E> {
     if n < PARALLEL_ZEROING {
         return vec![E::zero(); n];
     }

@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 pub use super::simd::Pointwise;
-use super::{grad_of, host, take_grad, KernelFloat};
+use super::{grad_of, host, take_grad, ComposedFloat, KernelFloat};
 use crate::engine::ops::zeroed;
 
 /// Elements per parallel task.
@@ -49,4 +49,17 @@ pub(crate) fn pointwise_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu>>(
         Ok(())
     });
     Ok(out.put_tape(tape))
+}
+
+/// y = f(x) from dfdx ops on any device.
+pub(crate) fn pointwise_composed<S: Shape, E: ComposedFloat, D: Device<E>, T: Tape<E, D>>(
+    f: Pointwise,
+    x: Tensor<S, E, D, T>,
+) -> Tensor<S, E, D, T> {
+    match f {
+        Pointwise::Gelu => super::gelu::gelu_composed(x),
+        Pointwise::Silu => super::silu::silu_composed(x),
+        Pointwise::Sigmoid => x.sigmoid(),
+        Pointwise::Relu => x.relu(),
+    }
 }

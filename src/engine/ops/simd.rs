@@ -115,6 +115,8 @@ pub enum Pointwise {
     Silu,
     /// σ(x) = 1/(1 + e⁻ˣ).
     Sigmoid,
+    /// relu(x) = max(x, 0), with relu′(0) = 0 as dfdx's.
+    Relu,
 }
 
 /// σ(x); e⁻ˣ is clamped to [e⁻⁸⁷, e⁸⁸], so σ is exactly 1 above x = 87 and ≈ 6·10⁻³⁹
@@ -147,6 +149,11 @@ fn forward_f32_body(f: Pointwise, x: &[f32], out: &mut [f32]) {
                 *o = sigmoid_f32(x);
             }
         }
+        Pointwise::Relu => {
+            for (o, &x) in pairs {
+                *o = x.max(0.0);
+            }
+        }
     }
 }
 
@@ -175,6 +182,11 @@ fn backward_f32_body(f: Pointwise, x: &[f32], g: &[f32], gx: &mut [f32]) {
             for ((d, &x), &g) in triples {
                 let s = sigmoid_f32(x);
                 *d += g * s * (1.0 - s);
+            }
+        }
+        Pointwise::Relu => {
+            for ((d, &x), &g) in triples {
+                *d += if x > 0.0 { g } else { 0.0 };
             }
         }
     }
@@ -341,6 +353,7 @@ impl RowOps for f64 {
                 Pointwise::Gelu => x * normal_cdf(x),
                 Pointwise::Silu => x * sigmoid_f64(x),
                 Pointwise::Sigmoid => sigmoid_f64(x),
+                Pointwise::Relu => x.max(0.0),
             };
         }
     }
@@ -353,6 +366,7 @@ impl RowOps for f64 {
                 Pointwise::Gelu => normal_cdf(x) + x * inv_sqrt_2pi * (-0.5 * x * x).exp(),
                 Pointwise::Silu => s * (1.0 + x * (1.0 - s)),
                 Pointwise::Sigmoid => s * (1.0 - s),
+                Pointwise::Relu => f64::from(u8::from(x > 0.0)),
             };
         }
     }
@@ -400,9 +414,10 @@ mod tests {
     }
 
     #[test]
-    fn fast_silu_and_sigmoid_match_f64() {
+    fn fast_silu_sigmoid_and_relu_match_f64() {
         fast_matches_f64(Pointwise::Silu);
         fast_matches_f64(Pointwise::Sigmoid);
+        fast_matches_f64(Pointwise::Relu);
     }
 
     /// The f32 kernels of `f` (value and derivative) against the f64 ones on [−8, 8].

@@ -22,6 +22,7 @@ use super::linear::Linear;
 use super::sequence::SequenceLayer;
 use super::{Ctx, Scope, Seq};
 use crate::engine::error::{EngineError, Result};
+use crate::engine::ops::projection::Fusion;
 use crate::engine::ops::ssm::{for_slicing, Parts};
 use crate::engine::ops::{ComposedFloat, EngineDevice};
 use crate::engine::params::{GroupId, Init, ParamId};
@@ -81,6 +82,14 @@ impl<K: StateSpace> SequenceLayer for SsmLayer<K> {
         ctx: &Ctx<'_, D>,
     ) -> Result<Seq<D, T>> {
         let y = self.ssm.forward(zero_padding(x, ctx), ctx)?;
+        if !ctx.drops(self.dropout) {
+            // Activation, projection and gate as one op.
+            let fusion = Fusion {
+                activation: self.activation.pointwise(),
+                glu: self.glu,
+            };
+            return self.output.project_seq(y, fusion, ctx);
+        }
         let y = ctx.dropout(self.activation.apply(y)?, self.dropout);
         let y = self.output.forward_seq(y, ctx)?;
         if !self.glu {

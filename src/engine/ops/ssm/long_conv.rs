@@ -26,6 +26,8 @@ use realfft::{ComplexToReal, FftNum, RealFftPlanner, RealToComplex};
 use super::host;
 use super::spectrum::{bins, dft_tables};
 use super::Parts;
+use crate::engine::ops::blas::padded_stride;
+use crate::engine::ops::layout::{gather_series, transpose_batched, LANES};
 use crate::engine::ops::zeroed;
 use crate::engine::ops::{grad_of, take_grad, ComposedFloat, KernelFloat};
 
@@ -42,6 +44,14 @@ struct Plan<E: FftNum> {
     n: usize,
     forward: Arc<dyn RealToComplex<E>>,
     inverse: Arc<dyn ComplexToReal<E>>,
+}
+
+/// One task's buffers, reused across the signals it transforms: [`LANES`] time signals of
+/// length n, one spectrum, and the FFTs' scratch.
+struct Buffers<E> {
+    signals: Vec<E>,
+    spectrum: Vec<Complex<E>>,
+    scratch: Vec<Complex<E>>,
 }
 
 impl<E: KernelFloat + FftNum> Plan<E> {
@@ -64,118 +74,154 @@ impl<E: KernelFloat + FftNum> Plan<E> {
         self.n / 2 + 1
     }
 
-    /// The spectrum of a signal given by its first samples (zeros after).
-    fn spectrum(&self, fill: impl FnOnce(&mut [E])) -> Vec<Complex<E>> {
-        let mut signal = vec![E::zero(); self.n];
-        fill(&mut signal);
-        let mut spectrum = self.forward.make_output_vec();
-        self.forward
-            .process(&mut signal, &mut spectrum)
-            .expect("buffer sizes come from the plan");
-        spectrum
+    /// The distance between a task's signals: n rounded to an odd number of cache lines, so
+    /// that gathering [`LANES`] signals at once does not write 16 streams into one L1 set, as
+    /// a power-of-two n would.
+    fn stride(&self) -> usize {
+        padded_stride(self.n)
     }
 
-    /// The real signal of a spectrum, scaled by 1/n (realfft leaves transforms unnormalised).
-    fn signal(&self, mut spectrum: Vec<Complex<E>>) -> Vec<E> {
-        // A real signal's DC and Nyquist bins are real; drop rounding in their imaginary parts.
-        let last = spectrum.len() - 1;
-        spectrum[0].im = E::zero();
-        spectrum[last].im = E::zero();
-        let mut signal = self.inverse.make_output_vec();
-        self.inverse
-            .process(&mut spectrum, &mut signal)
-            .expect("buffer sizes come from the plan");
+    fn buffers(&self) -> Buffers<E> {
+        let zero = Complex::new(E::zero(), E::zero());
+        let scratch = self
+            .forward
+            .get_scratch_len()
+            .max(self.inverse.get_scratch_len());
+        Buffers {
+            signals: vec![E::zero(); LANES * self.stride()],
+            spectrum: vec![zero; self.bins()],
+            scratch: vec![zero; scratch],
+        }
+    }
+
+    /// The spectra, `rows` × bins, of `rows` signals. `fill(first, signals)` writes signals
+    /// first, first + 1, … at the starts of the [`Plan::stride`]-long chunks of `signals`,
+    /// which it receives zeroed; a task transforms [`LANES`] neighbouring signals, so `fill`
+    /// can read them as runs.
+    fn spectra(&self, rows: usize, fill: impl Fn(usize, &mut [E]) + Sync) -> Vec<Complex<E>> {
+        let (n, stride, bins) = (self.n, self.stride(), self.bins());
+        let mut spectra = zeroed(rows * bins);
+        spectra
+            .par_chunks_mut(LANES * bins)
+            .enumerate()
+            .for_each_init(
+                || self.buffers(),
+                |buffers, (block, spectra)| {
+                    let signals = &mut buffers.signals[..spectra.len() / bins * stride];
+                    signals.fill(E::zero());
+                    fill(block * LANES, signals);
+                    for (signal, spectrum) in
+                        signals.chunks_mut(stride).zip(spectra.chunks_mut(bins))
+                    {
+                        self.forward
+                            .process_with_scratch(&mut signal[..n], spectrum, &mut buffers.scratch)
+                            .expect("buffer sizes come from the plan");
+                    }
+                },
+            );
+        spectra
+    }
+
+    /// The real signals, `rows` × `keep`, of `rows` spectra: `spectrum(row, buffer)` writes
+    /// row's spectrum, and the first `keep` samples of its inverse transform, scaled by 1/n
+    /// (realfft leaves transforms unnormalised), are kept.
+    fn signals(
+        &self,
+        rows: usize,
+        keep: usize,
+        spectrum: impl Fn(usize, &mut [Complex<E>]) + Sync,
+    ) -> Vec<E> {
         let scale = E::one() / E::of(self.n as f64);
-        signal.iter_mut().for_each(|v| *v *= scale);
-        signal
+        let mut signals = zeroed(rows * keep);
+        signals.par_chunks_mut(keep).enumerate().for_each_init(
+            || self.buffers(),
+            |buffers, (row, kept)| {
+                let bins = &mut buffers.spectrum;
+                spectrum(row, bins);
+                // A real signal's DC and Nyquist bins are real; drop rounding in their
+                // imaginary parts.
+                let last = bins.len() - 1;
+                bins[0].im = E::zero();
+                bins[last].im = E::zero();
+                let signal = &mut buffers.signals[..self.n];
+                self.inverse
+                    .process_with_scratch(bins, signal, &mut buffers.scratch)
+                    .expect("buffer sizes come from the plan");
+                for (k, &v) in kept.iter_mut().zip(signal.iter()) {
+                    *k = v * scale;
+                }
+            },
+        );
+        signals
     }
 
-    /// The spectra of the circular kernels k̃, (C, H) each.
-    fn kernel_spectra(&self, k: &[E]) -> Vec<Vec<Complex<E>>> {
+    /// The spectra of the circular kernels k̃, (C·H) × bins.
+    fn kernel_spectra(&self, k: &[E]) -> Vec<Complex<E>> {
         let (len, width, n) = (self.len, self.width, self.n);
-        (0..self.channels * width)
-            .into_par_iter()
-            .map(|ch| {
-                self.spectrum(|s| {
-                    s[..len].copy_from_slice(&k[ch * len..(ch + 1) * len]);
-                    if self.bidirectional {
-                        let backward = &k[(self.channels * width + ch) * len..];
-                        for d in 1..len {
-                            s[n - d] = backward[d - 1];
-                        }
+        let forward_rows = self.channels * width;
+        self.spectra(forward_rows, |first, signals| {
+            for (i, s) in signals.chunks_mut(self.stride()).enumerate() {
+                let ch = first + i;
+                s[..len].copy_from_slice(&k[ch * len..(ch + 1) * len]);
+                if self.bidirectional {
+                    let backward = &k[(forward_rows + ch) * len..];
+                    for d in 1..len {
+                        s[n - d] = backward[d - 1];
                     }
-                })
-            })
-            .collect()
+                }
+            }
+        })
     }
 
-    /// The spectra of the inputs' channels, (B, H) each.
-    fn input_spectra(&self, u: &[E]) -> Vec<Vec<Complex<E>>> {
-        let (len, width) = (self.len, self.width);
-        (0..self.batch * width)
-            .into_par_iter()
-            .map(|bh| {
-                let (b, h) = (bh / width, bh % width);
-                self.spectrum(|s| {
-                    for (t, v) in s[..len].iter_mut().enumerate() {
-                        *v = u[(b * len + t) * width + h];
-                    }
-                })
-            })
-            .collect()
+    /// The spectra of the channels of x (B, L, `width`), (B·width) × bins.
+    fn series_spectra(&self, x: &[E], width: usize) -> Vec<Complex<E>> {
+        self.spectra(self.batch * width, |first, signals| {
+            gather_series(signals, self.stride(), x, (self.len, width), first)
+        })
     }
 }
 
-/// Σ_i a_i ⊙ conj(b_i) (or a_i ⊙ b_i) over pairs of spectra.
+/// acc = Σ_i a_i ⊙ conj(b_i) (or a_i ⊙ b_i) over pairs of spectra.
 fn product_sum<'a, E: KernelFloat + FftNum>(
+    acc: &mut [Complex<E>],
     pairs: impl Iterator<Item = (&'a [Complex<E>], &'a [Complex<E>])>,
-    bins: usize,
     conjugate: bool,
-) -> Vec<Complex<E>> {
-    let mut acc = vec![Complex::new(E::zero(), E::zero()); bins];
+) {
+    acc.fill(Complex::new(E::zero(), E::zero()));
     for (a, b) in pairs {
         for ((acc, &a), &b) in acc.iter_mut().zip(a).zip(b) {
             *acc += if conjugate { a * b.conj() } else { a * b };
         }
     }
-    acc
 }
 
+/// The spectra kept for the backward pass, each (rows × bins).
 struct Saved<E> {
-    input_spectra: Vec<Vec<Complex<E>>>,
-    kernel_spectra: Vec<Vec<Complex<E>>>,
+    input_spectra: Vec<Complex<E>>,
+    kernel_spectra: Vec<Complex<E>>,
+}
+
+/// A spectrum's row of a (rows × bins) buffer.
+fn row<E>(spectra: &[Complex<E>], row: usize, bins: usize) -> &[Complex<E>] {
+    &spectra[row * bins..(row + 1) * bins]
 }
 
 fn conv_forward<E: KernelFloat + FftNum>(plan: &Plan<E>, u: &[E], k: &[E]) -> (Vec<E>, Saved<E>) {
     let (batch, len, width, channels) = (plan.batch, plan.len, plan.width, plan.channels);
-    let input_spectra = plan.input_spectra(u);
+    let (bins, ch_width) = (plan.bins(), channels * width);
+    let input_spectra = plan.series_spectra(u, width);
     let kernel_spectra = plan.kernel_spectra(k);
-    // (B, C, H, L), then transposed to (B, L, C·H).
-    let outputs: Vec<Vec<E>> = (0..batch * channels * width)
-        .into_par_iter()
-        .map(|bch| {
-            let (b, ch) = (bch / (channels * width), bch % (channels * width));
-            let h = ch % width;
-            let product = product_sum(
-                std::iter::once((
-                    input_spectra[b * width + h].as_slice(),
-                    kernel_spectra[ch].as_slice(),
-                )),
-                plan.bins(),
-                false,
-            );
-            plan.signal(product)
-        })
-        .collect();
-    let mut y = zeroed(batch * len * channels * width);
-    y.par_chunks_mut(channels * width)
-        .enumerate()
-        .for_each(|(bt, row)| {
-            let (b, t) = (bt / len, bt % len);
-            for (ch, v) in row.iter_mut().enumerate() {
-                *v = outputs[b * channels * width + ch][t];
-            }
-        });
+    // (B, C·H, L), then transposed to (B, L, C·H).
+    let outputs = plan.signals(batch * ch_width, len, |bch, product| {
+        let (b, ch) = (bch / ch_width, bch % ch_width);
+        let pair = (
+            row(&input_spectra, b * width + ch % width, bins),
+            row(&kernel_spectra, ch, bins),
+        );
+        product_sum(product, std::iter::once(pair), false);
+    });
+    let mut y = zeroed(batch * len * ch_width);
+    transpose_batched(&mut y, &outputs, (batch, ch_width, len), |y, v| *y = v);
     (
         y,
         Saved {
@@ -195,54 +241,32 @@ fn conv_backward<E: KernelFloat + FftNum>(
 ) {
     let (batch, len, width, channels, n) =
         (plan.batch, plan.len, plan.width, plan.channels, plan.n);
-    let ch_width = channels * width;
-    let g_spectra: Vec<Vec<Complex<E>>> = (0..batch * ch_width)
-        .into_par_iter()
-        .map(|bch| {
-            let (b, ch) = (bch / ch_width, bch % ch_width);
-            plan.spectrum(|s| {
-                for (t, v) in s[..len].iter_mut().enumerate() {
-                    *v = g[(b * len + t) * ch_width + ch];
-                }
-            })
-        })
-        .collect();
-    let grad_inputs: Vec<Vec<E>> = (0..batch * width)
-        .into_par_iter()
-        .map(|bh| {
-            let (b, h) = (bh / width, bh % width);
-            let pairs = (0..channels).map(|c| {
-                (
-                    g_spectra[b * ch_width + c * width + h].as_slice(),
-                    saved.kernel_spectra[c * width + h].as_slice(),
-                )
-            });
-            plan.signal(product_sum(pairs, plan.bins(), true))
-        })
-        .collect();
-    grad_u
-        .par_chunks_mut(width)
-        .enumerate()
-        .for_each(|(bt, row)| {
-            let (b, t) = (bt / len, bt % len);
-            for (h, v) in row.iter_mut().enumerate() {
-                *v += grad_inputs[b * width + h][t];
-            }
+    let (bins, ch_width) = (plan.bins(), channels * width);
+    let g_spectra = plan.series_spectra(g, ch_width);
+    // ∂L/∂u, (B, H, L): Σ_c G ⊙ conj(K̃), then transposed onto (B, L, H).
+    let grad_inputs = plan.signals(batch * width, len, |bh, sum| {
+        let (b, h) = (bh / width, bh % width);
+        let pairs = (0..channels).map(|c| {
+            (
+                row(&g_spectra, b * ch_width + c * width + h, bins),
+                row(&saved.kernel_spectra, c * width + h, bins),
+            )
         });
-    let grad_kernels: Vec<Vec<E>> = (0..ch_width)
-        .into_par_iter()
-        .map(|ch| {
-            let h = ch % width;
-            let pairs = (0..batch).map(|b| {
-                (
-                    g_spectra[b * ch_width + ch].as_slice(),
-                    saved.input_spectra[b * width + h].as_slice(),
-                )
-            });
-            plan.signal(product_sum(pairs, plan.bins(), true))
-        })
-        .collect();
-    for (ch, circular) in grad_kernels.iter().enumerate() {
+        product_sum(sum, pairs, true);
+    });
+    transpose_batched(grad_u, &grad_inputs, (batch, width, len), |g, v| *g += v);
+    // ∂L/∂k̃, the whole circular kernel: Σ_b G ⊙ conj(Ũ).
+    let grad_kernels = plan.signals(ch_width, n, |ch, sum| {
+        let h = ch % width;
+        let pairs = (0..batch).map(|b| {
+            (
+                row(&g_spectra, b * ch_width + ch, bins),
+                row(&saved.input_spectra, b * width + h, bins),
+            )
+        });
+        product_sum(sum, pairs, true);
+    });
+    for (ch, circular) in grad_kernels.chunks(n).enumerate() {
         let forward = &mut grad_k[ch * len..(ch + 1) * len];
         forward.iter_mut().zip(circular).for_each(|(a, &b)| *a += b);
         if plan.bidirectional {
@@ -255,7 +279,7 @@ fn conv_backward<E: KernelFloat + FftNum>(
 }
 
 /// The fused FFT convolution on the CPU: u (B, L, H), K (C·dirs, H, L) → y (B, L, C·H).
-pub(crate) fn long_conv_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
+pub fn long_conv_cpu<E: KernelFloat + FftNum, T: Tape<E, Cpu> + Merge<T>>(
     u: Cube<E, Cpu, T>,
     k: Cube<E, Cpu, T>,
     bidirectional: bool,

@@ -37,6 +37,8 @@ fn fft_convolution_equals_the_direct_sum() {
         ((2, 7, 3), 2, true),
         ((1, 33, 2), 4, true),
         ((3, 16, 1), 2, false),
+        // 21 channels: blocks of 16 transformed together that span examples, and a partial one.
+        ((3, 20, 7), 2, true),
     ] {
         let (b, l, h) = shape;
         let u = random_values(b * l * h, 1);
