@@ -121,11 +121,7 @@ impl InputEncoder {
                         detail: format!("token id {bad} outside the vocabulary of {vocab}"),
                     });
                 }
-                let ids = ctx.device().tensor_from_vec(ids.to_vec(), (batch * seq,));
-                Ok(ctx
-                    .params
-                    .matrix::<T>(*weight)
-                    .gather(ids)
+                Ok(D::embedding(ctx.params.matrix::<T>(*weight), ids)?
                     .reshape_like(&(batch, seq, *width)))
             }
             (InputEncoder::Linear(linear), InputData::Continuous(values)) => {

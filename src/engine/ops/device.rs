@@ -9,6 +9,7 @@ use super::adam::{adam_composed, adam_cpu, AdamRule, Updated};
 use super::attention::{attention_composed, attention_cpu, AttentionSpec, Seq3};
 use super::cross_entropy::{cross_entropy_composed, cross_entropy_cpu};
 use super::ema_output::{ema_output_composed, ema_output_cpu};
+use super::embedding::{embedding_composed, embedding_cpu};
 use super::gated_residual::{gated_residual_composed, gated_residual_cpu};
 use super::gelu::{gelu_composed, gelu_cpu};
 use super::glu::{glu_composed, glu_cpu};
@@ -115,6 +116,10 @@ engine_ops! {
         b: Tensor<(usize,), f32, Self, T>,
         fusion: Fusion,
     ) -> Mat<Self, T> = projection_composed, projection_cpu;
+
+    /// The rows of a table (vocab × width) at token ids (see [`super::embedding`]).
+    fn embedding[T: Tape<f32, Self>](table: Mat<Self, T>, ids: &[usize]) -> Mat<Self, T>
+        = embedding_composed, embedding_cpu;
 
     /// x·W, the affine map's kernels without the bias (see [`super::linear`]).
     fn matmul[T: Tape<f32, Self> + Merge<T>](x: Mat<Self, T>, w: Mat<Self, T>) -> Mat<Self, T>

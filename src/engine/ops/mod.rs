@@ -10,6 +10,7 @@ pub mod adam;
 pub mod attention;
 pub mod cross_entropy;
 pub mod ema_output;
+pub mod embedding;
 pub mod gated_residual;
 pub mod gelu;
 pub mod glu;
