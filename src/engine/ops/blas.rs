@@ -55,7 +55,8 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
-    pub(crate) fn check(&self) {
+    /// Panics unless every element the view addresses lies inside its slice.
+    pub fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
             assert!(last < self.data.len(), "matrix view out of bounds");
@@ -85,7 +86,7 @@ pub(crate) fn transpose<E: Copy + Default>(m: &[E], rows: usize, cols: usize) ->
 
 /// `dst = scale · a · b` (or `dst += scale · a · b` when `accumulate`), with `dst` row-major
 /// `a.rows × b.cols`, rows `dst_row_stride` apart.
-pub(crate) fn gemm<E: KernelFloat>(
+pub fn gemm<E: KernelFloat>(
     dst: &mut [E],
     dst_row_stride: usize,
     a: MatRef<'_, E>,
