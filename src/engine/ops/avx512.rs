@@ -152,7 +152,7 @@ pub(crate) fn gemm(
             }
             return true;
         }
-        let pack = m >= PACK_MIN_TILES * TILE_ROWS && b.row_stride % ALIASING_STRIDE == 0;
+        let pack = m >= PACK_MIN_TILES * TILE_ROWS && b.row_stride.is_multiple_of(ALIASING_STRIDE);
         PACKED.with_borrow_mut(|packed| {
             for k0 in (0..k).step_by(DEPTH) {
                 let depth = DEPTH.min(k - k0);
