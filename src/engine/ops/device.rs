@@ -17,6 +17,7 @@ use super::layer_norm::{layer_norm_composed, layer_norm_cpu};
 use super::linear::{linear_composed, linear_cpu, matmul_composed, matmul_cpu};
 use super::mega_attention::{mega_attention_composed, mega_attention_cpu, ChunkSpec};
 use super::mega_gates::{mega_gates_composed, mega_gates_cpu, MegaGates};
+use super::product::{product_composed, product_cpu};
 use super::projection::{projection_composed, projection_cpu, Fusion};
 use super::residual::{add_composed, add_cpu, skip_composed, skip_cpu};
 use super::silu::{silu_composed, silu_cpu};
@@ -136,6 +137,12 @@ engine_ops! {
         x: Tensor<S, f32, Self, T>,
         y: Tensor<S, f32, Self, T>,
     ) -> Tensor<S, f32, Self, T> = add_composed, add_cpu;
+
+    /// x ⊙ y, element-wise (see [`super::product`]).
+    fn product[S: Shape, T: Tape<f32, Self> + Merge<T>](
+        x: Tensor<S, f32, Self, T>,
+        y: Tensor<S, f32, Self, T>,
+    ) -> Tensor<S, f32, Self, T> = product_composed, product_cpu;
 
     /// y + D·u, the feedthrough of C output channels per input channel: y (rows, C·H),
     /// u (rows, H), D (C, H) (see [`super::residual`]).

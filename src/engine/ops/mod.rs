@@ -22,6 +22,7 @@ pub mod linear;
 pub mod mega_attention;
 pub mod mega_gates;
 pub mod pointwise;
+pub mod product;
 pub mod projection;
 pub mod residual;
 pub mod silu;

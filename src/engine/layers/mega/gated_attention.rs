@@ -160,8 +160,11 @@ impl SequenceLayer for GatedAttention {
         let attended = self
             .attention
             .forward(gates.q, gates.k, values, bias, ctx)?;
-        let candidate =
-            silu.apply(gates.projected + self.output.forward_seq(attended * gates.reset, ctx)?)?;
+        let reset = D::product(attended, gates.reset)?;
+        let candidate = silu.apply(D::add(
+            gates.projected,
+            self.output.forward_seq(reset, ctx)?,
+        )?)?;
         let candidate = ctx.dropout(candidate, self.dropout);
         let y = D::gated_residual(x, gates.update, candidate)?;
         match self.placement {
