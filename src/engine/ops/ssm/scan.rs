@@ -235,9 +235,14 @@ pub(crate) fn complex_scan_cpu<E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     let (log_lambda, tl) = log_lambda.try_contiguous()?.split_tape();
     let mut tape = tv.merge(tl);
     let log_lambda_host = host(&log_lambda);
-    let x_host = scan_forward(&host(&v), &log_lambda_host, shape, reverse);
-    let out = v.device().try_tensor_from_vec(x_host.clone(), shape)?;
-    let out_id = out.clone();
+    let out = v.device().try_tensor_from_vec(
+        scan_forward(&host(&v), &log_lambda_host, shape, reverse),
+        shape,
+    )?;
+    // Backward reads the states x: hold the output's values (no copy, which would be a serial
+    // pass on this thread) and its ghost.
+    let x_host = host(&out);
+    let out_id = out.ghost();
     tape.add_backward_op(move |grads| {
         let g = take_grad!(grads, &out_id);
         let grad_zeta = scan_backward(
