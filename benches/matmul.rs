@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use lra::engine::ops::blas::{gemm, MatRef};
+use lra::engine::ops::blas::{gemm, gemm_crate, MatRef};
 
 fn runs() -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -61,7 +61,7 @@ impl Product {
             let dst = &mut dst[r0 * self.n..];
             match kernel {
                 Kernel::Lra => gemm(dst, self.n, a, b, 1.0, false),
-                Kernel::GemmCrate => gemm_crate(dst, self.n, a, b),
+                Kernel::GemmCrate => gemm_crate(dst, self.n, a, b, 1.0, false),
             }
         }
         start.elapsed().as_secs_f64()
@@ -72,37 +72,6 @@ impl Product {
 enum Kernel {
     Lra,
     GemmCrate,
-}
-
-/// dst = a·b by the `gemm` crate, single-threaded, as dfdx calls it.
-fn gemm_crate(dst: &mut [f32], dst_row_stride: usize, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
-    a.check();
-    b.check();
-    assert!((a.rows - 1) * dst_row_stride + b.cols <= dst.len());
-    // SAFETY: every addressed element is inside the slices (checked just above).
-    unsafe {
-        gemm::gemm(
-            a.rows,
-            b.cols,
-            a.cols,
-            dst.as_mut_ptr(),
-            1,
-            dst_row_stride as isize,
-            false,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 fn main() {

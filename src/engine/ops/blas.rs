@@ -94,9 +94,22 @@ pub fn gemm<E: KernelFloat>(
     scale: E,
     accumulate: bool,
 ) {
-    if E::fast_gemm(dst, dst_row_stride, a, b, scale, accumulate) {
-        return;
+    if !E::fast_gemm(dst, dst_row_stride, a, b, scale, accumulate) {
+        gemm_crate(dst, dst_row_stride, a, b, scale, accumulate);
     }
+}
+
+/// The same product by the `gemm` crate (the kernels dfdx's CPU matmul uses), single-threaded:
+/// the fallback where the engine's kernel does not apply, and the reference it is measured
+/// against (`benches/matmul`).
+pub fn gemm_crate<E: KernelFloat>(
+    dst: &mut [E],
+    dst_row_stride: usize,
+    a: MatRef<'_, E>,
+    b: MatRef<'_, E>,
+    scale: E,
+    accumulate: bool,
+) {
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {

@@ -127,6 +127,41 @@ pub(crate) fn host<S: Shape, E: Dtype, T>(
     Ok(HostValues { flat })
 }
 
+/// The two inputs of an element-wise op on tensors of one shape, made contiguous: the tensors
+/// without their tapes (for the output's device and the inputs' ghosts), their values held in
+/// place, and the merged tape.
+pub(crate) struct SameShapePair<S: Shape, E: Dtype, T> {
+    pub x: Tensor<S, E, Cpu>,
+    pub y: Tensor<S, E, Cpu>,
+    pub xs: HostValues<E>,
+    pub ys: HostValues<E>,
+    pub tape: T,
+}
+
+/// Splits x and y for an element-wise op named `op`; panics (naming the op) when their shapes
+/// differ, which the layers never ask for.
+pub(crate) fn same_shape_pair<S: Shape, E: Dtype, T: Tape<E, Cpu> + Merge<T>>(
+    x: Tensor<S, E, Cpu, T>,
+    y: Tensor<S, E, Cpu, T>,
+    op: &str,
+) -> Result<SameShapePair<S, E, T>, CpuError> {
+    assert_eq!(
+        x.shape().concrete(),
+        y.shape().concrete(),
+        "{op}: the shapes differ"
+    );
+    let (x, tx) = x.try_contiguous()?.split_tape();
+    let (y, ty) = y.try_contiguous()?.split_tape();
+    let (xs, ys) = (host(&x)?, host(&y)?);
+    Ok(SameShapePair {
+        x,
+        y,
+        xs,
+        ys,
+        tape: tx.merge(ty),
+    })
+}
+
 /// Buffers below this many elements are zeroed on the calling thread.
 const PARALLEL_ZEROING: usize = 1 << 15;
 

@@ -8,7 +8,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{grad_of, host, take_grad, zeroed, ComposedFloat, KernelFloat};
+use super::{
+    grad_of, same_shape_pair, take_grad, zeroed, ComposedFloat, KernelFloat, SameShapePair,
+};
 
 /// Elements per parallel task.
 const CHUNK: usize = 16 * 1024;
@@ -29,16 +31,14 @@ pub(crate) fn product_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<S, E, Cpu, T>,
     y: Tensor<S, E, Cpu, T>,
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
-    assert_eq!(
-        x.shape().concrete(),
-        y.shape().concrete(),
-        "product: the shapes differ"
-    );
-    let (x, tx) = x.try_contiguous()?.split_tape();
-    let (y, ty) = y.try_contiguous()?.split_tape();
-    let mut tape = tx.merge(ty);
-    // Backward reads both factors: hold their values (no copy) and only the tensors' ghosts.
-    let (xs, ys) = (host(&x)?, host(&y)?);
+    // Backward reads both factors: their values are held (no copy), and only the ghosts.
+    let SameShapePair {
+        x,
+        y,
+        xs,
+        ys,
+        mut tape,
+    } = same_shape_pair(x, y, "product")?;
     let mut out = zeroed(xs.len());
     add_product(&mut out, &xs, &ys);
     let out = x.device().try_tensor_from_vec(out, *x.shape())?;

@@ -14,7 +14,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::{
-    add_into, add_into_parallel, grad_of, host, summed, take_grad, ComposedFloat, KernelFloat,
+    add_into, add_into_parallel, grad_of, host, same_shape_pair, summed, take_grad, ComposedFloat,
+    KernelFloat, SameShapePair,
 };
 use crate::engine::ops::zeroed;
 
@@ -30,15 +31,13 @@ pub(crate) fn add_cpu<S: Shape, E: KernelFloat, T: Tape<E, Cpu> + Merge<T>>(
     x: Tensor<S, E, Cpu, T>,
     y: Tensor<S, E, Cpu, T>,
 ) -> Result<Tensor<S, E, Cpu, T>, CpuError> {
-    assert_eq!(
-        x.shape().concrete(),
-        y.shape().concrete(),
-        "add: the shapes differ"
-    );
-    let (x, tx) = x.try_contiguous()?.split_tape();
-    let (y, ty) = y.try_contiguous()?.split_tape();
-    let mut tape = tx.merge(ty);
-    let (xs, ys) = (host(&x)?, host(&y)?);
+    let SameShapePair {
+        x,
+        y,
+        xs,
+        ys,
+        mut tape,
+    } = same_shape_pair(x, y, "add")?;
     let mut sum = zeroed(xs.len());
     sum.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK).zip(ys.par_chunks(CHUNK)))
