@@ -32,12 +32,14 @@ const PACK_MIN_TILES: usize = 2;
 /// already L1-friendly, and copying them measured slower.
 const ALIASING_STRIDE: usize = 128;
 
+#[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Each thread's packed panel of B (depth × [`PANEL`]), reused between calls.
     static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Copies rows `k0..k0 + depth`, columns `j0..j0 + width` of B into `dst`, rows [`PANEL`] apart.
+#[cfg(target_arch = "x86_64")]
 fn pack_panel(
     b: &MatRef<'_, f32>,
     k0: usize,
