@@ -77,7 +77,9 @@ fn every_experiment_of(model: &str) {
         for objective in ["scratch", "masked", "causal"] {
             let file = format!("experiments/{task}/{model}-{objective}.lra");
             let text = std::fs::read_to_string(&file).unwrap();
-            let spec = lra::check::check_source(Path::new(&file), text.clone(), &common::context())
+            // Checked on a machine of the paper's size: `smoke` then shrinks the run to fit.
+            let context = common::paper_machine_context();
+            let spec = lra::check::check_source(Path::new(&file), text.clone(), &context)
                 .spec
                 .expect("checks clean");
             for x in spec.experiments {

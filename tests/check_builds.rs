@@ -124,10 +124,7 @@ fn spec_text(kind: &KindDef, task: &str, pretrain: &str, choices: &[Index]) -> S
 }
 
 fn context() -> Context {
-    Context {
-        machine_memory: 1 << 40,
-        ..common::context()
-    }
+    common::paper_machine_context()
 }
 
 /// Builds the checked experiment's model and runs it on a batch of two inputs, in inference

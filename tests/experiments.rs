@@ -4,8 +4,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use lra::check::Context;
-
 fn lra_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("experiments/ exists") {
         let path = entry.expect("readable entry").path();
@@ -26,11 +24,7 @@ pub fn experiment_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_experiment_file_checks_clean() {
-    // A machine large enough for the paper's runs: only mistakes may show.
-    let context = Context {
-        machine_memory: 1 << 40,
-        ..common::context()
-    };
+    let context = common::paper_machine_context();
     let files = experiment_files();
     assert!(
         files.len() > 120,

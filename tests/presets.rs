@@ -112,10 +112,7 @@ fn same(table: &str, actual: &str) -> bool {
 }
 
 fn context() -> Context {
-    Context {
-        machine_memory: 1 << 40,
-        ..common::context()
-    }
+    common::paper_machine_context()
 }
 
 fn doc() -> String {

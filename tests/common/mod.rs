@@ -17,6 +17,15 @@ pub fn context() -> Context {
     }
 }
 
+/// [`context`] on a machine large enough for the paper's runs (1 TiB), for the experiment
+/// grid, whose specs are sized for the SPT paper's GPUs: only mistakes may show.
+pub fn paper_machine_context() -> Context {
+    Context {
+        machine_memory: 1 << 40,
+        ..context()
+    }
+}
+
 /// Checks a file given relative to the crate root.
 pub fn check_file(relative: &Path) -> Checked {
     check(relative, &context()).expect("fixture is readable")
