@@ -4,23 +4,15 @@
 //!
 //! `cargo bench --bench attention [-- --seq 1024 --threads 2 --causal --window 4096]`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
+use common::{arg, median};
 use dfdx::prelude::*;
 use lra::engine::ops::attention::attention_cpu;
 use lra::engine::ops::{AttentionKind, AttentionSpec};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
 
 fn main() {
     lra::engine::allocator::retain_freed_memory();

@@ -9,18 +9,15 @@
 //! `composed` runs the CPU against itself with the composed ops (the code CUDA runs), so the
 //! comparison can be exercised without a GPU.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::arg;
 use dfdx::prelude::*;
 use lra::engine::ops::with_composed_ops;
 use lra::engine::parity::{compare, losses, TinyModel};
 
 const SEED: u64 = 7;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn parsed<T: std::str::FromStr>(name: &str, default: T) -> T {
     match arg(name) {

@@ -7,28 +7,19 @@
 //!
 //! The reference in the same shapes: `python benches/reference/long_conv.py --threads 2`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
+use common::median;
 use dfdx::prelude::*;
 use lra::engine::ops::ssm::long_conv::long_conv_cpu;
 
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
-
 fn main() {
     lra::engine::allocator::retain_freed_memory();
-    let threads = arg("--threads").unwrap_or(2);
-    let len = arg("--len").unwrap_or(1024);
+    let threads = common::number("--threads", 2);
+    let len = common::number("--len", 1024);
     let bidirectional = !std::env::args().any(|a| a == "--causal");
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -53,9 +44,10 @@ fn main() {
         }
     }
     println!(
-        "long_conv (lra), batch {batch}, length {len}, {width} channels, {}, {threads} threads: forward {:.2} ms, backward {:.2} ms",
+        "long_conv (lra), batch {batch}, length {len}, {width} channels, {}, {threads} threads: forward {:.2} ms, backward {:.2} ms, load average {}",
         if bidirectional { "bidirectional" } else { "causal" },
         median(forward) * 1e3,
-        median(backward) * 1e3
+        median(backward) * 1e3,
+        common::load_average()
     );
 }

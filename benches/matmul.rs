@@ -6,22 +6,16 @@
 //!
 //! `cargo bench --bench matmul [-- --runs 9]`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Instant;
 
+use common::median;
 use lra::engine::ops::blas::{gemm, gemm_crate, MatRef};
 
 fn runs() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(9)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
+    common::number("--runs", 9)
 }
 
 /// Deterministic values in [−1, 1).
@@ -119,8 +113,9 @@ fn main() {
         },
     ];
     println!(
-        "matrix kernel, 1 thread, median of {} runs (GFLOP/s)",
-        runs()
+        "matrix kernel, 1 thread, median of {} runs (GFLOP/s), load average {}",
+        runs(),
+        common::load_average()
     );
     println!(
         "{:<46} {:>8} {:>10} {:>7}",

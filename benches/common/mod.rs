@@ -1,5 +1,7 @@
 //! What the step benchmarks share: flags, process CPU time, peak memory and the `RESULT` line
 //! that `benches/compare.sh` reads (the PyTorch references print the same line).
+// Each bench is its own crate and uses a part of this.
+#![allow(dead_code)]
 
 /// The value after `--name` on the command line.
 pub fn arg(name: &str) -> Option<String> {

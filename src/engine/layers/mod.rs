@@ -51,12 +51,12 @@ impl<'a, D: EngineDevice> Ctx<'a, D> {
         self.params.device()
     }
 
-    /// Dropout with probability `p` in training, the identity otherwise.
     /// Whether dropout with probability `p` changes anything: only in training, and p > 0.
     pub fn drops(&self, p: f32) -> bool {
         self.train && p > 0.0
     }
 
+    /// Dropout with probability `p` in training, the identity otherwise.
     pub fn dropout<S: Shape, T: Tape<f32, D>>(
         &self,
         x: Tensor<S, f32, D, T>,

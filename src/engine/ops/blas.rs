@@ -56,7 +56,7 @@ impl<'a, E> MatRef<'a, E> {
     }
 
     /// Panics unless every element the view addresses lies inside its slice.
-    pub fn check(&self) {
+    pub(crate) fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
             assert!(last < self.data.len(), "matrix view out of bounds");

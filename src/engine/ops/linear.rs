@@ -16,7 +16,7 @@ use crate::engine::ops::zeroed;
 const ROWS_PER_TASK: usize = 128;
 
 /// How a product's destination rows start.
-enum Start<'a, E> {
+pub(crate) enum Start<'a, E> {
     /// Add to what is there (a gradient being accumulated).
     Accumulate,
     /// Write the product over what is there (never read: a fresh buffer's pages are then
@@ -38,21 +38,30 @@ fn rows_times<E: KernelFloat>(
 ) {
     out.par_chunks_mut(ROWS_PER_TASK * n)
         .zip(x.par_chunks(ROWS_PER_TASK * k))
-        .for_each(|(out, x)| {
-            if let Start::Rows(init) = start {
-                for row in out.chunks_exact_mut(n) {
-                    row.copy_from_slice(init);
-                }
-            }
-            gemm(
-                out,
-                n,
-                MatRef::rows(x, x.len() / k, k, k),
-                MatRef::rows(w, k, n, n),
-                E::one(),
-                !matches!(start, Start::Overwrite),
-            );
-        });
+        .for_each(|(out, x)| block_times(out, x, w, (k, n), &start));
+}
+
+/// out (r × n) = start + x (r × k) · w (k × n) for one block of rows, on the calling thread.
+pub(crate) fn block_times<E: KernelFloat>(
+    out: &mut [E],
+    x: &[E],
+    w: &[E],
+    (k, n): (usize, usize),
+    start: &Start<'_, E>,
+) {
+    if let Start::Rows(init) = start {
+        for row in out.chunks_exact_mut(n) {
+            row.copy_from_slice(init);
+        }
+    }
+    gemm(
+        out,
+        n,
+        MatRef::rows(x, x.len() / k, k, k),
+        MatRef::rows(w, k, n, n),
+        E::one(),
+        !matches!(start, Start::Overwrite),
+    );
 }
 
 /// (xᵀ·∂y, Σ_rows ∂y): the weight and bias gradients, one partial per thread over its rows;

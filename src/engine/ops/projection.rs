@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use super::blas::{gemm, transpose, MatRef};
 use super::glu::{glu_composed, glu_row, glu_row_backward};
-use super::linear::linear_composed;
+use super::linear::{block_times, linear_composed, Start};
 use super::pointwise::{pointwise_composed, Pointwise};
 use super::{add_into, grad_of, host, summed_pairs, take_grad, zeroed, ComposedFloat, KernelFloat};
 
@@ -67,21 +67,6 @@ fn activated<'a, E: KernelFloat>(
     }
 }
 
-/// z (r × n) = b + a (r × k) · w (k × n) for one row block.
-fn product<E: KernelFloat>(z: &mut [E], a: &[E], w: &[E], b: &[E], (k, n): (usize, usize)) {
-    for row in z.chunks_exact_mut(n) {
-        row.copy_from_slice(b);
-    }
-    gemm(
-        z,
-        n,
-        MatRef::rows(a, a.len() / k, k, k),
-        MatRef::rows(w, k, n, n),
-        E::one(),
-        true,
-    );
-}
-
 /// The output, and Z when there is a gate (empty otherwise).
 fn forward<E: KernelFloat>(
     x: &[E],
@@ -98,7 +83,13 @@ fn forward<E: KernelFloat>(
         out.par_chunks_mut(ROWS_PER_TASK * n)
             .zip(x_blocks)
             .for_each_init(Vec::new, |a, (out, x)| {
-                product(out, activated(fusion.activation, x, a), w, b, (k, n))
+                block_times(
+                    out,
+                    activated(fusion.activation, x, a),
+                    w,
+                    (k, n),
+                    &Start::Rows(b),
+                )
             });
         return (out, Vec::new());
     }
@@ -107,7 +98,13 @@ fn forward<E: KernelFloat>(
         .zip(z.par_chunks_mut(ROWS_PER_TASK * n))
         .zip(x_blocks)
         .for_each_init(Vec::new, |a, ((out, z), x)| {
-            product(z, activated(fusion.activation, x, a), w, b, (k, n));
+            block_times(
+                z,
+                activated(fusion.activation, x, a),
+                w,
+                (k, n),
+                &Start::Rows(b),
+            );
             for (out, z) in out.chunks_exact_mut(m).zip(z.chunks_exact(n)) {
                 glu_row(z, out);
             }
